@@ -1,3 +1,25 @@
 #![doc = include_str!("../README.md")]
 
+pub mod activation;
+pub mod attention;
+pub mod embedding;
+pub mod error;
+pub mod ffn;
+pub mod heap;
+pub mod init;
 pub mod load;
+pub mod matmul;
+pub mod norm;
+pub mod position;
+pub mod scratch;
+pub mod softmax;
+
+pub use activation::Activation;
+pub use attention::{Mask, MultiHeadAttention};
+pub use embedding::Embedding;
+pub use error::ForwardError;
+pub use ffn::FeedForward;
+pub use init::Rng;
+pub use matmul::Linear;
+pub use norm::LayerNorm;
+pub use scratch::Scratch;

@@ -1,0 +1,4 @@
+#![doc = include_str!("../README.md")]
+
+pub use transformer_macros::transformer;
+pub use transformer_runtime as runtime;

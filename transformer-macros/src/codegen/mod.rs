@@ -1,0 +1,111 @@
+//! [`Model`]s → Rust: the structs, consts, constructors and forward passes.
+//!
+//! Each file writes one part; this one names things and assembles them. Paths are
+//! absolute (`::transformer::runtime::…`) so the user's imports never matter, and every
+//! generated item carries a doc comment built from the spec.
+
+mod consts;
+mod forward;
+mod weights;
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::Ident;
+
+use crate::validate::{Kind, Model};
+
+/// Everything the macro emits for a list of checked models.
+pub fn generate(models: &[Model]) -> TokenStream {
+    models.iter().map(generate_model).collect()
+}
+
+fn generate_model(model: &Model) -> TokenStream {
+    let names = Names::new(model);
+    let structs = weights::structs(model, &names);
+    let consts = consts::consts(model, &names);
+    let constructors = weights::constructors(model, &names);
+    let forward = forward::forward(model, &names);
+    quote! {
+        #structs
+        #consts
+        #constructors
+        #forward
+    }
+}
+
+/// The runtime crate, as the user's code reaches it: through the `transformer` facade.
+pub(crate) fn rt() -> TokenStream {
+    quote!(::transformer::runtime)
+}
+
+/// The names of a model's generated items, all grown from the model's own name.
+pub(crate) struct Names {
+    pub model: Ident,
+    pub scratch: Ident,
+    /// The stacks in forward order: the encoder stack first.
+    pub stacks: Vec<Stack>,
+}
+
+/// One stack of layers: its layer struct, its fields and how its layers attend.
+pub(crate) struct Stack {
+    /// `TinyLmLayer`, `TinyLmEncoderLayer`, `TinyLmDecoderLayer`.
+    pub layer: Ident,
+    /// The const holding the layer count: `LAYERS`, `ENCODER_LAYERS`, `DECODER_LAYERS`.
+    pub count_const: Ident,
+    pub count: usize,
+    /// Field names in the model struct: `layers`/`norm`/`positions`, or prefixed by
+    /// `encoder_`/`decoder_` in an `encoder_decoder` model.
+    pub layers_field: Ident,
+    pub norm_field: Ident,
+    pub positions_field: Ident,
+    /// Self-attention hides later positions.
+    pub causal: bool,
+    /// Each layer also attends to an encoder memory.
+    pub cross: bool,
+    /// "encoder", "decoder": for doc comments.
+    pub role: &'static str,
+}
+
+impl Names {
+    fn new(model: &Model) -> Self {
+        let name = &model.name;
+        let single = |role: &'static str, count: usize, cross: bool| Stack {
+            layer: format_ident!("{name}Layer"),
+            count_const: format_ident!("LAYERS"),
+            count,
+            layers_field: format_ident!("layers"),
+            norm_field: format_ident!("norm"),
+            positions_field: format_ident!("positions"),
+            causal: model.causal,
+            cross,
+            role,
+        };
+        let prefixed = |role: &'static str, upper: &str, count: usize, causal: bool, cross: bool| Stack {
+            layer: format_ident!("{name}{upper}Layer"),
+            count_const: format_ident!("{}_LAYERS", upper.to_uppercase()),
+            count,
+            layers_field: format_ident!("{role}_layers"),
+            norm_field: format_ident!("{role}_norm"),
+            positions_field: format_ident!("{role}_positions"),
+            causal,
+            cross,
+            role,
+        };
+        let stacks = match model.kind {
+            Kind::Encoder => vec![single("encoder", model.encoder_layers, false)],
+            Kind::Decoder => vec![single("decoder", model.decoder_layers, model.cross_attention)],
+            Kind::EncoderDecoder => vec![
+                prefixed("encoder", "Encoder", model.encoder_layers, false, false),
+                prefixed("decoder", "Decoder", model.decoder_layers, true, true),
+            ],
+        };
+        Self {
+            model: name.clone(),
+            scratch: format_ident!("{name}Scratch"),
+            stacks,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,87 @@
+//! The feed-forward non-linearities.
+
+use std::f32::consts::FRAC_1_SQRT_2;
+
+/// Which non-linearity a feed-forward sublayer applies between its two linear layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// `max(0, x)`.
+    Relu,
+    /// `x · Φ(x)`, with the exact normal CDF: PyTorch's `gelu`, BERT's `gelu`.
+    Gelu,
+    /// The tanh approximation of GELU: PyTorch's `gelu(approximate="tanh")`, GPT-2's `gelu_new`.
+    GeluTanh,
+}
+
+impl Activation {
+    /// Applies the activation to every element of `x`.
+    pub fn apply(self, x: &mut [f32]) {
+        let f = match self {
+            Self::Relu => relu,
+            Self::Gelu => gelu,
+            Self::GeluTanh => gelu_tanh,
+        };
+        for v in x {
+            *v = f(*v);
+        }
+    }
+}
+
+/// `max(0, x)`.
+pub fn relu(x: f32) -> f32 {
+    x.max(0.0)
+}
+
+/// `x · Φ(x) = x/2 · (1 + erf(x / √2))`.
+pub fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + libm::erff(x * FRAC_1_SQRT_2))
+}
+
+/// `x/2 · (1 + tanh(√(2/π) · (x + 0.044715 x³)))`.
+pub fn gelu_tanh(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x)).tanh())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn erf64(x: f64) -> f64 {
+        libm::erf(x)
+    }
+
+    #[test]
+    fn relu_clips_negatives() {
+        let mut x = [-2.0f32, 0.0, 3.0];
+        Activation::Relu.apply(&mut x);
+        assert_eq!(x, [0.0, 0.0, 3.0]);
+    }
+
+    #[test]
+    fn gelu_matches_an_f64_reference() {
+        for i in -40..=40 {
+            let x = i as f64 * 0.15;
+            let want = 0.5 * x * (1.0 + erf64(x / 2f64.sqrt()));
+            assert!((f64::from(gelu(x as f32)) - want).abs() < 1e-6, "x = {x}");
+        }
+    }
+
+    #[test]
+    fn gelu_tanh_matches_an_f64_reference_and_stays_near_gelu() {
+        for i in -40..=40 {
+            let x = i as f64 * 0.15;
+            let inner = (2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3));
+            let want = 0.5 * x * (1.0 + inner.tanh());
+            let got = f64::from(gelu_tanh(x as f32));
+            assert!((got - want).abs() < 1e-6, "x = {x}");
+            assert!((got - f64::from(gelu(x as f32))).abs() < 1e-3, "x = {x}");
+        }
+    }
+
+    #[test]
+    fn gelu_known_values() {
+        assert_eq!(gelu(0.0), 0.0);
+        assert!((gelu(1.0) - 0.841_344_7).abs() < 1e-6); // Φ(1) = 0.8413447
+    }
+}

@@ -1,0 +1,375 @@
+//! Scaled dot-product attention, for one head and for several.
+//!
+//! Row-vector convention throughout: token `t` is row `t`; `Q = X W_Qᵀ`, with `W_Q` stored
+//! `[out][in]` as PyTorch stores it.
+
+use crate::matmul::{Linear, dot};
+use crate::softmax::softmax;
+
+/// Which keys each query may attend to. The default lets every query see every key.
+///
+/// Conventions (the same across the crate):
+/// - `keys[j] == true` means key `j` is a real token that may be attended to; `false` marks
+///   padding. (PyTorch's `key_padding_mask` is the opposite: `True` there means *ignore*.)
+/// - With `n` queries and `m ≥ n` keys, query `i` sits at position `i + m − n`; `causal`
+///   hides every key after that position.
+/// - A query that may see no key at all gets a zero output row (PyTorch gives NaN).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Mask<'a> {
+    /// Hide the keys after each query's own position (a decoder's masked self-attention).
+    pub causal: bool,
+    /// Only keys `0..valid_keys` are real tokens; the rest are padding.
+    pub valid_keys: Option<usize>,
+    /// One flag per key: `true` = attend, `false` = padding.
+    pub keys: Option<&'a [bool]>,
+    /// Added to the scaled scores before the softmax: `[n][m]` row-major, `-∞` to hide.
+    pub additive: Option<&'a [f32]>,
+}
+
+impl Mask<'_> {
+    /// A decoder's self-attention mask: each query sees itself and the keys before it.
+    pub const CAUSAL: Mask<'static> = Mask {
+        causal: true,
+        valid_keys: None,
+        keys: None,
+        additive: None,
+    };
+
+    /// How many leading keys query `i` of `n` may consider, before flags and additive terms.
+    fn visible(&self, i: usize, n: usize, m: usize) -> usize {
+        let mut visible = self.valid_keys.map_or(m, |v| v.min(m));
+        if self.causal {
+            visible = visible.min(i + m.saturating_sub(n) + 1);
+        }
+        visible
+    }
+}
+
+/// One head: `out[i] = Σⱼ softmax_j(q[i]·k[j] / √DK + mask[i][j]) · v[j]`.
+///
+/// Layout: `q` is `[n][DK]`, `k` is `[m][DK]`, `v` is `[m][DV]`, `out` is `[n][DV]`, and
+/// `scores` holds at least `m` numbers of working memory.
+pub fn scaled_dot_product_attention<const DK: usize, const DV: usize>(
+    out: &mut [[f32; DV]],
+    q: &[[f32; DK]],
+    k: &[[f32; DK]],
+    v: &[[f32; DV]],
+    mask: &Mask<'_>,
+    scores: &mut [f32],
+) {
+    let (n, m) = (q.len(), k.len().min(v.len()));
+    let scale = 1.0 / (DK as f32).sqrt();
+    for (i, (out_row, q_row)) in out.iter_mut().zip(q).enumerate() {
+        let visible = mask.visible(i, n, m).min(scores.len());
+        let weights = &mut scores[..visible];
+        for (j, score) in weights.iter_mut().enumerate() {
+            let hidden = mask.keys.is_some_and(|keys| !keys.get(j).copied().unwrap_or(false));
+            let bias = mask.additive.and_then(|a| a.get(i * m + j)).copied().unwrap_or(0.0);
+            *score = if hidden {
+                f32::NEG_INFINITY
+            } else {
+                dot(q_row, &k[j]) * scale + bias
+            };
+        }
+        softmax(weights);
+        out_row.fill(0.0);
+        for (&p, v_row) in weights.iter().zip(v) {
+            if p != 0.0 {
+                for (o, x) in out_row.iter_mut().zip(v_row) {
+                    *o += p * x;
+                }
+            }
+        }
+    }
+}
+
+/// Working memory of [`MultiHeadAttention::forward`]. Grows to the largest sequence seen and
+/// is reused: after the first call of a given size, a forward pass allocates nothing.
+#[derive(Clone, Debug, Default)]
+pub struct AttentionScratch {
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    context: Vec<f32>,
+    head_q: Vec<f32>,
+    head_k: Vec<f32>,
+    head_v: Vec<f32>,
+    head_out: Vec<f32>,
+    scores: Vec<f32>,
+}
+
+/// The first `rows` rows of `buf`, viewed as `[rows][W]`, growing `buf` if it is too short.
+fn rows_of<const W: usize>(buf: &mut Vec<f32>, rows: usize) -> &mut [[f32; W]] {
+    if buf.len() < rows * W {
+        buf.resize(rows * W, 0.0);
+    }
+    buf[..rows * W].as_chunks_mut::<W>().0
+}
+
+impl AttentionScratch {
+    /// Memory for `queries` query rows and `keys` key rows of width `d_model`, reserved now
+    /// so that no later forward pass of at most that size allocates.
+    pub fn with_capacity(queries: usize, keys: usize, d_model: usize) -> Self {
+        let rows = queries.max(keys);
+        let buf = |len: usize| vec![0.0; len];
+        Self {
+            q: buf(queries * d_model),
+            k: buf(keys * d_model),
+            v: buf(keys * d_model),
+            context: buf(queries * d_model),
+            head_q: buf(rows * d_model),
+            head_k: buf(rows * d_model),
+            head_v: buf(rows * d_model),
+            head_out: buf(rows * d_model),
+            scores: buf(keys),
+        }
+    }
+}
+
+/// Multi-head attention with `H` heads of `DH` lanes over width `D = H·DH`: PyTorch's
+/// `nn.MultiheadAttention(D, H)`, with q, k and v as three `[D][D]` projections instead of
+/// one stacked `in_proj_weight`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MultiHeadAttention<const D: usize, const H: usize, const DH: usize> {
+    /// Query projection `[D][D]` (rows `0..D` of PyTorch's `in_proj_weight`).
+    pub w_q: Linear<D, D>,
+    /// Key projection `[D][D]` (rows `D..2D` of `in_proj_weight`).
+    pub w_k: Linear<D, D>,
+    /// Value projection `[D][D]` (rows `2D..3D` of `in_proj_weight`).
+    pub w_v: Linear<D, D>,
+    /// Output projection `[D][D]` (`out_proj`), or `None` where the heads' concatenation is
+    /// the output (`out_proj: false`).
+    pub w_o: Option<Linear<D, D>>,
+}
+
+impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, DH> {
+    const HEADS_TILE_WIDTH: () = assert!(H * DH == D && DH > 0, "heads · d_head must equal d_model");
+
+    /// Learned numbers: three (or four, with `out_proj`) `[D][D]` projections and their biases.
+    pub const fn parameters(bias: bool, out_proj: bool) -> usize {
+        let projections = if out_proj { 4 } else { 3 };
+        projections * Linear::<D, D>::parameters(bias)
+    }
+
+    /// All weights and biases zero.
+    pub fn zeroed(bias: bool, out_proj: bool) -> Self {
+        let () = Self::HEADS_TILE_WIDTH;
+        Self {
+            w_q: Linear::zeroed(bias),
+            w_k: Linear::zeroed(bias),
+            w_v: Linear::zeroed(bias),
+            w_o: out_proj.then(|| Linear::zeroed(bias)),
+        }
+    }
+
+    /// Xavier-uniform weights as `nn.Transformer` initialises them (q, k, v drawn as one
+    /// `[3D][D]` matrix, the output projection as `[D][D]`), zero biases.
+    pub fn xavier(rng: &mut crate::init::Rng, bias: bool, out_proj: bool) -> Self {
+        let () = Self::HEADS_TILE_WIDTH;
+        Self {
+            w_q: Linear::xavier(rng, 3 * D, bias),
+            w_k: Linear::xavier(rng, 3 * D, bias),
+            w_v: Linear::xavier(rng, 3 * D, bias),
+            w_o: out_proj.then(|| Linear::xavier(rng, D, bias)),
+        }
+    }
+
+    /// `out = concat_h(attention_h(x W_Qᵀ, memory W_Kᵀ, memory W_Vᵀ)) W_Oᵀ + b_O`.
+    ///
+    /// `x` is `[n][D]` (the queries' tokens), `memory` is `[m][D]` (the keys' and values'
+    /// tokens: `x` itself for self-attention, the encoder output for cross-attention),
+    /// `out` is `[n][D]`.
+    pub fn forward(
+        &self,
+        out: &mut [[f32; D]],
+        x: &[[f32; D]],
+        memory: &[[f32; D]],
+        mask: &Mask<'_>,
+        scratch: &mut AttentionScratch,
+    ) {
+        let (n, m) = (x.len(), memory.len());
+        let q = rows_of::<D>(&mut scratch.q, n);
+        let k = rows_of::<D>(&mut scratch.k, m);
+        let v = rows_of::<D>(&mut scratch.v, m);
+        let context = rows_of::<D>(&mut scratch.context, n);
+        self.w_q.forward(q, x);
+        self.w_k.forward(k, memory);
+        self.w_v.forward(v, memory);
+        if scratch.scores.len() < m {
+            scratch.scores.resize(m, 0.0);
+        }
+        for h in 0..H {
+            // Each head reads lanes h·DH..(h+1)·DH; copied out so its keys are contiguous.
+            let head_q = gather_head::<D, DH>(&mut scratch.head_q, q, h);
+            let head_k = gather_head::<D, DH>(&mut scratch.head_k, k, h);
+            let head_v = gather_head::<D, DH>(&mut scratch.head_v, v, h);
+            let head_out = rows_of::<DH>(&mut scratch.head_out, n);
+            scaled_dot_product_attention(head_out, head_q, head_k, head_v, mask, &mut scratch.scores);
+            for (row, head_row) in context.iter_mut().zip(head_out.iter()) {
+                row.as_chunks_mut::<DH>().0[h] = *head_row;
+            }
+        }
+        match &self.w_o {
+            Some(w_o) => w_o.forward(out, context),
+            None => out.copy_from_slice(context),
+        }
+    }
+}
+
+/// Lanes `h·DH..(h+1)·DH` of every row of `rows`, copied into `buf` as `[n][DH]`.
+fn gather_head<'a, const D: usize, const DH: usize>(
+    buf: &'a mut Vec<f32>,
+    rows: &[[f32; D]],
+    h: usize,
+) -> &'a [[f32; DH]] {
+    let head = rows_of::<DH>(buf, rows.len());
+    for (dst, src) in head.iter_mut().zip(rows) {
+        *dst = src.as_chunks::<DH>().0[h];
+    }
+    head
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::init::Rng;
+
+    /// Straightforward f64 attention over `[n][d]` matrices, one head per lane block.
+    fn reference(q: &[Vec<f64>], k: &[Vec<f64>], v: &[Vec<f64>], heads: usize, allowed: impl Fn(usize, usize) -> bool) -> Vec<Vec<f64>> {
+        let d = q[0].len();
+        let dh = d / heads;
+        let mut out = vec![vec![0.0; d]; q.len()];
+        for h in 0..heads {
+            let lanes = h * dh..(h + 1) * dh;
+            for (i, qi) in q.iter().enumerate() {
+                let scores: Vec<f64> = k
+                    .iter()
+                    .enumerate()
+                    .map(|(j, kj)| {
+                        if allowed(i, j) {
+                            lanes.clone().map(|l| qi[l] * kj[l]).sum::<f64>() / (dh as f64).sqrt()
+                        } else {
+                            f64::NEG_INFINITY
+                        }
+                    })
+                    .collect();
+                let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let exps: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+                let total: f64 = exps.iter().sum();
+                for (j, e) in exps.iter().enumerate() {
+                    for l in lanes.clone() {
+                        out[i][l] += e / total * v[j][l];
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn random_rows<const D: usize>(rng: &mut Rng, n: usize) -> Vec<[f32; D]> {
+        (0..n).map(|_| std::array::from_fn(|_| rng.symmetric(1.0))).collect()
+    }
+
+    fn to_f64<const D: usize>(rows: &[[f32; D]]) -> Vec<Vec<f64>> {
+        rows.iter().map(|r| r.map(f64::from).to_vec()).collect()
+    }
+
+    fn assert_close<const D: usize>(got: &[[f32; D]], want: &[Vec<f64>], tol: f64) {
+        for (g, w) in got.iter().zip(want) {
+            for (a, b) in g.iter().zip(w) {
+                assert!((f64::from(*a) - b).abs() < tol, "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn one_head_reproduces_the_seed_example() {
+        // The notes' Q, K, V (already projected), d_k = 4: scores are divided by 2.
+        let q = [[23.0, 49.0, 45.0, 28.0], [33.0, 66.0, 66.0, 40.0]];
+        let k = [[40.0, 39.0, 36.0, 20.0], [59.0, 48.0, 59.0, 28.0]];
+        let v = [[51.0, 36.0, 45.0, 46.0], [68.0, 53.0, 63.0, 58.0]];
+        let mut out = [[0.0f32; 4]; 2];
+        scaled_dot_product_attention(&mut out, &q, &k, &v, &Mask::default(), &mut [0.0; 2]);
+        assert_eq!(out, [[68.0, 53.0, 63.0, 58.0]; 2]);
+    }
+
+    #[test]
+    fn one_head_matches_the_reference_with_and_without_causal_mask() {
+        let mut rng = Rng::new(3);
+        let (q, k, v) = (random_rows::<5>(&mut rng, 4), random_rows::<5>(&mut rng, 4), random_rows::<5>(&mut rng, 4));
+        for causal in [false, true] {
+            let mut out = [[0.0f32; 5]; 4];
+            let mask = Mask { causal, ..Mask::default() };
+            scaled_dot_product_attention(&mut out, &q, &k, &v, &mask, &mut [0.0; 4]);
+            let want = reference(&to_f64(&q), &to_f64(&k), &to_f64(&v), 1, |i, j| !causal || j <= i);
+            assert_close(&out, &want, 1e-5);
+        }
+    }
+
+    #[test]
+    fn padding_flags_and_valid_keys_hide_the_same_keys() {
+        let mut rng = Rng::new(4);
+        let (q, k, v) = (random_rows::<3>(&mut rng, 2), random_rows::<3>(&mut rng, 5), random_rows::<3>(&mut rng, 5));
+        let flags = [true, true, true, false, false];
+        let mut by_flags = [[0.0f32; 3]; 2];
+        let mut by_len = [[0.0f32; 3]; 2];
+        scaled_dot_product_attention(&mut by_flags, &q, &k, &v, &Mask { keys: Some(&flags), ..Mask::default() }, &mut [0.0; 5]);
+        scaled_dot_product_attention(&mut by_len, &q, &k, &v, &Mask { valid_keys: Some(3), ..Mask::default() }, &mut [0.0; 5]);
+        assert_eq!(by_flags, by_len);
+        let want = reference(&to_f64(&q), &to_f64(&k), &to_f64(&v), 1, |_, j| j < 3);
+        assert_close(&by_len, &want, 1e-5);
+    }
+
+    #[test]
+    fn an_additive_mask_of_minus_infinity_hides_a_key() {
+        let q = [[1.0f32, 0.0]];
+        let k = [[1.0, 0.0], [0.0, 1.0]];
+        let v = [[1.0, 2.0], [3.0, 4.0]];
+        let additive = [f32::NEG_INFINITY, 0.0];
+        let mut out = [[0.0f32; 2]];
+        let mask = Mask { additive: Some(&additive), ..Mask::default() };
+        scaled_dot_product_attention(&mut out, &q, &k, &v, &mask, &mut [0.0; 2]);
+        assert_eq!(out, [[3.0, 4.0]]);
+    }
+
+    #[test]
+    fn a_query_that_sees_no_key_gets_zeros() {
+        let mut out = [[9.0f32; 2]];
+        let mask = Mask { keys: Some(&[false, false]), ..Mask::default() };
+        scaled_dot_product_attention(&mut out, &[[1.0, 1.0]], &[[1.0, 1.0]; 2], &[[1.0, 1.0]; 2], &mask, &mut [0.0; 2]);
+        assert_eq!(out, [[0.0, 0.0]]);
+    }
+
+    #[test]
+    fn multi_head_matches_the_reference() {
+        let mut rng = Rng::new(5);
+        let mha = MultiHeadAttention::<6, 3, 2>::xavier(&mut rng, false, false);
+        let x = random_rows::<6>(&mut rng, 4);
+        let memory = random_rows::<6>(&mut rng, 3);
+        let mut out = vec![[0.0f32; 6]; 4];
+        mha.forward(&mut out, &x, &memory, &Mask::default(), &mut AttentionScratch::default());
+        let project = |w: &Linear<6, 6>, rows: &[[f32; 6]]| {
+            let mut y = vec![[0.0f32; 6]; rows.len()];
+            w.forward(&mut y, rows);
+            to_f64(&y)
+        };
+        let want = reference(&project(&mha.w_q, &x), &project(&mha.w_k, &memory), &project(&mha.w_v, &memory), 3, |_, _| true);
+        assert_close(&out, &want, 1e-5);
+        assert_eq!(MultiHeadAttention::<6, 3, 2>::parameters(true, true), 4 * 42);
+    }
+
+    #[test]
+    fn multi_head_applies_the_output_projection() {
+        let mut rng = Rng::new(6);
+        let mut mha = MultiHeadAttention::<4, 2, 2>::xavier(&mut rng, true, true);
+        let x = random_rows::<4>(&mut rng, 3);
+        let mut with_o = vec![[0.0f32; 4]; 3];
+        mha.forward(&mut with_o, &x, &x, &Mask::CAUSAL, &mut AttentionScratch::default());
+        let w_o = mha.w_o.take().unwrap();
+        let mut context = vec![[0.0f32; 4]; 3];
+        mha.forward(&mut context, &x, &x, &Mask::CAUSAL, &mut AttentionScratch::default());
+        let mut want = vec![[0.0f32; 4]; 3];
+        w_o.forward(&mut want, &context);
+        assert_eq!(with_o, want);
+    }
+}

@@ -1,0 +1,94 @@
+//! Lookup tables: learned positions, token embeddings, token types.
+
+use crate::error::ForwardError;
+use crate::heap::zeroed_matrix;
+use crate::init::Rng;
+
+/// A table of `ROWS` learned vectors of width `D`: PyTorch's `nn.Embedding(ROWS, D)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Embedding<const ROWS: usize, const D: usize> {
+    /// `[ROWS][D]`: row `r` is the vector of id (or position) `r`.
+    pub weight: Box<[[f32; D]; ROWS]>,
+}
+
+impl<const ROWS: usize, const D: usize> Embedding<ROWS, D> {
+    /// Learned numbers: `ROWS·D`.
+    pub const PARAMETERS: usize = ROWS * D;
+
+    /// All zeros.
+    pub fn zeroed() -> Self {
+        Self {
+            weight: zeroed_matrix(),
+        }
+    }
+
+    /// Xavier-uniform over the `[ROWS][D]` table.
+    pub fn xavier(rng: &mut Rng) -> Self {
+        let mut table = Self::zeroed();
+        rng.fill_xavier(table.weight.as_flattened_mut(), D, ROWS);
+        table
+    }
+
+    /// Adds rows `first, first + 1, …` to the token rows of `x` (`[n][D]`): learned positions.
+    /// The caller has checked `first + n ≤ ROWS`; rows past the table are left unchanged.
+    pub fn add_rows(&self, x: &mut [[f32; D]], first: usize) {
+        let table = self.weight.get(first..).unwrap_or_default();
+        for (row, learned) in x.iter_mut().zip(table) {
+            for (v, l) in row.iter_mut().zip(learned) {
+                *v += l;
+            }
+        }
+    }
+
+    /// Adds row `ids[t]` to token row `t` of `x`; an id `≥ ROWS` is an error naming it and
+    /// its position, and leaves `x` partly updated.
+    pub fn add_ids(&self, x: &mut [[f32; D]], ids: &[u32], table: &'static str) -> Result<(), ForwardError> {
+        for (position, (row, &id)) in x.iter_mut().zip(ids).enumerate() {
+            let learned = self.weight.get(id as usize).ok_or(ForwardError::IdOutOfRange {
+                table,
+                id,
+                position,
+                rows: ROWS,
+            })?;
+            for (v, l) in row.iter_mut().zip(learned) {
+                *v += l;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counting_table() -> Embedding<3, 2> {
+        let mut table = Embedding::<3, 2>::zeroed();
+        *table.weight = [[0.0, 1.0], [10.0, 11.0], [20.0, 21.0]];
+        table
+    }
+
+    #[test]
+    fn add_rows_starts_at_the_first_position() {
+        let mut x = [[1.0f32; 2]; 2];
+        counting_table().add_rows(&mut x, 1);
+        assert_eq!(x, [[11.0, 12.0], [21.0, 22.0]]);
+    }
+
+    #[test]
+    fn add_ids_looks_up_each_token() {
+        let mut x = [[0.0f32; 2]; 3];
+        counting_table().add_ids(&mut x, &[2, 0, 2], "token").unwrap();
+        assert_eq!(x, [[20.0, 21.0], [0.0, 1.0], [20.0, 21.0]]);
+    }
+
+    #[test]
+    fn an_id_past_the_table_is_an_error_naming_it() {
+        let mut x = [[0.0f32; 2]; 2];
+        let err = counting_table().add_ids(&mut x, &[1, 3], "token").unwrap_err();
+        assert_eq!(
+            err,
+            ForwardError::IdOutOfRange { table: "token", id: 3, position: 1, rows: 3 }
+        );
+    }
+}

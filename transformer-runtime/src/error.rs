@@ -1,0 +1,90 @@
+//! Errors of a forward pass on data known only at run time.
+
+use std::fmt;
+
+/// Why a `*_dyn` forward pass (lengths and ids known only at run time) was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ForwardError {
+    /// The named input has no rows; a sequence needs at least one token.
+    Empty {
+        /// Which input: `"input"`, `"source"`, `"target"`, `"memory"`, `"ids"`.
+        input: &'static str,
+    },
+    /// The named input is longer than the model's `max_len`.
+    TooLong {
+        /// Which input.
+        input: &'static str,
+        /// Its length.
+        len: usize,
+        /// The model's `max_len`.
+        max_len: usize,
+    },
+    /// Two inputs that must have one row per token differ in length.
+    LengthMismatch {
+        /// The input whose length is off.
+        input: &'static str,
+        /// Its length.
+        len: usize,
+        /// The length it must match.
+        expected: usize,
+    },
+    /// An id indexes past the end of an embedding table.
+    IdOutOfRange {
+        /// The table: `"token"` or `"token type"`.
+        table: &'static str,
+        /// The offending id.
+        id: u32,
+        /// Its position in the sequence.
+        position: usize,
+        /// Rows in the table (valid ids are `0..rows`).
+        rows: usize,
+    },
+}
+
+impl fmt::Display for ForwardError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty { input } => write!(f, "{input} is empty: a sequence needs at least one token"),
+            Self::TooLong { input, len, max_len } => write!(
+                f,
+                "{input} has {len} tokens, more than the model's `max_len` of {max_len}; \
+                 truncate it or declare a larger `max_len`"
+            ),
+            Self::LengthMismatch { input, len, expected } => {
+                write!(f, "{input} has {len} entries, expected {expected} (one per token)")
+            }
+            Self::IdOutOfRange { table, id, position, rows } => write!(
+                f,
+                "{table} id {id} at position {position} is out of range: the table has {rows} rows (ids 0..{rows})"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ForwardError {}
+
+/// Checks a run-time sequence length against `1..=max_len`.
+pub fn check_len(input: &'static str, len: usize, max_len: usize) -> Result<(), ForwardError> {
+    match len {
+        0 => Err(ForwardError::Empty { input }),
+        len if len > max_len => Err(ForwardError::TooLong { input, len, max_len }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_outside_one_to_max_len_are_refused() {
+        assert_eq!(check_len("input", 0, 4), Err(ForwardError::Empty { input: "input" }));
+        assert!(check_len("input", 4, 4).is_ok());
+        let err = check_len("input", 5, 4).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "input has 5 tokens, more than the model's `max_len` of 4; \
+             truncate it or declare a larger `max_len`"
+        );
+    }
+}

@@ -1,0 +1,72 @@
+//! The position-wise feed-forward sublayer: `FFN(x) = act(x W_upᵀ + b_up) W_downᵀ + b_down`.
+
+use crate::activation::Activation;
+use crate::init::Rng;
+use crate::matmul::Linear;
+
+/// Two linear layers with an activation between: PyTorch's `linear1` (`D → FF`) and
+/// `linear2` (`FF → D`) in `nn.TransformerEncoderLayer`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeedForward<const D: usize, const FF: usize> {
+    /// `[FF][D]`: widens each token (`linear1`).
+    pub w_up: Linear<D, FF>,
+    /// `[D][FF]`: narrows it back (`linear2`).
+    pub w_down: Linear<FF, D>,
+}
+
+impl<const D: usize, const FF: usize> FeedForward<D, FF> {
+    /// Learned numbers of both layers.
+    pub const fn parameters(bias: bool) -> usize {
+        Linear::<D, FF>::parameters(bias) + Linear::<FF, D>::parameters(bias)
+    }
+
+    /// All weights and biases zero.
+    pub fn zeroed(bias: bool) -> Self {
+        Self {
+            w_up: Linear::zeroed(bias),
+            w_down: Linear::zeroed(bias),
+        }
+    }
+
+    /// Xavier-uniform weights, zero biases.
+    pub fn xavier(rng: &mut Rng, bias: bool) -> Self {
+        Self {
+            w_up: Linear::xavier(rng, FF, bias),
+            w_down: Linear::xavier(rng, D, bias),
+        }
+    }
+
+    /// `out = act(x W_upᵀ + b_up) W_downᵀ + b_down` for each token row. `x` and `out` are
+    /// `[n][D]`; `hidden` is `[n][FF]` of working memory.
+    pub fn forward(
+        &self,
+        out: &mut [[f32; D]],
+        x: &[[f32; D]],
+        activation: Activation,
+        hidden: &mut [[f32; FF]],
+    ) {
+        self.w_up.forward(hidden, x);
+        activation.apply(hidden.as_flattened_mut());
+        self.w_down.forward(out, hidden);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn computes_down_of_activated_up() {
+        let mut ffn = FeedForward::<2, 3>::zeroed(true);
+        *ffn.w_up.weight = [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]];
+        ffn.w_up.bias = Some(Box::new([0.0, 0.0, -10.0]));
+        *ffn.w_down.weight = [[1.0, 1.0, 1.0], [2.0, 0.0, 0.0]];
+        ffn.w_down.bias = Some(Box::new([0.5, 0.0]));
+        let mut out = [[0.0f32; 2]; 1];
+        let mut hidden = [[0.0f32; 3]; 1];
+        // up: [3, -1, -8] -> relu [3, 0, 0] -> down: [3.5, 6]
+        ffn.forward(&mut out, &[[3.0, -1.0]], Activation::Relu, &mut hidden);
+        assert_eq!(out, [[3.5, 6.0]]);
+        assert_eq!(FeedForward::<2, 3>::parameters(true), 9 + 8);
+    }
+}
