@@ -16,7 +16,7 @@ transformer! {
 }
 
 /// The input embeddings: token 1 and token 2.
-const X: [[f32; 4]; 2] = [[6.0, 1.0, 4.0, 4.0], [8.0, 4.0, 6.0, 3.0]];
+pub const X: [[f32; 4]; 2] = [[6.0, 1.0, 4.0, 4.0], [8.0, 4.0, 6.0, 3.0]];
 
 /// The notes multiply row vectors on the right, `Q = X · W_Q`, so `W_Q` is `[in][out]`.
 const W_Q: [[f32; 4]; 4] = [[1.0, 4.0, 3.0, 1.0], [1.0, 1.0, 3.0, 2.0], [3.0, 4.0, 4.0, 3.0], [1.0, 2.0, 2.0, 2.0]];
@@ -29,13 +29,58 @@ fn transposed(w: &[[f32; 4]; 4]) -> [[f32; 4]; 4] {
 }
 
 /// The model of the notes, with their three matrices.
-fn seed_model() -> SeedAttention {
+pub fn seed_model() -> SeedAttention {
     let mut model = SeedAttention::zeroed();
     let attn = &mut model.layers[0].attn;
     *attn.w_q.weight = transposed(&W_Q);
     *attn.w_k.weight = transposed(&W_K);
     *attn.w_v.weight = transposed(&W_V);
     model
+}
+
+/// Every intermediate of the notes' computation, in their order.
+pub struct Steps {
+    pub q: [[f32; 4]; 2],
+    pub k: [[f32; 4]; 2],
+    pub v: [[f32; 4]; 2],
+    /// `Qi·Kj / √d_k` for token i (row) and key j (column).
+    pub scores: [[f32; 2]; 2],
+    /// `softmax` of each row of `scores`.
+    pub weights: [[f32; 2]; 2],
+    /// `Σj weights[i][j] · Vj`.
+    pub attention: [[f32; 4]; 2],
+    /// `X + attention`, from the generated `SeedAttention::forward`.
+    pub output: [[f32; 4]; 2],
+}
+
+/// Runs the notes' steps one kernel at a time with the model's weights, then the model.
+pub fn steps(model: &SeedAttention) -> Steps {
+    let attn = &model.layers[0].attn;
+    let (mut q, mut k, mut v) = ([[0.0; 4]; 2], [[0.0; 4]; 2], [[0.0; 4]; 2]);
+    linear(&mut q, &attn.w_q.weight, None, &X);
+    linear(&mut k, &attn.w_k.weight, None, &X);
+    linear(&mut v, &attn.w_v.weight, None, &X);
+    let scale = 1.0 / (SeedAttention::D_HEAD as f32).sqrt();
+    let scores = q.map(|q_i| k.map(|k_j| dot(&q_i, &k_j) * scale));
+    let mut weights = scores;
+    let mut attention = [[0.0f32; 4]; 2];
+    for (row, out) in weights.iter_mut().zip(&mut attention) {
+        softmax(row);
+        for (p, v_j) in row.iter().zip(&v) {
+            for (a, x) in out.iter_mut().zip(v_j) {
+                *a += p * x;
+            }
+        }
+    }
+    Steps {
+        q,
+        k,
+        v,
+        scores,
+        weights,
+        attention,
+        output: *model.forward(&X),
+    }
 }
 
 fn show(label: &str, rows: &[[f32; 4]]) {
@@ -45,46 +90,20 @@ fn show(label: &str, rows: &[[f32; 4]]) {
     }
 }
 
-fn main() {
+pub fn main() {
     let model = seed_model();
-    let attn = &model.layers[0].attn;
+    let steps = steps(&model);
     println!("SeedAttention: {} parameters\n", SeedAttention::PARAMETERS);
     show("X", &X);
-
-    // Step 1: project every token to its query, key and value.
-    let (mut q, mut k, mut v) = ([[0.0; 4]; 2], [[0.0; 4]; 2], [[0.0; 4]; 2]);
-    linear(&mut q, &attn.w_q.weight, None, &X);
-    linear(&mut k, &attn.w_k.weight, None, &X);
-    linear(&mut v, &attn.w_v.weight, None, &X);
-    show("\nQ", &q);
-    show("K", &k);
-    show("V", &v);
-
-    // Steps 2–4, for each token i: scores Qi·Kj / √d_k, softmax, weighted sum of values.
-    let scale = 1.0 / (SeedAttention::D_HEAD as f32).sqrt();
-    let mut attention = [[0.0f32; 4]; 2];
-    for (i, q_i) in q.iter().enumerate() {
-        let mut scores = k.map(|k_j| dot(q_i, &k_j) * scale);
-        println!("\ntoken {}: scores Q{}·Kj / √{} = {scores:?}", i + 1, i + 1, SeedAttention::D_HEAD);
-        softmax(&mut scores);
-        println!("token {}: softmax = {scores:?}", i + 1);
-        for (p, v_j) in scores.iter().zip(&v) {
-            for (a, x) in attention[i].iter_mut().zip(v_j) {
-                *a += p * x;
-            }
-        }
-        println!("token {}: attention = {:?}", i + 1, attention[i]);
+    show("\nQ = X·W_Q", &steps.q);
+    show("K = X·W_K", &steps.k);
+    show("V = X·W_V", &steps.v);
+    for i in 0..2 {
+        let t = i + 1;
+        println!("\ntoken {t}: scores Q{t}·Kj / √{} = {:?}", SeedAttention::D_HEAD, steps.scores[i]);
+        println!("token {t}: softmax          = {:?}", steps.weights[i]);
+        println!("token {t}: attention        = {:?}", steps.attention[i]);
     }
-
-    // Step 5: the residual connection, computed by the generated forward pass.
-    let out = model.forward(&X);
     println!();
-    show("X + attention (SeedAttention::forward)", &out[..]);
-    let mut by_hand = X;
-    for (row, a) in by_hand.iter_mut().zip(&attention) {
-        for (x, a) in row.iter_mut().zip(a) {
-            *x += a;
-        }
-    }
-    assert_eq!(*out, by_hand, "the forward pass agrees with the steps above");
+    show("X + attention (SeedAttention::forward)", &steps.output);
 }

@@ -1,0 +1,347 @@
+//! A straightforward f64 transformer, written from the formulas and independent of the
+//! runtime's kernels, to check generated models against.
+
+#![allow(dead_code, reason = "each test binary uses a different part")]
+
+use transformer::runtime::{Embedding, FeedForward, LayerNorm, Linear, MultiHeadAttention, Rng};
+
+pub type Rows = Vec<Vec<f64>>;
+
+/// `y = x Wᵀ + b`.
+pub struct NaiveLinear {
+    pub w: Rows,
+    pub b: Option<Vec<f64>>,
+}
+
+pub struct NaiveAttention {
+    pub q: NaiveLinear,
+    pub k: NaiveLinear,
+    pub v: NaiveLinear,
+    pub o: Option<NaiveLinear>,
+    pub heads: usize,
+}
+
+pub struct NaiveNorm {
+    pub w: Vec<f64>,
+    pub b: Option<Vec<f64>>,
+    pub eps: f64,
+}
+
+pub struct NaiveFfn {
+    pub up: NaiveLinear,
+    pub down: NaiveLinear,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+pub enum Norm {
+    Post,
+    Pre,
+    None,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+pub enum Act {
+    Relu,
+    Gelu,
+    GeluTanh,
+}
+
+/// One layer; `norms[i]` belongs to sublayer `i` (self-attention, cross-attention, ffn).
+pub struct NaiveLayer {
+    pub attn: NaiveAttention,
+    pub cross: Option<NaiveAttention>,
+    pub ffn: Option<NaiveFfn>,
+    pub norms: Vec<NaiveNorm>,
+}
+
+pub struct NaiveStack {
+    pub layers: Vec<NaiveLayer>,
+    pub final_norm: Option<NaiveNorm>,
+    pub positions: Positions,
+    pub norm: Norm,
+    pub act: Act,
+    pub causal: bool,
+}
+
+pub enum Positions {
+    None,
+    Sinusoidal,
+    Learned(Rows),
+}
+
+fn to_f64(x: &[f32]) -> Vec<f64> {
+    x.iter().map(|&v| f64::from(v)).collect()
+}
+
+pub fn rows<const D: usize>(x: &[[f32; D]]) -> Rows {
+    x.iter().map(|r| to_f64(r)).collect()
+}
+
+impl NaiveLinear {
+    pub fn of<const I: usize, const O: usize>(l: &Linear<I, O>) -> Self {
+        Self {
+            w: rows(&l.weight[..]),
+            b: l.bias.as_deref().map(|b| to_f64(b)),
+        }
+    }
+
+    pub fn apply(&self, x: &Rows) -> Rows {
+        x.iter()
+            .map(|row| {
+                self.w
+                    .iter()
+                    .enumerate()
+                    .map(|(o, w)| w.iter().zip(row).map(|(a, b)| a * b).sum::<f64>() + self.b.as_ref().map_or(0.0, |b| b[o]))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+impl NaiveAttention {
+    pub fn of<const D: usize, const H: usize, const DH: usize>(a: &MultiHeadAttention<D, H, DH>) -> Self {
+        Self {
+            q: NaiveLinear::of(&a.w_q),
+            k: NaiveLinear::of(&a.w_k),
+            v: NaiveLinear::of(&a.w_v),
+            o: a.w_o.as_ref().map(NaiveLinear::of),
+            heads: H,
+        }
+    }
+
+    /// Multi-head attention of `x` over `memory`; `allowed(i, j)` says whether query i sees key j.
+    pub fn apply(&self, x: &Rows, memory: &Rows, allowed: &dyn Fn(usize, usize) -> bool) -> Rows {
+        let (q, k, v) = (self.q.apply(x), self.k.apply(memory), self.v.apply(memory));
+        let d = q[0].len();
+        let dh = d / self.heads;
+        let mut out = vec![vec![0.0; d]; x.len()];
+        for h in 0..self.heads {
+            let lanes = h * dh..(h + 1) * dh;
+            for i in 0..x.len() {
+                let scores: Vec<f64> = (0..memory.len())
+                    .map(|j| {
+                        if allowed(i, j) {
+                            lanes.clone().map(|l| q[i][l] * k[j][l]).sum::<f64>() / (dh as f64).sqrt()
+                        } else {
+                            f64::NEG_INFINITY
+                        }
+                    })
+                    .collect();
+                let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let exps: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+                let total: f64 = exps.iter().sum();
+                for j in 0..memory.len() {
+                    for l in lanes.clone() {
+                        out[i][l] += exps[j] / total * v[j][l];
+                    }
+                }
+            }
+        }
+        match &self.o {
+            Some(o) => o.apply(&out),
+            None => out,
+        }
+    }
+}
+
+impl NaiveNorm {
+    pub fn of<const D: usize>(n: &LayerNorm<D>) -> Self {
+        Self {
+            w: to_f64(&n.weight[..]),
+            b: n.bias.as_deref().map(|b| to_f64(b)),
+            eps: f64::from(n.eps),
+        }
+    }
+
+    pub fn apply(&self, x: &Rows) -> Rows {
+        x.iter()
+            .map(|row| {
+                let n = row.len() as f64;
+                let mean = row.iter().sum::<f64>() / n;
+                let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+                row.iter()
+                    .enumerate()
+                    .map(|(i, v)| (v - mean) / (var + self.eps).sqrt() * self.w[i] + self.b.as_ref().map_or(0.0, |b| b[i]))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+pub fn erf(x: f64) -> f64 {
+    // Abramowitz & Stegun 7.1.26 is too coarse for 1e-6; use a series/continued fraction.
+    let t = x.abs();
+    let value = if t < 3.0 {
+        // Taylor series: erf(x) = 2/√π Σ (-1)^n x^(2n+1) / (n! (2n+1)).
+        let mut sum = 0.0;
+        let mut term = t;
+        let mut n = 0.0;
+        while term.abs() > 1e-17 {
+            sum += term / (2.0 * n + 1.0);
+            n += 1.0;
+            term *= -t * t / n;
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
+    } else {
+        // Continued fraction for erfc at large t.
+        let mut f = 0.0;
+        for k in (1..60).rev() {
+            f = f64::from(k) / 2.0 / (t + f);
+        }
+        1.0 - (-t * t).exp() / std::f64::consts::PI.sqrt() / (t + f)
+    };
+    value.copysign(x)
+}
+
+impl Act {
+    pub fn apply(self, x: f64) -> f64 {
+        match self {
+            Act::Relu => x.max(0.0),
+            Act::Gelu => 0.5 * x * (1.0 + erf(x / 2f64.sqrt())),
+            Act::GeluTanh => {
+                0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh())
+            }
+        }
+    }
+}
+
+impl NaiveFfn {
+    pub fn of<const D: usize, const FF: usize>(f: &FeedForward<D, FF>) -> Self {
+        Self {
+            up: NaiveLinear::of(&f.w_up),
+            down: NaiveLinear::of(&f.w_down),
+        }
+    }
+
+    pub fn apply(&self, x: &Rows, act: Act) -> Rows {
+        let hidden: Rows = self.up.apply(x).into_iter().map(|r| r.into_iter().map(|v| act.apply(v)).collect()).collect();
+        self.down.apply(&hidden)
+    }
+}
+
+fn add(x: &Rows, y: &Rows) -> Rows {
+    x.iter().zip(y).map(|(a, b)| a.iter().zip(b).map(|(p, q)| p + q).collect()).collect()
+}
+
+impl NaiveStack {
+    /// The stack on `x`, attending to `memory` in cross-attention layers.
+    pub fn apply(&self, x: &Rows, memory: Option<&Rows>) -> Rows {
+        let d = x[0].len();
+        let mut x: Rows = x.clone();
+        match &self.positions {
+            Positions::None => {}
+            Positions::Sinusoidal => {
+                for (pos, row) in x.iter_mut().enumerate() {
+                    for (i, v) in row.iter_mut().enumerate() {
+                        let angle = pos as f64 / 10_000f64.powf((i / 2 * 2) as f64 / d as f64);
+                        *v += if i % 2 == 0 { angle.sin() } else { angle.cos() };
+                    }
+                }
+            }
+            Positions::Learned(table) => {
+                for (row, learned) in x.iter_mut().zip(table) {
+                    for (v, l) in row.iter_mut().zip(learned) {
+                        *v += l;
+                    }
+                }
+            }
+        }
+        let causal = self.causal;
+        let self_mask = move |i: usize, j: usize| !causal || j <= i;
+        for layer in &self.layers {
+            let mut sublayers: Vec<Box<dyn Fn(&Rows) -> Rows + '_>> = vec![Box::new(|x: &Rows| layer.attn.apply(x, x, &self_mask))];
+            if let Some(cross) = &layer.cross {
+                let memory = memory.expect("a cross-attention stack needs a memory");
+                sublayers.push(Box::new(move |x: &Rows| cross.apply(x, memory, &|_, _| true)));
+            }
+            if let Some(ffn) = &layer.ffn {
+                sublayers.push(Box::new(move |x: &Rows| ffn.apply(x, self.act)));
+            }
+            for (i, sublayer) in sublayers.iter().enumerate() {
+                x = match self.norm {
+                    Norm::Post => layer.norms[i].apply(&add(&x, &sublayer(&x))),
+                    Norm::Pre => add(&x, &sublayer(&layer.norms[i].apply(&x))),
+                    Norm::None => add(&x, &sublayer(&x)),
+                };
+            }
+        }
+        match &self.final_norm {
+            Some(norm) => norm.apply(&x),
+            None => x,
+        }
+    }
+}
+
+/// Replaces every weight, bias and norm parameter with random numbers, so a test notices any
+/// one of them being ignored (seeded `init` leaves biases 0 and norms 1).
+pub trait Randomize {
+    fn randomize(&mut self, rng: &mut Rng);
+}
+
+fn fill(x: &mut [f32], rng: &mut Rng, scale: f32) {
+    for v in x {
+        *v = rng.symmetric(scale);
+    }
+}
+
+impl<const I: usize, const O: usize> Randomize for Linear<I, O> {
+    fn randomize(&mut self, rng: &mut Rng) {
+        fill(self.weight.as_flattened_mut(), rng, (3.0 / I as f32).sqrt());
+        if let Some(b) = self.bias.as_mut() {
+            fill(&mut b[..], rng, 0.5);
+        }
+    }
+}
+
+impl<const D: usize> Randomize for LayerNorm<D> {
+    fn randomize(&mut self, rng: &mut Rng) {
+        for w in self.weight.iter_mut() {
+            *w = 1.0 + rng.symmetric(0.3);
+        }
+        if let Some(b) = self.bias.as_mut() {
+            fill(&mut b[..], rng, 0.3);
+        }
+    }
+}
+
+impl<const D: usize, const H: usize, const DH: usize> Randomize for MultiHeadAttention<D, H, DH> {
+    fn randomize(&mut self, rng: &mut Rng) {
+        self.w_q.randomize(rng);
+        self.w_k.randomize(rng);
+        self.w_v.randomize(rng);
+        if let Some(o) = self.w_o.as_mut() {
+            o.randomize(rng);
+        }
+    }
+}
+
+impl<const D: usize, const FF: usize> Randomize for FeedForward<D, FF> {
+    fn randomize(&mut self, rng: &mut Rng) {
+        self.w_up.randomize(rng);
+        self.w_down.randomize(rng);
+    }
+}
+
+impl<const R: usize, const D: usize> Randomize for Embedding<R, D> {
+    fn randomize(&mut self, rng: &mut Rng) {
+        fill(self.weight.as_flattened_mut(), rng, 1.0);
+    }
+}
+
+/// `n` random token rows of width `D`, each entry in `[-1, 1)`.
+pub fn random_input<const D: usize, const N: usize>(seed: u64) -> [[f32; D]; N] {
+    let mut rng = Rng::new(seed);
+    std::array::from_fn(|_| std::array::from_fn(|_| rng.symmetric(1.0)))
+}
+
+/// Largest absolute difference, asserting it is at most `tol`.
+pub fn assert_close(got: &[impl AsRef<[f32]>], want: &Rows, tol: f64) {
+    assert_eq!(got.len(), want.len(), "row count");
+    let mut worst = 0.0f64;
+    for (g, w) in got.iter().zip(want) {
+        for (a, b) in g.as_ref().iter().zip(w) {
+            worst = worst.max((f64::from(*a) - b).abs());
+        }
+    }
+    assert!(worst <= tol, "max abs error {worst:e} > {tol:e}");
+}
