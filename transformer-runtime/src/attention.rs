@@ -63,8 +63,14 @@ pub fn scaled_dot_product_attention<const DK: usize, const DV: usize>(
         let visible = mask.visible(i, n, m).min(scores.len());
         let weights = &mut scores[..visible];
         for (j, score) in weights.iter_mut().enumerate() {
-            let hidden = mask.keys.is_some_and(|keys| !keys.get(j).copied().unwrap_or(false));
-            let bias = mask.additive.and_then(|a| a.get(i * m + j)).copied().unwrap_or(0.0);
+            let hidden = mask
+                .keys
+                .is_some_and(|keys| !keys.get(j).copied().unwrap_or(false));
+            let bias = mask
+                .additive
+                .and_then(|a| a.get(i * m + j))
+                .copied()
+                .unwrap_or(0.0);
             *score = if hidden {
                 f32::NEG_INFINITY
             } else {
@@ -143,7 +149,8 @@ pub struct MultiHeadAttention<const D: usize, const H: usize, const DH: usize> {
 }
 
 impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, DH> {
-    const HEADS_TILE_WIDTH: () = assert!(H * DH == D && DH > 0, "heads · d_head must equal d_model");
+    const HEADS_TILE_WIDTH: () =
+        assert!(H * DH == D && DH > 0, "heads · d_head must equal d_model");
 
     /// Learned numbers: three (or four, with `out_proj`) `[D][D]` projections and their biases.
     pub const fn parameters(bias: bool, out_proj: bool) -> usize {
@@ -204,7 +211,14 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
             let head_k = gather_head::<D, DH>(&mut scratch.head_k, k, h);
             let head_v = gather_head::<D, DH>(&mut scratch.head_v, v, h);
             let head_out = rows_of::<DH>(&mut scratch.head_out, n);
-            scaled_dot_product_attention(head_out, head_q, head_k, head_v, mask, &mut scratch.scores);
+            scaled_dot_product_attention(
+                head_out,
+                head_q,
+                head_k,
+                head_v,
+                mask,
+                &mut scratch.scores,
+            );
             for (row, head_row) in context.iter_mut().zip(head_out.iter()) {
                 row.as_chunks_mut::<DH>().0[h] = *head_row;
             }
@@ -235,7 +249,13 @@ mod tests {
     use crate::init::Rng;
 
     /// Straightforward f64 attention over `[n][d]` matrices, one head per lane block.
-    fn reference(q: &[Vec<f64>], k: &[Vec<f64>], v: &[Vec<f64>], heads: usize, allowed: impl Fn(usize, usize) -> bool) -> Vec<Vec<f64>> {
+    fn reference(
+        q: &[Vec<f64>],
+        k: &[Vec<f64>],
+        v: &[Vec<f64>],
+        heads: usize,
+        allowed: impl Fn(usize, usize) -> bool,
+    ) -> Vec<Vec<f64>> {
         let d = q[0].len();
         let dh = d / heads;
         let mut out = vec![vec![0.0; d]; q.len()];
@@ -267,7 +287,9 @@ mod tests {
     }
 
     fn random_rows<const D: usize>(rng: &mut Rng, n: usize) -> Vec<[f32; D]> {
-        (0..n).map(|_| std::array::from_fn(|_| rng.symmetric(1.0))).collect()
+        (0..n)
+            .map(|_| std::array::from_fn(|_| rng.symmetric(1.0)))
+            .collect()
     }
 
     fn to_f64<const D: usize>(rows: &[[f32; D]]) -> Vec<Vec<f64>> {
@@ -296,12 +318,21 @@ mod tests {
     #[test]
     fn one_head_matches_the_reference_with_and_without_causal_mask() {
         let mut rng = Rng::new(3);
-        let (q, k, v) = (random_rows::<5>(&mut rng, 4), random_rows::<5>(&mut rng, 4), random_rows::<5>(&mut rng, 4));
+        let (q, k, v) = (
+            random_rows::<5>(&mut rng, 4),
+            random_rows::<5>(&mut rng, 4),
+            random_rows::<5>(&mut rng, 4),
+        );
         for causal in [false, true] {
             let mut out = [[0.0f32; 5]; 4];
-            let mask = Mask { causal, ..Mask::default() };
+            let mask = Mask {
+                causal,
+                ..Mask::default()
+            };
             scaled_dot_product_attention(&mut out, &q, &k, &v, &mask, &mut [0.0; 4]);
-            let want = reference(&to_f64(&q), &to_f64(&k), &to_f64(&v), 1, |i, j| !causal || j <= i);
+            let want = reference(&to_f64(&q), &to_f64(&k), &to_f64(&v), 1, |i, j| {
+                !causal || j <= i
+            });
             assert_close(&out, &want, 1e-5);
         }
     }
@@ -309,12 +340,36 @@ mod tests {
     #[test]
     fn padding_flags_and_valid_keys_hide_the_same_keys() {
         let mut rng = Rng::new(4);
-        let (q, k, v) = (random_rows::<3>(&mut rng, 2), random_rows::<3>(&mut rng, 5), random_rows::<3>(&mut rng, 5));
+        let (q, k, v) = (
+            random_rows::<3>(&mut rng, 2),
+            random_rows::<3>(&mut rng, 5),
+            random_rows::<3>(&mut rng, 5),
+        );
         let flags = [true, true, true, false, false];
         let mut by_flags = [[0.0f32; 3]; 2];
         let mut by_len = [[0.0f32; 3]; 2];
-        scaled_dot_product_attention(&mut by_flags, &q, &k, &v, &Mask { keys: Some(&flags), ..Mask::default() }, &mut [0.0; 5]);
-        scaled_dot_product_attention(&mut by_len, &q, &k, &v, &Mask { valid_keys: Some(3), ..Mask::default() }, &mut [0.0; 5]);
+        scaled_dot_product_attention(
+            &mut by_flags,
+            &q,
+            &k,
+            &v,
+            &Mask {
+                keys: Some(&flags),
+                ..Mask::default()
+            },
+            &mut [0.0; 5],
+        );
+        scaled_dot_product_attention(
+            &mut by_len,
+            &q,
+            &k,
+            &v,
+            &Mask {
+                valid_keys: Some(3),
+                ..Mask::default()
+            },
+            &mut [0.0; 5],
+        );
         assert_eq!(by_flags, by_len);
         let want = reference(&to_f64(&q), &to_f64(&k), &to_f64(&v), 1, |_, j| j < 3);
         assert_close(&by_len, &want, 1e-5);
@@ -327,7 +382,10 @@ mod tests {
         let v = [[1.0, 2.0], [3.0, 4.0]];
         let additive = [f32::NEG_INFINITY, 0.0];
         let mut out = [[0.0f32; 2]];
-        let mask = Mask { additive: Some(&additive), ..Mask::default() };
+        let mask = Mask {
+            additive: Some(&additive),
+            ..Mask::default()
+        };
         scaled_dot_product_attention(&mut out, &q, &k, &v, &mask, &mut [0.0; 2]);
         assert_eq!(out, [[3.0, 4.0]]);
     }
@@ -335,8 +393,18 @@ mod tests {
     #[test]
     fn a_query_that_sees_no_key_gets_zeros() {
         let mut out = [[9.0f32; 2]];
-        let mask = Mask { keys: Some(&[false, false]), ..Mask::default() };
-        scaled_dot_product_attention(&mut out, &[[1.0, 1.0]], &[[1.0, 1.0]; 2], &[[1.0, 1.0]; 2], &mask, &mut [0.0; 2]);
+        let mask = Mask {
+            keys: Some(&[false, false]),
+            ..Mask::default()
+        };
+        scaled_dot_product_attention(
+            &mut out,
+            &[[1.0, 1.0]],
+            &[[1.0, 1.0]; 2],
+            &[[1.0, 1.0]; 2],
+            &mask,
+            &mut [0.0; 2],
+        );
         assert_eq!(out, [[0.0, 0.0]]);
     }
 
@@ -347,15 +415,30 @@ mod tests {
         let x = random_rows::<6>(&mut rng, 4);
         let memory = random_rows::<6>(&mut rng, 3);
         let mut out = vec![[0.0f32; 6]; 4];
-        mha.forward(&mut out, &x, &memory, &Mask::default(), &mut AttentionScratch::default());
+        mha.forward(
+            &mut out,
+            &x,
+            &memory,
+            &Mask::default(),
+            &mut AttentionScratch::default(),
+        );
         let project = |w: &Linear<6, 6>, rows: &[[f32; 6]]| {
             let mut y = vec![[0.0f32; 6]; rows.len()];
             w.forward(&mut y, rows);
             to_f64(&y)
         };
-        let want = reference(&project(&mha.w_q, &x), &project(&mha.w_k, &memory), &project(&mha.w_v, &memory), 3, |_, _| true);
+        let want = reference(
+            &project(&mha.w_q, &x),
+            &project(&mha.w_k, &memory),
+            &project(&mha.w_v, &memory),
+            3,
+            |_, _| true,
+        );
         assert_close(&out, &want, 1e-5);
-        assert_eq!(MultiHeadAttention::<6, 3, 2>::parameters(true, true), 4 * 42);
+        assert_eq!(
+            MultiHeadAttention::<6, 3, 2>::parameters(true, true),
+            4 * 42
+        );
     }
 
     #[test]
@@ -364,10 +447,22 @@ mod tests {
         let mut mha = MultiHeadAttention::<4, 2, 2>::xavier(&mut rng, true, true);
         let x = random_rows::<4>(&mut rng, 3);
         let mut with_o = vec![[0.0f32; 4]; 3];
-        mha.forward(&mut with_o, &x, &x, &Mask::CAUSAL, &mut AttentionScratch::default());
+        mha.forward(
+            &mut with_o,
+            &x,
+            &x,
+            &Mask::CAUSAL,
+            &mut AttentionScratch::default(),
+        );
         let w_o = mha.w_o.take().unwrap();
         let mut context = vec![[0.0f32; 4]; 3];
-        mha.forward(&mut context, &x, &x, &Mask::CAUSAL, &mut AttentionScratch::default());
+        mha.forward(
+            &mut context,
+            &x,
+            &x,
+            &Mask::CAUSAL,
+            &mut AttentionScratch::default(),
+        );
         let mut want = vec![[0.0f32; 4]; 3];
         w_o.forward(&mut want, &context);
         assert_eq!(with_o, want);

@@ -42,14 +42,22 @@ impl<const ROWS: usize, const D: usize> Embedding<ROWS, D> {
 
     /// Adds row `ids[t]` to token row `t` of `x`; an id `≥ ROWS` is an error naming it and
     /// its position, and leaves `x` partly updated.
-    pub fn add_ids(&self, x: &mut [[f32; D]], ids: &[u32], table: &'static str) -> Result<(), ForwardError> {
+    pub fn add_ids(
+        &self,
+        x: &mut [[f32; D]],
+        ids: &[u32],
+        table: &'static str,
+    ) -> Result<(), ForwardError> {
         for (position, (row, &id)) in x.iter_mut().zip(ids).enumerate() {
-            let learned = self.weight.get(id as usize).ok_or(ForwardError::IdOutOfRange {
-                table,
-                id,
-                position,
-                rows: ROWS,
-            })?;
+            let learned = self
+                .weight
+                .get(id as usize)
+                .ok_or(ForwardError::IdOutOfRange {
+                    table,
+                    id,
+                    position,
+                    rows: ROWS,
+                })?;
             for (v, l) in row.iter_mut().zip(learned) {
                 *v += l;
             }
@@ -78,17 +86,26 @@ mod tests {
     #[test]
     fn add_ids_looks_up_each_token() {
         let mut x = [[0.0f32; 2]; 3];
-        counting_table().add_ids(&mut x, &[2, 0, 2], "token").unwrap();
+        counting_table()
+            .add_ids(&mut x, &[2, 0, 2], "token")
+            .unwrap();
         assert_eq!(x, [[20.0, 21.0], [0.0, 1.0], [20.0, 21.0]]);
     }
 
     #[test]
     fn an_id_past_the_table_is_an_error_naming_it() {
         let mut x = [[0.0f32; 2]; 2];
-        let err = counting_table().add_ids(&mut x, &[1, 3], "token").unwrap_err();
+        let err = counting_table()
+            .add_ids(&mut x, &[1, 3], "token")
+            .unwrap_err();
         assert_eq!(
             err,
-            ForwardError::IdOutOfRange { table: "token", id: 3, position: 1, rows: 3 }
+            ForwardError::IdOutOfRange {
+                table: "token",
+                id: 3,
+                position: 1,
+                rows: 3
+            }
         );
     }
 }

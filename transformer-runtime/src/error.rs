@@ -44,16 +44,34 @@ pub enum ForwardError {
 impl fmt::Display for ForwardError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Empty { input } => write!(f, "{input} is empty: a sequence needs at least one token"),
-            Self::TooLong { input, len, max_len } => write!(
+            Self::Empty { input } => {
+                write!(f, "{input} is empty: a sequence needs at least one token")
+            }
+            Self::TooLong {
+                input,
+                len,
+                max_len,
+            } => write!(
                 f,
                 "{input} has {len} tokens, more than the model's `max_len` of {max_len}; \
                  truncate it or declare a larger `max_len`"
             ),
-            Self::LengthMismatch { input, len, expected } => {
-                write!(f, "{input} has {len} entries, expected {expected} (one per token)")
+            Self::LengthMismatch {
+                input,
+                len,
+                expected,
+            } => {
+                write!(
+                    f,
+                    "{input} has {len} entries, expected {expected} (one per token)"
+                )
             }
-            Self::IdOutOfRange { table, id, position, rows } => write!(
+            Self::IdOutOfRange {
+                table,
+                id,
+                position,
+                rows,
+            } => write!(
                 f,
                 "{table} id {id} at position {position} is out of range: the table has {rows} rows (ids 0..{rows})"
             ),
@@ -67,7 +85,11 @@ impl std::error::Error for ForwardError {}
 pub fn check_len(input: &'static str, len: usize, max_len: usize) -> Result<(), ForwardError> {
     match len {
         0 => Err(ForwardError::Empty { input }),
-        len if len > max_len => Err(ForwardError::TooLong { input, len, max_len }),
+        len if len > max_len => Err(ForwardError::TooLong {
+            input,
+            len,
+            max_len,
+        }),
         _ => Ok(()),
     }
 }
@@ -78,7 +100,10 @@ mod tests {
 
     #[test]
     fn lengths_outside_one_to_max_len_are_refused() {
-        assert_eq!(check_len("input", 0, 4), Err(ForwardError::Empty { input: "input" }));
+        assert_eq!(
+            check_len("input", 0, 4),
+            Err(ForwardError::Empty { input: "input" })
+        );
         assert!(check_len("input", 4, 4).is_ok());
         let err = check_len("input", 5, 4).unwrap_err();
         assert_eq!(

@@ -41,10 +41,7 @@ pub fn linear<const IN: usize, const OUT: usize>(
     x: &[[f32; IN]],
 ) {
     let n = out.len().min(x.len());
-    for (out_block, x_block) in out[..n]
-        .chunks_mut(ROW_BLOCK)
-        .zip(x[..n].chunks(ROW_BLOCK))
-    {
+    for (out_block, x_block) in out[..n].chunks_mut(ROW_BLOCK).zip(x[..n].chunks(ROW_BLOCK)) {
         for (o, w_row) in w.iter().enumerate() {
             let bias = b.map_or(0.0, |b| b[o]);
             for (out_row, x_row) in out_block.iter_mut().zip(x_block) {
@@ -122,7 +119,11 @@ mod tests {
             .collect();
         let mut out = vec![[0.0; 3]; 6];
         layer.forward(&mut out, &x);
-        let w: Vec<Vec<f64>> = layer.weight.iter().map(|r| r.map(f64::from).to_vec()).collect();
+        let w: Vec<Vec<f64>> = layer
+            .weight
+            .iter()
+            .map(|r| r.map(f64::from).to_vec())
+            .collect();
         let b = [0.5, -1.0, 2.0];
         for (row, x) in out.iter().zip(&x) {
             let expected = naive(&w, &b, &x.map(f64::from));
@@ -147,8 +148,15 @@ mod tests {
     fn xavier_bound_follows_fan_in_and_fan_out() {
         let layer = Linear::<64, 64>::xavier(&mut Rng::new(1), 192, true);
         let bound = (6.0f32 / 256.0).sqrt();
-        let max = layer.weight.as_flattened().iter().fold(0.0f32, |m, w| m.max(w.abs()));
-        assert!(max <= bound && max > 0.9 * bound, "max {max}, bound {bound}");
+        let max = layer
+            .weight
+            .as_flattened()
+            .iter()
+            .fold(0.0f32, |m, w| m.max(w.abs()));
+        assert!(
+            max <= bound && max > 0.9 * bound,
+            "max {max}, bound {bound}"
+        );
         assert!(layer.bias.unwrap().iter().all(|&b| b == 0.0));
     }
 }

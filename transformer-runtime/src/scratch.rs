@@ -67,7 +67,13 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
             }
             None => x,
         };
-        attention.forward(out, input, memory.unwrap_or(input), mask, &mut self.attention);
+        attention.forward(
+            out,
+            input,
+            memory.unwrap_or(input),
+            mask,
+            &mut self.attention,
+        );
         add_rows(x, out);
     }
 
@@ -120,12 +126,24 @@ mod tests {
         let x0 = [[1.0f32, 2.0, 3.0, 5.0], [0.0, -1.0, 4.0, 2.0]];
 
         let mut x = x0;
-        Scratch::<4, 8>::default().residual_attention(&mut x, &attention, Some(&norm), None, &Mask::default());
+        Scratch::<4, 8>::default().residual_attention(
+            &mut x,
+            &attention,
+            Some(&norm),
+            None,
+            &Mask::default(),
+        );
 
         let mut normed = x0;
         norm.forward(&mut normed);
         let mut attended = [[0.0f32; 4]; 2];
-        attention.forward(&mut attended, &normed, &normed, &Mask::default(), &mut AttentionScratch::default());
+        attention.forward(
+            &mut attended,
+            &normed,
+            &normed,
+            &Mask::default(),
+            &mut AttentionScratch::default(),
+        );
         let mut want = x0;
         add_rows(&mut want, &attended);
         assert_eq!(x, want);

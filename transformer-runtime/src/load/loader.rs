@@ -1,0 +1,582 @@
+//! Reading named tensors out of a safetensors file into the model's `f32` buffers.
+
+use std::collections::HashSet;
+
+use safetensors::SafeTensors;
+use safetensors::tensor::TensorView;
+
+use super::decode::Float;
+use super::shape::check_lengths;
+use super::{LoadError, TensorFault, header, similar};
+
+/// What [`Loader::finish`] does about tensors in the file that the model never read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strictness {
+    /// Each one is a [`TensorFault::Unexpected`], unless under an ignored prefix.
+    Strict,
+    /// They are skipped.
+    Lenient,
+}
+
+/// Reads tensors by name from safetensors bytes, converting them to `f32`.
+///
+/// `read*` never fail: each fault (missing tensor, wrong shape or dtype, buffer of the wrong
+/// length) is recorded and the destination is left unchanged, so that [`finish`](Self::finish)
+/// reports every fault at once.
+#[derive(Debug)]
+pub struct Loader<'data> {
+    file: SafeTensors<'data>,
+    read: HashSet<String>,
+    ignored_prefixes: Vec<String>,
+    faults: Vec<TensorFault>,
+}
+
+impl<'data> Loader<'data> {
+    /// Opens the file in `bytes`, checking its header: `Err` if it is not safetensors
+    /// ([`LoadError::Format`]) or its header does not describe its data ([`LoadError::Header`]).
+    pub fn new(bytes: &'data [u8]) -> Result<Self, LoadError> {
+        Ok(Self {
+            file: header::open(bytes)?,
+            read: HashSet::new(),
+            ignored_prefixes: Vec::new(),
+            faults: Vec::new(),
+        })
+    }
+
+    /// Reads tensor `name` of `shape` into `out`, row-major: `out.len()` must be `Π shape[i]`.
+    pub fn read(&mut self, name: &str, shape: &[usize], out: &mut [f32]) {
+        self.load(&[name], shape, &mut [out], true);
+    }
+
+    /// Reads tensor `name` of `shape` into consecutive `parts`, split along dim 0: with `R`
+    /// values per row (`R = Π shape[1..]`), part 0 gets rows `0..parts[0].len() / R`, part 1 the
+    /// rows after those, and so on. Each part must hold whole rows, and together all rows.
+    ///
+    /// A PyTorch `in_proj_weight` of shape `[3 * D, D]` splits into equal q, k and v parts of
+    /// `D * D` values each.
+    pub fn read_split(&mut self, name: &str, shape: &[usize], parts: &mut [&mut [f32]]) {
+        self.load(&[name], shape, parts, true);
+    }
+
+    /// Reads the first of `names` present in the file, for tensors whose name varies between
+    /// checkpoints (old BERT files call LayerNorm's weight and bias `gamma` and `beta`).
+    /// A missing tensor is reported under the first name.
+    pub fn read_any(&mut self, names: &[&str], shape: &[usize], out: &mut [f32]) {
+        self.load(names, shape, &mut [out], true);
+    }
+
+    /// Like [`read`](Self::read), but a missing tensor is not a fault: returns whether `out`
+    /// was filled, so the caller can fall back (an untied `lm_head` absent from a checkpoint
+    /// whose embedding is shared, say).
+    pub fn read_optional(&mut self, name: &str, shape: &[usize], out: &mut [f32]) -> bool {
+        self.load(&[name], shape, &mut [out], false)
+    }
+
+    /// Allows tensors whose names start with `prefix` (`"pooler."`) to stay unread in
+    /// [`Strictness::Strict`] mode.
+    pub fn ignore_prefix(&mut self, prefix: &str) {
+        self.ignored_prefixes.push(prefix.to_owned());
+    }
+
+    /// Ends loading: `Err` listing every fault recorded by `read*`, and in strict mode every
+    /// tensor left unread outside the ignored prefixes. Each missing tensor names the unread
+    /// tensor it was probably meant to be, if one is similar.
+    pub fn finish(mut self, strictness: Strictness) -> Result<(), LoadError> {
+        let mut faults = std::mem::take(&mut self.faults);
+        let unread = self.unread();
+        for fault in &mut faults {
+            suggest(fault, &unread);
+        }
+        if strictness == Strictness::Strict {
+            let unexpected = unread.iter().map(|&name| TensorFault::Unexpected {
+                name: name.to_owned(),
+            });
+            faults.extend(unexpected);
+        }
+        if faults.is_empty() {
+            Ok(())
+        } else {
+            Err(LoadError::Tensors(faults))
+        }
+    }
+
+    /// Fills `parts` from the first of `names` in the file, or records why not; a missing
+    /// tensor is a fault only if `required`. Returns whether `parts` were filled.
+    fn load(
+        &mut self,
+        names: &[&str],
+        shape: &[usize],
+        parts: &mut [&mut [f32]],
+        required: bool,
+    ) -> bool {
+        let faults_before = self.faults.len();
+        let first = names.first().copied().unwrap_or_default();
+        let lengths: Vec<usize> = parts.iter().map(|part| part.len()).collect();
+        self.faults.extend(check_lengths(first, shape, &lengths));
+
+        let Some((name, view)) = self.find(names) else {
+            if required {
+                self.faults.push(TensorFault::Missing {
+                    name: first.to_owned(),
+                    also_tried: names.iter().skip(1).map(|&n| n.to_owned()).collect(),
+                    expected: shape.to_vec(),
+                    similar: None,
+                });
+            }
+            return false;
+        };
+        self.read.insert(name.to_owned());
+        match check_tensor(name, &view, shape, &mut self.faults) {
+            Some(float) if self.faults.len() == faults_before => {
+                copy(float, view.data(), parts);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The first of `names` in the file, with its view.
+    fn find<'n>(&self, names: &[&'n str]) -> Option<(&'n str, TensorView<'data>)> {
+        names
+            .iter()
+            .find_map(|&name| Some((name, self.file.tensor(name).ok()?)))
+    }
+
+    /// Names in the file that no `read*` found and no ignored prefix covers, sorted.
+    fn unread(&self) -> Vec<&str> {
+        let ignored = |name: &str| {
+            self.ignored_prefixes
+                .iter()
+                .any(|prefix| name.starts_with(prefix.as_str()))
+        };
+        let mut unread: Vec<&str> = self
+            .file
+            .names()
+            .into_iter()
+            .filter(|&name| !self.read.contains(name) && !ignored(name))
+            .collect();
+        unread.sort_unstable();
+        unread
+    }
+}
+
+/// Fills a missing tensor's `similar` with the unread name it was probably meant to be,
+/// trying its alternative names in turn.
+fn suggest(fault: &mut TensorFault, unread: &[&str]) {
+    if let TensorFault::Missing {
+        name,
+        also_tried,
+        similar: suggestion,
+        ..
+    } = fault
+    {
+        let mut tried = std::iter::once(&*name).chain(also_tried.iter());
+        *suggestion = tried
+            .find_map(|name| similar::closest(name, unread))
+            .map(str::to_owned);
+    }
+}
+
+/// Records each way tensor `name` in the file differs from what the model expects, and
+/// returns how to decode it if it matches.
+fn check_tensor(
+    name: &str,
+    view: &TensorView<'_>,
+    expected: &[usize],
+    faults: &mut Vec<TensorFault>,
+) -> Option<Float> {
+    let float = Float::of(view.dtype());
+    if float.is_none() {
+        faults.push(TensorFault::UnsupportedDtype {
+            name: name.to_owned(),
+            dtype: view.dtype().to_string(),
+        });
+    }
+    if view.shape() != expected {
+        faults.push(TensorFault::WrongShape {
+            name: name.to_owned(),
+            expected: expected.to_vec(),
+            found: view.shape().to_vec(),
+        });
+        return None;
+    }
+    float
+}
+
+/// Decodes `data` into `parts` laid end to end. `deserialize` made `data` exactly
+/// `numel(shape) * width` bytes and `check_lengths` made the parts add up to `numel(shape)`,
+/// so every split succeeds.
+fn copy(float: Float, mut data: &[u8], parts: &mut [&mut [f32]]) {
+    for part in parts {
+        let Some((head, tail)) = data.split_at_checked(part.len().saturating_mul(float.width()))
+        else {
+            return;
+        };
+        float.decode(head, part);
+        data = tail;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use half::{bf16, f16};
+
+    use super::*;
+    use crate::load::Writer;
+
+    /// A safetensors file written by hand: `(name, dtype, shape, data)` in order.
+    fn file(tensors: &[(&str, &str, &[usize], Vec<u8>)]) -> Vec<u8> {
+        let mut entries = Vec::new();
+        let mut data: Vec<u8> = Vec::new();
+        for (name, dtype, shape, bytes) in tensors {
+            let (start, end) = (data.len(), data.len() + bytes.len());
+            entries.push(format!(
+                r#""{name}":{{"dtype":"{dtype}","shape":{shape:?},"data_offsets":[{start},{end}]}}"#
+            ));
+            data.extend(bytes);
+        }
+        let header = format!("{{{}}}", entries.join(","));
+        let mut file = (header.len() as u64).to_le_bytes().to_vec();
+        file.extend(header.as_bytes());
+        file.extend(data);
+        file
+    }
+
+    fn f32_bytes(values: &[f32]) -> Vec<u8> {
+        values.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    /// Two tensors: `a` = [1, 2, 3, 4] of shape [2, 2], and `b` = [5, 6] of shape [2].
+    fn small() -> Vec<u8> {
+        let mut writer = Writer::new();
+        writer.add("a", &[2, 2], &[1.0, 2.0, 3.0, 4.0]);
+        writer.add("b", &[2], &[5.0, 6.0]);
+        writer.to_bytes().unwrap()
+    }
+
+    fn faults(loader: Loader<'_>, strictness: Strictness) -> Vec<TensorFault> {
+        match loader.finish(strictness) {
+            Err(LoadError::Tensors(faults)) => faults,
+            other => panic!("expected tensor faults, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reads_values_written_by_the_writer() {
+        let bytes = small();
+        let mut loader = Loader::new(&bytes).unwrap();
+        let (mut a, mut b) = ([0.0; 4], [0.0; 2]);
+        loader.read("a", &[2, 2], &mut a);
+        loader.read("b", &[2], &mut b);
+        loader.finish(Strictness::Strict).unwrap();
+        assert_eq!((a, b), ([1.0, 2.0, 3.0, 4.0], [5.0, 6.0]));
+    }
+
+    #[test]
+    fn converts_f16_bf16_and_f64() {
+        let half: Vec<u8> = [1.0f32, -0.5]
+            .iter()
+            .flat_map(|&v| f16::from_f32(v).to_le_bytes())
+            .collect();
+        let brain: Vec<u8> = [3.0f32, 0.25]
+            .iter()
+            .flat_map(|&v| bf16::from_f32(v).to_le_bytes())
+            .collect();
+        let double: Vec<u8> = [0.1f64, -8.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let bytes = file(&[
+            ("h", "F16", &[2], half),
+            ("b", "BF16", &[2], brain),
+            ("d", "F64", &[2], double),
+        ]);
+        let mut loader = Loader::new(&bytes).unwrap();
+        let (mut h, mut b, mut d) = ([0.0; 2], [0.0; 2], [0.0; 2]);
+        loader.read("h", &[2], &mut h);
+        loader.read("b", &[2], &mut b);
+        loader.read("d", &[2], &mut d);
+        loader.finish(Strictness::Strict).unwrap();
+        assert_eq!((h, b, d), ([1.0, -0.5], [3.0, 0.25], [0.1, -8.0]));
+    }
+
+    #[test]
+    fn reads_data_at_every_alignment() {
+        let bytes = file(&[("w", "F32", &[2], f32_bytes(&[1.5, -7.25]))]);
+        for shift in 0..4 {
+            // `shift` bytes in front move the data through every address modulo 4.
+            let mut buffer = vec![0; shift];
+            buffer.extend(&bytes);
+            let mut loader = Loader::new(&buffer[shift..]).unwrap();
+            let mut w = [0.0; 2];
+            loader.read("w", &[2], &mut w);
+            loader.finish(Strictness::Strict).unwrap();
+            assert_eq!(w, [1.5, -7.25]);
+        }
+    }
+
+    #[test]
+    fn read_split_fills_consecutive_rows() {
+        // [3 * 2, 2]: rows of q are 0..2, of k 2..4, of v 4..6.
+        let values: Vec<f32> = (0..12).map(|i| i as f32).collect();
+        let mut writer = Writer::new();
+        writer.add("in_proj_weight", &[6, 2], &values);
+        let bytes = writer.to_bytes().unwrap();
+        let mut loader = Loader::new(&bytes).unwrap();
+        let (mut q, mut k, mut v) = ([0.0; 4], [0.0; 4], [0.0; 4]);
+        loader.read_split("in_proj_weight", &[6, 2], &mut [&mut q, &mut k, &mut v]);
+        loader.finish(Strictness::Strict).unwrap();
+        assert_eq!(
+            (q, k, v),
+            (
+                [0.0, 1.0, 2.0, 3.0],
+                [4.0, 5.0, 6.0, 7.0],
+                [8.0, 9.0, 10.0, 11.0]
+            )
+        );
+    }
+
+    #[test]
+    fn missing_tensor_is_reported_with_its_shape() {
+        let bytes = small();
+        let mut loader = Loader::new(&bytes).unwrap();
+        let mut out = [7.0; 3];
+        loader.read("c", &[3], &mut out);
+        assert_eq!(out, [7.0; 3]);
+        assert_eq!(
+            faults(loader, Strictness::Lenient),
+            [TensorFault::Missing {
+                name: "c".into(),
+                also_tried: vec![],
+                expected: vec![3],
+                similar: None
+            }]
+        );
+    }
+
+    #[test]
+    fn wrong_shape_leaves_the_destination_unchanged() {
+        let bytes = small();
+        let mut loader = Loader::new(&bytes).unwrap();
+        let mut out = [7.0; 4];
+        loader.read("a", &[4], &mut out);
+        assert_eq!(out, [7.0; 4]);
+        assert_eq!(
+            faults(loader, Strictness::Strict),
+            [
+                TensorFault::WrongShape {
+                    name: "a".into(),
+                    expected: vec![4],
+                    found: vec![2, 2]
+                },
+                unexpected("b")
+            ]
+        );
+    }
+
+    #[test]
+    fn unsupported_dtype_is_reported_with_the_dtype() {
+        let bytes = file(&[("ids", "I64", &[2], vec![0; 16])]);
+        let mut loader = Loader::new(&bytes).unwrap();
+        let mut out = [7.0; 2];
+        loader.read("ids", &[2], &mut out);
+        assert_eq!(out, [7.0; 2]);
+        assert_eq!(
+            faults(loader, Strictness::Strict),
+            [TensorFault::UnsupportedDtype {
+                name: "ids".into(),
+                dtype: "I64".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn wrong_buffer_length_is_a_fault_not_a_panic() {
+        let bytes = small();
+        let mut loader = Loader::new(&bytes).unwrap();
+        let mut short = [7.0; 3];
+        loader.read("a", &[2, 2], &mut short);
+        let (mut q, mut k) = ([7.0; 3], [7.0; 1]);
+        loader.read_split("a", &[2, 2], &mut [&mut q, &mut k]);
+        assert_eq!((short, q, k), ([7.0; 3], [7.0; 3], [7.0; 1]));
+        let wrong = |lengths: Vec<usize>| TensorFault::WrongLength {
+            name: "a".into(),
+            shape: vec![2, 2],
+            lengths,
+        };
+        assert_eq!(
+            faults(loader, Strictness::Lenient),
+            [wrong(vec![3]), wrong(vec![3, 1])]
+        );
+    }
+
+    #[test]
+    fn every_fault_is_collected_at_once() {
+        let bytes = file(&[
+            ("a", "F32", &[2, 2], f32_bytes(&[1.0, 2.0, 3.0, 4.0])),
+            ("ids", "I64", &[1], vec![0; 8]),
+            ("extra.1", "F32", &[1], f32_bytes(&[0.0])),
+            ("extra.2", "F32", &[1], f32_bytes(&[0.0])),
+        ]);
+        let mut loader = Loader::new(&bytes).unwrap();
+        loader.read("missing", &[5], &mut [0.0; 5]);
+        loader.read("a", &[2, 3], &mut [0.0; 6]);
+        loader.read("ids", &[2], &mut [0.0; 2]);
+        let faults = faults(loader, Strictness::Strict);
+        assert_eq!(
+            faults,
+            [
+                TensorFault::Missing {
+                    name: "missing".into(),
+                    also_tried: vec![],
+                    expected: vec![5],
+                    similar: None
+                },
+                TensorFault::WrongShape {
+                    name: "a".into(),
+                    expected: vec![2, 3],
+                    found: vec![2, 2]
+                },
+                TensorFault::UnsupportedDtype {
+                    name: "ids".into(),
+                    dtype: "I64".into()
+                },
+                TensorFault::WrongShape {
+                    name: "ids".into(),
+                    expected: vec![2],
+                    found: vec![1]
+                },
+                unexpected("extra.1"),
+                unexpected("extra.2"),
+            ]
+        );
+        let message = LoadError::Tensors(faults).to_string();
+        assert_eq!(message.lines().count(), 6 + 3, "{message}");
+        assert!(
+            message.contains("tensor \"a\" has shape [2, 2], expected [2, 3]"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn lenient_skips_unread_tensors_and_strict_lists_them() {
+        let bytes = small();
+        let mut a = [0.0; 4];
+        let mut strict = Loader::new(&bytes).unwrap();
+        strict.read("a", &[2, 2], &mut a);
+        assert_eq!(faults(strict, Strictness::Strict), [unexpected("b")]);
+        let mut lenient = Loader::new(&bytes).unwrap();
+        lenient.read("a", &[2, 2], &mut a);
+        lenient.finish(Strictness::Lenient).unwrap();
+    }
+
+    #[test]
+    fn ignored_prefixes_are_allowed_unread() {
+        let bytes = file(&[
+            ("w", "F32", &[1], f32_bytes(&[1.0])),
+            ("pooler.dense.weight", "F32", &[1], f32_bytes(&[2.0])),
+            ("pooler.dense.bias", "F32", &[1], f32_bytes(&[3.0])),
+            ("poolerx", "F32", &[1], f32_bytes(&[4.0])),
+        ]);
+        let mut loader = Loader::new(&bytes).unwrap();
+        loader.read("w", &[1], &mut [0.0]);
+        loader.ignore_prefix("pooler.");
+        assert_eq!(faults(loader, Strictness::Strict), [unexpected("poolerx")]);
+    }
+
+    #[test]
+    fn read_any_falls_back_to_later_names() {
+        let bytes = file(&[("ln.gamma", "F32", &[2], f32_bytes(&[1.0, 2.0]))]);
+        let mut loader = Loader::new(&bytes).unwrap();
+        let mut out = [0.0; 2];
+        loader.read_any(&["ln.weight", "ln.gamma"], &[2], &mut out);
+        loader.finish(Strictness::Strict).unwrap();
+        assert_eq!(out, [1.0, 2.0]);
+    }
+
+    #[test]
+    fn read_any_reports_a_miss_under_the_first_name() {
+        let bytes = small();
+        let mut loader = Loader::new(&bytes).unwrap();
+        loader.read_any(&["ln.weight", "ln.gamma"], &[2], &mut [0.0; 2]);
+        let faults = faults(loader, Strictness::Lenient);
+        assert_eq!(
+            faults,
+            [TensorFault::Missing {
+                name: "ln.weight".into(),
+                also_tried: vec!["ln.gamma".into()],
+                expected: vec![2],
+                similar: None,
+            }]
+        );
+    }
+
+    #[test]
+    fn read_optional_tolerates_absence_but_not_a_wrong_shape() {
+        let bytes = small();
+        let mut loader = Loader::new(&bytes).unwrap();
+        let mut out = [0.0; 2];
+        assert!(!loader.read_optional("lm_head.weight", &[2], &mut out));
+        assert!(loader.read_optional("b", &[2], &mut out));
+        assert!(!loader.read_optional("a", &[2], &mut out));
+        assert_eq!(out, [5.0, 6.0]);
+        let wrong_shape = TensorFault::WrongShape {
+            name: "a".into(),
+            expected: vec![2],
+            found: vec![2, 2],
+        };
+        assert_eq!(faults(loader, Strictness::Strict), [wrong_shape]);
+    }
+
+    #[test]
+    fn a_missing_tensor_names_a_similar_unread_one() {
+        let bytes = file(&[("model.layers.0.w", "F32", &[1], f32_bytes(&[1.0]))]);
+        let mut loader = Loader::new(&bytes).unwrap();
+        loader.read("layers.0.w", &[1], &mut [0.0]);
+        let message = loader.finish(Strictness::Strict).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "tensor \"layers.0.w\" is missing, expected shape [1]; the file has \"model.layers.0.w\"\n\
+             tensor \"model.layers.0.w\" is in the file but not in the model\n\
+             help: the file may be for another architecture; load leniently to ignore extra tensors"
+        );
+    }
+
+    #[test]
+    fn a_similar_name_is_found_for_an_alternative_name_too() {
+        let bytes = file(&[("bert.ln.gamma", "F32", &[1], f32_bytes(&[1.0]))]);
+        let mut loader = Loader::new(&bytes).unwrap();
+        loader.read_any(&["ln.weight", "ln.gamma"], &[1], &mut [0.0]);
+        let faults = faults(loader, Strictness::Lenient);
+        assert!(
+            matches!(&faults[..], [TensorFault::Missing { similar: Some(s), .. }] if s == "bert.ln.gamma"),
+            "{faults:?}"
+        );
+    }
+
+    #[test]
+    fn a_tensor_may_be_read_twice() {
+        // Tied weights: one checkpoint tensor fills both the embedding and the output layer.
+        let bytes = small();
+        let mut loader = Loader::new(&bytes).unwrap();
+        let (mut embed, mut head) = ([0.0; 2], [0.0; 2]);
+        loader.read("b", &[2], &mut embed);
+        loader.read("b", &[2], &mut head);
+        loader.read("a", &[2, 2], &mut [0.0; 4]);
+        loader.finish(Strictness::Strict).unwrap();
+        assert_eq!(embed, head);
+    }
+
+    #[test]
+    fn an_empty_file_loads_nothing() {
+        let bytes = Writer::new().to_bytes().unwrap();
+        Loader::new(&bytes)
+            .unwrap()
+            .finish(Strictness::Strict)
+            .unwrap();
+    }
+
+    fn unexpected(name: &str) -> TensorFault {
+        TensorFault::Unexpected { name: name.into() }
+    }
+}
