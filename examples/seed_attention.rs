@@ -19,9 +19,24 @@ transformer! {
 pub const X: [[f32; 4]; 2] = [[6.0, 1.0, 4.0, 4.0], [8.0, 4.0, 6.0, 3.0]];
 
 /// The notes multiply row vectors on the right, `Q = X · W_Q`, so `W_Q` is `[in][out]`.
-const W_Q: [[f32; 4]; 4] = [[1.0, 4.0, 3.0, 1.0], [1.0, 1.0, 3.0, 2.0], [3.0, 4.0, 4.0, 3.0], [1.0, 2.0, 2.0, 2.0]];
-const W_K: [[f32; 4]; 4] = [[2.0, 1.0, 2.0, 1.0], [4.0, 1.0, 4.0, 2.0], [3.0, 4.0, 4.0, 1.0], [3.0, 4.0, 1.0, 2.0]];
-const W_V: [[f32; 4]; 4] = [[4.0, 2.0, 4.0, 4.0], [3.0, 4.0, 1.0, 2.0], [2.0, 2.0, 4.0, 1.0], [4.0, 3.0, 1.0, 4.0]];
+const W_Q: [[f32; 4]; 4] = [
+    [1.0, 4.0, 3.0, 1.0],
+    [1.0, 1.0, 3.0, 2.0],
+    [3.0, 4.0, 4.0, 3.0],
+    [1.0, 2.0, 2.0, 2.0],
+];
+const W_K: [[f32; 4]; 4] = [
+    [2.0, 1.0, 2.0, 1.0],
+    [4.0, 1.0, 4.0, 2.0],
+    [3.0, 4.0, 4.0, 1.0],
+    [3.0, 4.0, 1.0, 2.0],
+];
+const W_V: [[f32; 4]; 4] = [
+    [4.0, 2.0, 4.0, 4.0],
+    [3.0, 4.0, 1.0, 2.0],
+    [2.0, 2.0, 4.0, 1.0],
+    [4.0, 3.0, 1.0, 4.0],
+];
 
 /// `W` as the model stores it, `[out][in]` like PyTorch: the transpose of the notes' matrix.
 fn transposed(w: &[[f32; 4]; 4]) -> [[f32; 4]; 4] {
@@ -100,7 +115,11 @@ pub fn main() {
     show("V = X·W_V", &steps.v);
     for i in 0..2 {
         let t = i + 1;
-        println!("\ntoken {t}: scores Q{t}·Kj / √{} = {:?}", SeedAttention::D_HEAD, steps.scores[i]);
+        println!(
+            "\ntoken {t}: scores Q{t}·Kj / √{} = {:?}",
+            SeedAttention::D_HEAD,
+            steps.scores[i]
+        );
         println!("token {t}: softmax          = {:?}", steps.weights[i]);
         println!("token {t}: attention        = {:?}", steps.attention[i]);
     }

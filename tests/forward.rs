@@ -70,7 +70,9 @@ macro_rules! check_single_stack {
         assert_close(&model.forward(&x)[..], &want, TOL);
         assert_close(&model.forward_dyn(&x).unwrap(), &want, TOL);
         let mut in_place = x;
-        model.forward_into(&mut in_place, &mut <_>::default()).unwrap();
+        model
+            .forward_into(&mut in_place, &mut <_>::default())
+            .unwrap();
         assert_close(&in_place, &want, TOL);
     }};
 }
@@ -80,7 +82,11 @@ fn post_norm_relu_encoder() {
     let rng = &mut Rng::new(1);
     let mut m = PostRelu::init(1);
     randomize_layers!(m.layers, rng; attn, norm1, ffn, norm2);
-    let naive = stack(naive_layers!(m.layers; norms: [norm1, norm2], ffn: ffn), Norm::Post, Act::Relu);
+    let naive = stack(
+        naive_layers!(m.layers; norms: [norm1, norm2], ffn: ffn),
+        Norm::Post,
+        Act::Relu,
+    );
     check_single_stack!(m, naive, 16);
 }
 
@@ -91,7 +97,11 @@ fn pre_norm_gelu_with_final_norm() {
     randomize_layers!(m.layers, rng; attn, norm1, ffn, norm2);
     m.norm.randomize(rng);
     assert_eq!(m.norm.eps, 1e-6);
-    let mut naive = stack(naive_layers!(m.layers; norms: [norm1, norm2], ffn: ffn), Norm::Pre, Act::Gelu);
+    let mut naive = stack(
+        naive_layers!(m.layers; norms: [norm1, norm2], ffn: ffn),
+        Norm::Pre,
+        Act::Gelu,
+    );
     naive.final_norm = Some(NaiveNorm::of(&m.norm));
     check_single_stack!(m, naive, 12);
 }
@@ -102,7 +112,11 @@ fn gelu_tanh_with_a_post_norm_final_norm() {
     let mut m = PostFinalTanh::init(3);
     randomize_layers!(m.layers, rng; attn, norm1, ffn, norm2);
     m.norm.randomize(rng);
-    let mut naive = stack(naive_layers!(m.layers; norms: [norm1, norm2], ffn: ffn), Norm::Post, Act::GeluTanh);
+    let mut naive = stack(
+        naive_layers!(m.layers; norms: [norm1, norm2], ffn: ffn),
+        Norm::Post,
+        Act::GeluTanh,
+    );
     naive.final_norm = Some(NaiveNorm::of(&m.norm));
     check_single_stack!(m, naive, 8);
 }
@@ -112,7 +126,11 @@ fn sinusoidal_positions_are_added_to_the_input() {
     let rng = &mut Rng::new(4);
     let mut m = Sinusoidal::init(4);
     randomize_layers!(m.layers, rng; attn, norm1, ffn, norm2);
-    let mut naive = stack(naive_layers!(m.layers; norms: [norm1, norm2], ffn: ffn), Norm::Post, Act::Relu);
+    let mut naive = stack(
+        naive_layers!(m.layers; norms: [norm1, norm2], ffn: ffn),
+        Norm::Post,
+        Act::Relu,
+    );
     naive.positions = Positions::Sinusoidal;
     check_single_stack!(m, naive, 8);
 }
@@ -124,7 +142,11 @@ fn learned_positions_are_a_max_len_table() {
     randomize_layers!(m.layers, rng; attn, norm1, ffn, norm2);
     m.positions.randomize(rng);
     assert_eq!(m.positions.weight.len(), Learned::MAX_LEN);
-    let mut naive = stack(naive_layers!(m.layers; norms: [norm1, norm2], ffn: ffn), Norm::Post, Act::Relu);
+    let mut naive = stack(
+        naive_layers!(m.layers; norms: [norm1, norm2], ffn: ffn),
+        Norm::Post,
+        Act::Relu,
+    );
     naive.positions = Positions::Learned(rows(&m.positions.weight[..]));
     check_single_stack!(m, naive, 8);
 }
@@ -136,7 +158,11 @@ fn bias_false_removes_every_bias() {
     randomize_layers!(m.layers, rng; attn, norm1, ffn, norm2);
     assert!(m.layers[0].attn.w_q.bias.is_none() && m.layers[0].ffn.w_up.bias.is_none());
     assert!(m.layers[0].norm1.bias.is_none() && m.norm.bias.is_none());
-    let mut naive = stack(naive_layers!(m.layers; norms: [norm1, norm2], ffn: ffn), Norm::Pre, Act::Relu);
+    let mut naive = stack(
+        naive_layers!(m.layers; norms: [norm1, norm2], ffn: ffn),
+        Norm::Pre,
+        Act::Relu,
+    );
     naive.final_norm = Some(NaiveNorm::of(&m.norm));
     check_single_stack!(m, naive, 8);
 }
@@ -147,7 +173,11 @@ fn ffn_false_leaves_attention_and_its_norm() {
     let mut m = NoFfn::init(7);
     randomize_layers!(m.layers, rng; attn, norm1);
     assert_eq!(NoFfn::D_FF, 0);
-    let naive = stack(naive_layers!(m.layers; norms: [norm1]), Norm::Post, Act::Relu);
+    let naive = stack(
+        naive_layers!(m.layers; norms: [norm1]),
+        Norm::Post,
+        Act::Relu,
+    );
     check_single_stack!(m, naive, 8);
 }
 
@@ -157,7 +187,11 @@ fn out_proj_false_concatenates_the_heads() {
     let mut m = NoOutProj::init(8);
     randomize_layers!(m.layers, rng; attn, norm1, ffn, norm2);
     assert!(m.layers[0].attn.w_o.is_none());
-    let naive = stack(naive_layers!(m.layers; norms: [norm1, norm2], ffn: ffn), Norm::Post, Act::Relu);
+    let naive = stack(
+        naive_layers!(m.layers; norms: [norm1, norm2], ffn: ffn),
+        Norm::Post,
+        Act::Relu,
+    );
     check_single_stack!(m, naive, 8);
 }
 
@@ -166,7 +200,11 @@ fn norm_none_adds_sublayers_without_normalising() {
     let rng = &mut Rng::new(9);
     let mut m = NoNorm::init(9);
     randomize_layers!(m.layers, rng; attn, ffn);
-    let naive = stack(naive_layers!(m.layers; norms: [], ffn: ffn), Norm::None, Act::Relu);
+    let naive = stack(
+        naive_layers!(m.layers; norms: [], ffn: ffn),
+        Norm::None,
+        Act::Relu,
+    );
     check_single_stack!(m, naive, 8);
 }
 
@@ -175,7 +213,11 @@ fn causal_encoder_hides_later_tokens() {
     let rng = &mut Rng::new(10);
     let mut m = Causal::init(10);
     randomize_layers!(m.layers, rng; attn, norm1, ffn, norm2);
-    let mut naive = stack(naive_layers!(m.layers; norms: [norm1, norm2], ffn: ffn), Norm::Post, Act::Relu);
+    let mut naive = stack(
+        naive_layers!(m.layers; norms: [norm1, norm2], ffn: ffn),
+        Norm::Post,
+        Act::Relu,
+    );
     naive.causal = true;
     check_single_stack!(m, naive, 8);
     // A prefix's outputs do not depend on what follows it.
@@ -191,7 +233,11 @@ fn decoder_is_a_causal_stack() {
     let mut m = Decoder::init(11);
     randomize_layers!(m.layers, rng; attn, norm1, ffn, norm2);
     m.norm.randomize(rng);
-    let mut naive = stack(naive_layers!(m.layers; norms: [norm1, norm2], ffn: ffn), Norm::Pre, Act::Relu);
+    let mut naive = stack(
+        naive_layers!(m.layers; norms: [norm1, norm2], ffn: ffn),
+        Norm::Pre,
+        Act::Relu,
+    );
     naive.causal = true;
     naive.final_norm = Some(NaiveNorm::of(&m.norm));
     check_single_stack!(m, naive, 8);
@@ -214,7 +260,8 @@ fn cross_attention_decoder_attends_to_the_memory() {
     assert_close(&m.decode(&tgt, &memory)[..], &want, TOL);
     assert_close(&m.decode_dyn(&tgt, &memory).unwrap(), &want, TOL);
     let mut in_place = tgt;
-    m.decode_into(&mut in_place, &memory, &mut CrossDecoder::scratch()).unwrap();
+    m.decode_into(&mut in_place, &memory, &mut CrossDecoder::scratch())
+        .unwrap();
     assert_close(&in_place, &want, TOL);
 }
 
@@ -226,7 +273,11 @@ fn encoder_decoder_decodes_against_the_encoded_source() {
     randomize_layers!(m.decoder_layers, rng; attn, norm1, cross_attn, norm2, ffn, norm3);
     m.encoder_norm.randomize(rng);
     m.decoder_norm.randomize(rng);
-    let mut encoder = stack(naive_layers!(m.encoder_layers; norms: [norm1, norm2], ffn: ffn), Norm::Post, Act::Relu);
+    let mut encoder = stack(
+        naive_layers!(m.encoder_layers; norms: [norm1, norm2], ffn: ffn),
+        Norm::Post,
+        Act::Relu,
+    );
     encoder.final_norm = Some(NaiveNorm::of(&m.encoder_norm));
     let mut decoder = stack(
         naive_layers!(m.decoder_layers; norms: [norm1, norm2, norm3], cross: cross_attn, ffn: ffn),
@@ -249,7 +300,11 @@ fn odd_sizes_and_a_single_token() {
     let rng = &mut Rng::new(14);
     let mut m = OddSizes::init(14);
     randomize_layers!(m.layers, rng; attn, norm1, ffn, norm2);
-    let naive = stack(naive_layers!(m.layers; norms: [norm1, norm2], ffn: ffn), Norm::Post, Act::Relu);
+    let naive = stack(
+        naive_layers!(m.layers; norms: [norm1, norm2], ffn: ffn),
+        Norm::Post,
+        Act::Relu,
+    );
     let x: [[f32; 15]; 1] = random_input(17);
     assert_close(&m.forward(&x)[..], &naive.apply(&rows(&x), None), TOL);
     assert_eq!(OddSizes::D_HEAD, 3);
@@ -258,11 +313,18 @@ fn odd_sizes_and_a_single_token() {
 #[test]
 fn dyn_lengths_outside_one_to_max_len_are_errors() {
     let m = PostRelu::init(0);
-    assert_eq!(m.forward_dyn(&[]), Err(ForwardError::Empty { input: "input" }));
+    assert_eq!(
+        m.forward_dyn(&[]),
+        Err(ForwardError::Empty { input: "input" })
+    );
     let long = vec![[0.0f32; 16]; PostRelu::MAX_LEN + 1];
     assert_eq!(
         m.forward_dyn(&long),
-        Err(ForwardError::TooLong { input: "input", len: 9, max_len: 8 })
+        Err(ForwardError::TooLong {
+            input: "input",
+            len: 9,
+            max_len: 8
+        })
     );
     let mut scratch = PostRelu::scratch();
     assert!(m.forward_into(&mut long.clone(), &mut scratch).is_err());
@@ -290,9 +352,18 @@ fn parameters_follow_the_formula() {
     assert_eq!(Learned::PARAMETERS, 2 * per_layer(8, 32) + 6 * 8);
     assert_eq!(NoBias::PARAMETERS, 2 * (4 * 64 + 2 * 8 + 2 * 8 * 32) + 8);
     assert_eq!(NoFfn::PARAMETERS, 2 * (4 * (64 + 8) + 16));
-    assert_eq!(NoOutProj::PARAMETERS, 3 * (64 + 8) + 4 * 8 + (2 * 8 * 32 + 32 + 8));
-    assert_eq!(NoNorm::PARAMETERS, 2 * (4 * (64 + 8) + (2 * 8 * 32 + 32 + 8)));
+    assert_eq!(
+        NoOutProj::PARAMETERS,
+        3 * (64 + 8) + 4 * 8 + (2 * 8 * 32 + 32 + 8)
+    );
+    assert_eq!(
+        NoNorm::PARAMETERS,
+        2 * (4 * (64 + 8) + (2 * 8 * 32 + 32 + 8))
+    );
     let decoder_layer = 8 * (64 + 8) + 6 * 8 + (2 * 8 * 12 + 12 + 8);
-    assert_eq!(Seq2Seq::PARAMETERS, 2 * per_layer(8, 12) + 16 + decoder_layer + 16);
+    assert_eq!(
+        Seq2Seq::PARAMETERS,
+        2 * per_layer(8, 12) + 16 + decoder_layer + 16
+    );
     assert_eq!(PostRelu::WEIGHT_BYTES, 4 * PostRelu::PARAMETERS);
 }

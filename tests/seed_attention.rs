@@ -16,7 +16,10 @@ fn every_step_matches_the_notes_exactly() {
     assert_eq!(s.scores, [[2505.5, 3574.0], [3535.0, 5064.5]]);
     assert_eq!(s.weights, [[0.0, 1.0], [0.0, 1.0]]);
     assert_eq!(s.attention, [[68.0, 53.0, 63.0, 58.0]; 2]);
-    assert_eq!(s.output, [[74.0, 54.0, 67.0, 62.0], [76.0, 57.0, 69.0, 61.0]]);
+    assert_eq!(
+        s.output,
+        [[74.0, 54.0, 67.0, 62.0], [76.0, 57.0, 69.0, 61.0]]
+    );
 }
 
 #[test]
@@ -25,14 +28,23 @@ fn the_dyn_and_in_place_paths_give_the_same_numbers() {
     let want = [[74.0, 54.0, 67.0, 62.0], [76.0, 57.0, 69.0, 61.0]];
     assert_eq!(model.forward_dyn(&X).unwrap(), want);
     let mut x = X;
-    model.forward_into(&mut x, &mut SeedAttention::scratch()).unwrap();
+    model
+        .forward_into(&mut x, &mut SeedAttention::scratch())
+        .unwrap();
     assert_eq!(x, want);
 }
 
 #[test]
 fn the_seed_model_has_only_its_three_matrices() {
     assert_eq!(SeedAttention::PARAMETERS, 3 * 16);
-    assert_eq!((SeedAttention::D_MODEL, SeedAttention::HEADS, SeedAttention::D_HEAD), (4, 1, 4));
+    assert_eq!(
+        (
+            SeedAttention::D_MODEL,
+            SeedAttention::HEADS,
+            SeedAttention::D_HEAD
+        ),
+        (4, 1, 4)
+    );
 }
 
 #[test]

@@ -91,7 +91,10 @@ impl NaiveLinear {
                 self.w
                     .iter()
                     .enumerate()
-                    .map(|(o, w)| w.iter().zip(row).map(|(a, b)| a * b).sum::<f64>() + self.b.as_ref().map_or(0.0, |b| b[o]))
+                    .map(|(o, w)| {
+                        w.iter().zip(row).map(|(a, b)| a * b).sum::<f64>()
+                            + self.b.as_ref().map_or(0.0, |b| b[o])
+                    })
                     .collect()
             })
             .collect()
@@ -99,7 +102,9 @@ impl NaiveLinear {
 }
 
 impl NaiveAttention {
-    pub fn of<const D: usize, const H: usize, const DH: usize>(a: &MultiHeadAttention<D, H, DH>) -> Self {
+    pub fn of<const D: usize, const H: usize, const DH: usize>(
+        a: &MultiHeadAttention<D, H, DH>,
+    ) -> Self {
         Self {
             q: NaiveLinear::of(&a.w_q),
             k: NaiveLinear::of(&a.w_k),
@@ -121,7 +126,8 @@ impl NaiveAttention {
                 let scores: Vec<f64> = (0..memory.len())
                     .map(|j| {
                         if allowed(i, j) {
-                            lanes.clone().map(|l| q[i][l] * k[j][l]).sum::<f64>() / (dh as f64).sqrt()
+                            lanes.clone().map(|l| q[i][l] * k[j][l]).sum::<f64>()
+                                / (dh as f64).sqrt()
                         } else {
                             f64::NEG_INFINITY
                         }
@@ -161,7 +167,10 @@ impl NaiveNorm {
                 let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
                 row.iter()
                     .enumerate()
-                    .map(|(i, v)| (v - mean) / (var + self.eps).sqrt() * self.w[i] + self.b.as_ref().map_or(0.0, |b| b[i]))
+                    .map(|(i, v)| {
+                        (v - mean) / (var + self.eps).sqrt() * self.w[i]
+                            + self.b.as_ref().map_or(0.0, |b| b[i])
+                    })
                     .collect()
             })
             .collect()
@@ -199,7 +208,9 @@ impl Act {
             Act::Relu => x.max(0.0),
             Act::Gelu => 0.5 * x * (1.0 + erf(x / 2f64.sqrt())),
             Act::GeluTanh => {
-                0.5 * x * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh())
+                0.5 * x
+                    * (1.0
+                        + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh())
             }
         }
     }
@@ -214,13 +225,21 @@ impl NaiveFfn {
     }
 
     pub fn apply(&self, x: &Rows, act: Act) -> Rows {
-        let hidden: Rows = self.up.apply(x).into_iter().map(|r| r.into_iter().map(|v| act.apply(v)).collect()).collect();
+        let hidden: Rows = self
+            .up
+            .apply(x)
+            .into_iter()
+            .map(|r| r.into_iter().map(|v| act.apply(v)).collect())
+            .collect();
         self.down.apply(&hidden)
     }
 }
 
 fn add(x: &Rows, y: &Rows) -> Rows {
-    x.iter().zip(y).map(|(a, b)| a.iter().zip(b).map(|(p, q)| p + q).collect()).collect()
+    x.iter()
+        .zip(y)
+        .map(|(a, b)| a.iter().zip(b).map(|(p, q)| p + q).collect())
+        .collect()
 }
 
 impl NaiveStack {
@@ -249,10 +268,13 @@ impl NaiveStack {
         let causal = self.causal;
         let self_mask = move |i: usize, j: usize| !causal || j <= i;
         for layer in &self.layers {
-            let mut sublayers: Vec<Box<dyn Fn(&Rows) -> Rows + '_>> = vec![Box::new(|x: &Rows| layer.attn.apply(x, x, &self_mask))];
+            let mut sublayers: Vec<Box<dyn Fn(&Rows) -> Rows + '_>> =
+                vec![Box::new(|x: &Rows| layer.attn.apply(x, x, &self_mask))];
             if let Some(cross) = &layer.cross {
                 let memory = memory.expect("a cross-attention stack needs a memory");
-                sublayers.push(Box::new(move |x: &Rows| cross.apply(x, memory, &|_, _| true)));
+                sublayers.push(Box::new(move |x: &Rows| {
+                    cross.apply(x, memory, &|_, _| true)
+                }));
             }
             if let Some(ffn) = &layer.ffn {
                 sublayers.push(Box::new(move |x: &Rows| ffn.apply(x, self.act)));

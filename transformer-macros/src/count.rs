@@ -9,7 +9,8 @@ use crate::validate::{Model, NormPlacement, Positional};
 pub fn parameters(model: &Model) -> Option<u64> {
     let d = model.d_model as u64;
     let bias = u64::from(model.bias);
-    let linear = |inputs: u64, outputs: u64| inputs.checked_mul(outputs)?.checked_add(bias * outputs);
+    let linear =
+        |inputs: u64, outputs: u64| inputs.checked_mul(outputs)?.checked_add(bias * outputs);
     let norm = d + bias * d;
     let norms_per_sublayer = u64::from(model.norm != NormPlacement::None) * norm;
     let attention = linear(d, d)?.checked_mul(3 + u64::from(model.out_proj))?;
@@ -22,9 +23,15 @@ pub fn parameters(model: &Model) -> Option<u64> {
     let self_layer = attention + norms_per_sublayer + ffn;
     let cross_layer = self_layer + attention + norms_per_sublayer;
     let final_norm = u64::from(model.final_norm) * norm;
-    let encoder = self_layer.checked_mul(model.encoder_layers as u64)? + final_norm * u64::from(model.encoder_layers > 0);
-    let decoder_layer = if model.cross_attention { cross_layer } else { self_layer };
-    let decoder = decoder_layer.checked_mul(model.decoder_layers as u64)? + final_norm * u64::from(model.decoder_layers > 0);
+    let encoder = self_layer.checked_mul(model.encoder_layers as u64)?
+        + final_norm * u64::from(model.encoder_layers > 0);
+    let decoder_layer = if model.cross_attention {
+        cross_layer
+    } else {
+        self_layer
+    };
+    let decoder = decoder_layer.checked_mul(model.decoder_layers as u64)?
+        + final_norm * u64::from(model.decoder_layers > 0);
     let stacks = u64::from(model.encoder_layers > 0) + u64::from(model.decoder_layers > 0);
     let positions = match model.positional {
         Positional::Learned => (model.max_len as u64).checked_mul(d)?.checked_mul(stacks)?,

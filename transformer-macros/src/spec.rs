@@ -216,7 +216,11 @@ mod tests {
             < heads: 1 >
         })
         .unwrap();
-        let names: Vec<_> = specs.items.iter().map(|s| s.name.as_ref().map(Ident::to_string)).collect();
+        let names: Vec<_> = specs
+            .items
+            .iter()
+            .map(|s| s.name.as_ref().map(Ident::to_string))
+            .collect();
         assert_eq!(names, [Some("A".into()), Some("B".into()), None]);
         assert_eq!(specs.items[0].attrs.len(), 1);
         assert_eq!(specs.items[1].settings.len(), 3);
@@ -225,13 +229,19 @@ mod tests {
     #[test]
     fn negative_values_parse_for_validation_to_reject() {
         let specs = parse(quote! { M < layers: -2 > }).unwrap();
-        assert!(matches!(specs.items[0].settings[0].value, Value::Negative(..)));
+        assert!(matches!(
+            specs.items[0].settings[0].value,
+            Value::Negative(..)
+        ));
     }
 
     #[test]
     fn syntax_errors_say_what_was_expected() {
         let cases = [
-            (quote! { M d_model: 64 > }, "expected `<` after the model name `M`"),
+            (
+                quote! { M d_model: 64 > },
+                "expected `<` after the model name `M`",
+            ),
             (quote! { M < d_model 64 > }, "expected `:` after `d_model`"),
             (quote! { M < d_model: 64 }, "missing `>`"),
             (quote! { M < d_model: 64 heads: 4 > }, "expected `,` or `>`"),
@@ -242,7 +252,9 @@ mod tests {
             (quote! { + }, "expected a model"),
         ];
         for (tokens, message) in cases {
-            let err = parse(tokens.clone()).err().unwrap_or_else(|| panic!("{tokens} parsed"));
+            let err = parse(tokens.clone())
+                .err()
+                .unwrap_or_else(|| panic!("{tokens} parsed"));
             assert!(err.to_string().contains(message), "{tokens}: {err}");
         }
     }

@@ -15,7 +15,6 @@ use syn::{Attribute, Ident, Visibility};
 use crate::spec::{Spec, Specs};
 use settings::{Got, Settings};
 
-
 /// Where each layer normalises: PyTorch's `norm_first` (`pre`) or not (`post`), or never.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NormPlacement {
@@ -133,11 +132,18 @@ fn validate_item(spec: &Spec, errors: &mut Vec<syn::Error>) -> Option<Model> {
     let norm_value = norm.or(NormPlacement::Post).unwrap_or(NormPlacement::Post);
     let ffn_value = ffn.or(true).unwrap_or(true);
     // `nn.Transformer` puts a final norm on both stacks; elsewhere it is opt-in.
-    let final_norm_default = kind_value == Kind::EncoderDecoder && norm_value != NormPlacement::None;
+    let final_norm_default =
+        kind_value == Kind::EncoderDecoder && norm_value != NormPlacement::None;
     let final_norm_value = final_norm.or(final_norm_default).unwrap_or(false);
 
     check_required(&s, kind_value, anchor, errors);
-    check_layer_keys(kind_value, &layers, &encoder_layers, &decoder_layers, errors);
+    check_layer_keys(
+        kind_value,
+        &layers,
+        &encoder_layers,
+        &decoder_layers,
+        errors,
+    );
     check_heads_divide_d_model(&heads, &d_model, errors);
     check_final_norm_has_norms(norm_value, &final_norm, errors);
     check_eps_has_a_norm(norm_value, final_norm_value, &eps, &norm, errors);
@@ -157,13 +163,20 @@ fn validate_item(spec: &Spec, errors: &mut Vec<syn::Error>) -> Option<Model> {
     let model = Model {
         attrs: spec.attrs.clone(),
         vis: spec.vis.clone(),
-        name: spec.name.clone().unwrap_or_else(|| Ident::new("Transformer", spec.open)),
+        name: spec
+            .name
+            .clone()
+            .unwrap_or_else(|| Ident::new("Transformer", spec.open)),
         kind: kind_value,
         d_model: d_model_value,
         heads: heads.value()?,
         encoder_layers,
         decoder_layers,
-        d_ff: if ffn_value { d_ff.or(4 * d_model_value)? } else { 0 },
+        d_ff: if ffn_value {
+            d_ff.or(4 * d_model_value)?
+        } else {
+            0
+        },
         max_len: max_len.or(512)?,
         norm: norm_value,
         final_norm: final_norm_value,
@@ -204,15 +217,27 @@ const POSITIONALS: &[(&str, Positional)] = &[
 /// Required keys, all named in one error at the model's name.
 fn check_required(settings: &Settings, kind: Kind, anchor: Span, errors: &mut Vec<syn::Error>) {
     let required: &[(&str, &str)] = match kind {
-        Kind::EncoderDecoder => &[("d_model", "64"), ("heads", "4"), ("encoder_layers", "2"), ("decoder_layers", "2")],
+        Kind::EncoderDecoder => &[
+            ("d_model", "64"),
+            ("heads", "4"),
+            ("encoder_layers", "2"),
+            ("decoder_layers", "2"),
+        ],
         Kind::Encoder | Kind::Decoder => &[("d_model", "64"), ("heads", "4"), ("layers", "2")],
     };
-    let missing: Vec<_> = required.iter().filter(|(key, _)| !settings.has(key)).collect();
+    let missing: Vec<_> = required
+        .iter()
+        .filter(|(key, _)| !settings.has(key))
+        .collect();
     if missing.is_empty() {
         return;
     }
     let names = list(missing.iter().map(|(key, _)| format!("`{key}`")));
-    let example = missing.iter().map(|(key, v)| format!("{key}: {v}")).collect::<Vec<_>>().join(", ");
+    let example = missing
+        .iter()
+        .map(|(key, v)| format!("{key}: {v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let s = if missing.len() == 1 { "" } else { "s" };
     errors.push(syn::Error::new(
         anchor,
@@ -238,7 +263,10 @@ fn check_layer_keys(
         }
         return;
     }
-    for (key, got) in [("encoder_layers", encoder_layers), ("decoder_layers", decoder_layers)] {
+    for (key, got) in [
+        ("encoder_layers", encoder_layers),
+        ("decoder_layers", decoder_layers),
+    ] {
         if let Some(span) = got.key_span() {
             errors.push(syn::Error::new(
                 span,
@@ -261,12 +289,19 @@ fn kind_name(kind: Kind) -> &'static str {
 }
 
 /// Each head reads an equal slice of the model width: `D_HEAD = D_MODEL / HEADS`.
-fn check_heads_divide_d_model(heads: &Got<usize>, d_model: &Got<usize>, errors: &mut Vec<syn::Error>) {
+fn check_heads_divide_d_model(
+    heads: &Got<usize>,
+    d_model: &Got<usize>,
+    errors: &mut Vec<syn::Error>,
+) {
     let (Some(h), Some(d), Some(span)) = (heads.value(), d_model.value(), heads.at()) else {
         return;
     };
     if d % h != 0 {
-        let divisors: Vec<String> = (1..=d).filter(|k| d % k == 0).map(|k| k.to_string()).collect();
+        let divisors: Vec<String> = (1..=d)
+            .filter(|k| d % k == 0)
+            .map(|k| k.to_string())
+            .collect();
         errors.push(syn::Error::new(
             span,
             format!(
@@ -279,8 +314,14 @@ fn check_heads_divide_d_model(heads: &Got<usize>, d_model: &Got<usize>, errors: 
 }
 
 /// A final norm is a layer norm, which `norm: none` turns off.
-fn check_final_norm_has_norms(norm: NormPlacement, final_norm: &Got<bool>, errors: &mut Vec<syn::Error>) {
-    if let (NormPlacement::None, Some(true), Some(span)) = (norm, final_norm.value(), final_norm.at()) {
+fn check_final_norm_has_norms(
+    norm: NormPlacement,
+    final_norm: &Got<bool>,
+    errors: &mut Vec<syn::Error>,
+) {
+    if let (NormPlacement::None, Some(true), Some(span)) =
+        (norm, final_norm.value(), final_norm.at())
+    {
         errors.push(syn::Error::new(
             span,
             "`final_norm: true` contradicts `norm: none`\n\
@@ -307,7 +348,10 @@ fn check_eps_has_a_norm(
              help: remove `eps`, or set `norm: post` or `norm: pre`",
         );
         if let Some(norm_span) = norm_setting.at() {
-            error.combine(syn::Error::new(norm_span, "note: layer norms are turned off here"));
+            error.combine(syn::Error::new(
+                norm_span,
+                "note: layer norms are turned off here",
+            ));
         }
         errors.push(error);
     }
@@ -323,7 +367,10 @@ fn check_ffn_settings_need_ffn(
     if ffn {
         return;
     }
-    for (key, span) in [("d_ff", d_ff.key_span()), ("activation", activation.key_span())] {
+    for (key, span) in [
+        ("d_ff", d_ff.key_span()),
+        ("activation", activation.key_span()),
+    ] {
         if let Some(span) = span {
             errors.push(syn::Error::new(
                 span,
@@ -351,7 +398,11 @@ fn check_causal_is_for_encoders(kind: Kind, causal: &Got<bool>, errors: &mut Vec
 }
 
 /// `cross_attention` adds attention to an encoder memory to a `decoder`'s layers.
-fn check_cross_attention_is_for_decoders(kind: Kind, cross: &Got<bool>, errors: &mut Vec<syn::Error>) {
+fn check_cross_attention_is_for_decoders(
+    kind: Kind,
+    cross: &Got<bool>,
+    errors: &mut Vec<syn::Error>,
+) {
     let Some(span) = cross.key_span() else {
         return;
     };
@@ -360,7 +411,9 @@ fn check_cross_attention_is_for_decoders(kind: Kind, cross: &Got<bool>, errors: 
         Kind::EncoderDecoder => {
             "help: remove it: the decoder of an `encoder_decoder` always attends to the encoder"
         }
-        Kind::Encoder => "help: set `kind: decoder` for a decoder that attends to an encoder memory",
+        Kind::Encoder => {
+            "help: set `kind: decoder` for a decoder that attends to an encoder memory"
+        }
     };
     errors.push(syn::Error::new(
         span,

@@ -34,7 +34,10 @@ pub fn consts(model: &Model, names: &Names) -> TokenStream {
         }
     });
     let parameters = model_parameters(model, names);
-    let layer_parameters = names.stacks.iter().map(|stack| layer_parameters(model, names, stack));
+    let layer_parameters = names
+        .stacks
+        .iter()
+        .map(|stack| layer_parameters(model, names, stack));
     quote! {
         impl #m {
             /// Width of the residual stream: each token is a row of `D_MODEL` numbers.
@@ -64,7 +67,8 @@ pub fn consts(model: &Model, names: &Names) -> TokenStream {
 /// `f32` literal in scientific notation, as a person writes an epsilon: `1e-5f32`.
 fn float_literal(value: f32) -> Literal {
     let text = format!("{value:e}f32");
-    text.parse().unwrap_or_else(|_| Literal::f32_suffixed(value))
+    text.parse()
+        .unwrap_or_else(|_| Literal::f32_suffixed(value))
 }
 
 /// `Self::LAYERS * TinyLmLayer::PARAMETERS + <final norm> + <learned positions>`.
@@ -97,9 +101,9 @@ fn layer_parameters(model: &Model, names: &Names, stack: &Stack) -> TokenStream 
         let count = Literal::usize_unsuffixed(sublayers);
         quote!(+ #count * #rt::LayerNorm::<{ #m::D_MODEL }>::parameters(#bias))
     });
-    let ffn = model.ffn.then(|| {
-        quote!(+ #rt::FeedForward::<{ #m::D_MODEL }, { #m::D_FF }>::parameters(#bias))
-    });
+    let ffn = model
+        .ffn
+        .then(|| quote!(+ #rt::FeedForward::<{ #m::D_MODEL }, { #m::D_FF }>::parameters(#bias)));
     let doc = format!(" Learned numbers in one {} layer.", stack.role);
     quote! {
         impl #layer {

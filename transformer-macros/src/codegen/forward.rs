@@ -17,8 +17,14 @@ use crate::validate::{Activation, Kind, Model, NormPlacement, Positional};
 /// Layer `forward`s, the private stack runners and the public entry points.
 pub fn forward(model: &Model, names: &Names) -> TokenStream {
     let m = &names.model;
-    let layers = names.stacks.iter().map(|stack| layer_forward(model, names, stack));
-    let runners = names.stacks.iter().map(|stack| stack_runner(model, names, stack));
+    let layers = names
+        .stacks
+        .iter()
+        .map(|stack| layer_forward(model, names, stack));
+    let runners = names
+        .stacks
+        .iter()
+        .map(|stack| stack_runner(model, names, stack));
     let entries = entry_points(model, names);
     quote! {
         #(#layers)*
@@ -64,7 +70,11 @@ fn layer_forward(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
             memory_mask: &#rt::Mask<'_>,
         }
     });
-    let doc = format!(" {}: `{}`.", capitalise(&layer_summary(model, stack)), formula(model, stack));
+    let doc = format!(
+        " {}: `{}`.",
+        capitalise(&layer_summary(model, stack)),
+        formula(model, stack)
+    );
     let memory_doc = stack.cross.then(|| {
         quote! {
             ///
@@ -94,7 +104,9 @@ fn layer_forward(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
 
 fn capitalise(text: &str) -> String {
     let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |first| first.to_uppercase().chain(chars).collect())
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
 }
 
 /// The layer's formula in PyTorch's terms, e.g. `x = norm1(x + attn(x)); x = norm2(x + ffn(x))`.
@@ -108,8 +120,12 @@ fn formula(model: &Model, stack: &Stack) -> String {
                 Sublayer::FeedForward => "ffn({})",
             };
             match (norm, model.norm) {
-                (Some(norm), NormPlacement::Post) => format!("x = {norm}(x + {})", call.replace("{}", "x")),
-                (Some(norm), NormPlacement::Pre) => format!("x = x + {}", call.replace("{}", &format!("{norm}(x)"))),
+                (Some(norm), NormPlacement::Post) => {
+                    format!("x = {norm}(x + {})", call.replace("{}", "x"))
+                }
+                (Some(norm), NormPlacement::Pre) => {
+                    format!("x = x + {}", call.replace("{}", &format!("{norm}(x)")))
+                }
                 _ => format!("x = x + {}", call.replace("{}", "x")),
             }
         })
@@ -132,7 +148,11 @@ fn stack_runner(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
     let rt = rt();
     let (m, scratch) = (&names.model, &names.scratch);
     let runner = runner_name(stack);
-    let (layers, norm, positions) = (&stack.layers_field, &stack.norm_field, &stack.positions_field);
+    let (layers, norm, positions) = (
+        &stack.layers_field,
+        &stack.norm_field,
+        &stack.positions_field,
+    );
     let add_positions = match model.positional {
         Positional::None => None,
         Positional::Sinusoidal => Some(quote!(#rt::position::add_sinusoidal(x, 0);)),
@@ -195,14 +215,30 @@ fn entry_points(model: &Model, names: &Names) -> Vec<TokenStream> {
         Kind::Encoder | Kind::Decoder => {
             let stack = &names.stacks[0];
             if stack.cross {
-                vec![Entry { name: "decode", stack, input: "target" }]
+                vec![Entry {
+                    name: "decode",
+                    stack,
+                    input: "target",
+                }]
             } else {
-                vec![Entry { name: "forward", stack, input: "input" }]
+                vec![Entry {
+                    name: "forward",
+                    stack,
+                    input: "input",
+                }]
             }
         }
         Kind::EncoderDecoder => vec![
-            Entry { name: "encode", stack: &names.stacks[0], input: "source" },
-            Entry { name: "decode", stack: &names.stacks[1], input: "target" },
+            Entry {
+                name: "encode",
+                stack: &names.stacks[0],
+                input: "source",
+            },
+            Entry {
+                name: "decode",
+                stack: &names.stacks[1],
+                input: "target",
+            },
         ],
     };
     let mut out: Vec<TokenStream> = entries.iter().map(|e| entry(names, e)).collect();
@@ -227,12 +263,19 @@ fn entry(names: &Names, entry: &Entry<'_>) -> TokenStream {
     let memory_param = cross.then(|| quote!(memory: &[[f32; #m::D_MODEL]; S],));
     let memory_slice = cross.then(|| quote!(memory: &[[f32; #m::D_MODEL]],));
     let memory_check = cross.then(|| const_length_check(m, entry.name, "S", "memory"));
-    let memory_dyn_check = cross.then(|| quote!(#rt::error::check_len("memory", memory.len(), Self::MAX_LEN)?;));
+    let memory_dyn_check =
+        cross.then(|| quote!(#rt::error::check_len("memory", memory.len(), Self::MAX_LEN)?;));
     let memory_arg = cross.then(|| quote!(&memory[..],));
     let memory_arg_slice = cross.then(|| quote!(memory,));
-    let memory_rows = if cross { quote!(memory.len()) } else { quote!(x.len()) };
+    let memory_rows = if cross {
+        quote!(memory.len())
+    } else {
+        quote!(x.len())
+    };
     let memory_const = if cross { quote!(S) } else { quote!(N) };
-    let memory_doc = cross.then(|| quote!(#[doc = " `memory` is the encoder output, `[S][D_MODEL]` (`1 ≤ S ≤ MAX_LEN`)."]));
+    let memory_doc = cross.then(
+        || quote!(#[doc = " `memory` is the encoder output, `[S][D_MODEL]` (`1 ≤ S ≤ MAX_LEN`)."]),
+    );
     let doc = format!(
         " Runs the {} stack on `{input}`: `[N][D_MODEL]` in, `[N][D_MODEL]` out (on the heap).",
         entry.stack.role
@@ -244,7 +287,11 @@ fn entry(names: &Names, entry: &Entry<'_>) -> TokenStream {
     let errors_doc = format!(
         " [`{rt_path}::ForwardError::Empty`] if `{input}` has no rows, [`{rt_path}::ForwardError::TooLong`] if it has more than `MAX_LEN`{memory}.",
         rt_path = "::transformer::runtime",
-        memory = if cross { " (likewise for `memory`)" } else { "" }
+        memory = if cross {
+            " (likewise for `memory`)"
+        } else {
+            ""
+        }
     );
     let into_doc = format!(
         " [`Self::{name}`] in place on `{input}`, with working memory from [`Self::scratch`]: allocates nothing."

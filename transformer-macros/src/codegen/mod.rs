@@ -80,20 +80,25 @@ impl Names {
             cross,
             role,
         };
-        let prefixed = |role: &'static str, upper: &str, count: usize, causal: bool, cross: bool| Stack {
-            layer: format_ident!("{name}{upper}Layer"),
-            count_const: format_ident!("{}_LAYERS", upper.to_uppercase()),
-            count,
-            layers_field: format_ident!("{role}_layers"),
-            norm_field: format_ident!("{role}_norm"),
-            positions_field: format_ident!("{role}_positions"),
-            causal,
-            cross,
-            role,
-        };
+        let prefixed =
+            |role: &'static str, upper: &str, count: usize, causal: bool, cross: bool| Stack {
+                layer: format_ident!("{name}{upper}Layer"),
+                count_const: format_ident!("{}_LAYERS", upper.to_uppercase()),
+                count,
+                layers_field: format_ident!("{role}_layers"),
+                norm_field: format_ident!("{role}_norm"),
+                positions_field: format_ident!("{role}_positions"),
+                causal,
+                cross,
+                role,
+            };
         let stacks = match model.kind {
             Kind::Encoder => vec![single("encoder", model.encoder_layers, false)],
-            Kind::Decoder => vec![single("decoder", model.decoder_layers, model.cross_attention)],
+            Kind::Decoder => vec![single(
+                "decoder",
+                model.decoder_layers,
+                model.cross_attention,
+            )],
             Kind::EncoderDecoder => vec![
                 prefixed("encoder", "Encoder", model.encoder_layers, false, false),
                 prefixed("decoder", "Decoder", model.decoder_layers, true, true),

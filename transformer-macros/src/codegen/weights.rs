@@ -58,7 +58,10 @@ pub fn sublayers(model: &Model, stack: &Stack) -> Vec<(Sublayer, Option<Ident>)>
 pub fn describe(model: &Model) -> String {
     let layers = match model.kind {
         Kind::Encoder => format!("encoder, {} layers", model.encoder_layers),
-        Kind::Decoder if model.cross_attention => format!("decoder with cross-attention, {} layers", model.decoder_layers),
+        Kind::Decoder if model.cross_attention => format!(
+            "decoder with cross-attention, {} layers",
+            model.decoder_layers
+        ),
         Kind::Decoder => format!("decoder, {} layers", model.decoder_layers),
         Kind::EncoderDecoder => format!(
             "encoder–decoder, {} + {} layers",
@@ -92,8 +95,14 @@ pub fn structs(model: &Model, names: &Names) -> TokenStream {
     let attrs = &model.attrs;
     let summary = format!(" `{m}`: {}.", describe(model));
     let separator = (!attrs.is_empty()).then(|| quote!(#[doc = ""]));
-    let fields = names.stacks.iter().map(|stack| stack_fields(model, names, stack));
-    let layer_structs = names.stacks.iter().map(|stack| layer_struct(model, names, stack));
+    let fields = names
+        .stacks
+        .iter()
+        .map(|stack| stack_fields(model, names, stack));
+    let layer_structs = names
+        .stacks
+        .iter()
+        .map(|stack| layer_struct(model, names, stack));
     let scratch = &names.scratch;
     let scratch_doc = format!(
         " Working memory of a `{m}` forward pass; make one with `{m}::scratch()` and reuse it."
@@ -119,7 +128,11 @@ fn stack_fields(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
     let rt = rt();
     let m = &names.model;
     let (layer, count) = (&stack.layer, &stack.count_const);
-    let (layers, norm, positions) = (&stack.layers_field, &stack.norm_field, &stack.positions_field);
+    let (layers, norm, positions) = (
+        &stack.layers_field,
+        &stack.norm_field,
+        &stack.positions_field,
+    );
     let role = stack.role;
     let positions = (model.positional == Positional::Learned).then(|| {
         let doc = format!(" Learned positions of the {role} input, `[MAX_LEN][D_MODEL]`: row `p` is added to the token at position `p`.");
@@ -150,7 +163,11 @@ fn layer_struct(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
     let m = &names.model;
     let vis = &model.vis;
     let layer = &stack.layer;
-    let doc = format!(" One {} layer of [`{m}`]: {}.", stack.role, layer_summary(model, stack));
+    let doc = format!(
+        " One {} layer of [`{m}`]: {}.",
+        stack.role,
+        layer_summary(model, stack)
+    );
     let fields = sublayers(model, stack).into_iter().map(|(sublayer, norm)| {
         let field = sublayer.field();
         let (ty, field_doc) = match sublayer {
@@ -195,7 +212,11 @@ fn layer_struct(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
 
 /// "self-attention then feed-forward, post-norm".
 pub fn layer_summary(model: &Model, stack: &Stack) -> String {
-    let mut parts = vec![if stack.causal { "masked self-attention" } else { "self-attention" }];
+    let mut parts = vec![if stack.causal {
+        "masked self-attention"
+    } else {
+        "self-attention"
+    }];
     if stack.cross {
         parts.push("cross-attention");
     }
@@ -214,9 +235,18 @@ pub fn layer_summary(model: &Model, stack: &Stack) -> String {
 pub fn constructors(model: &Model, names: &Names) -> TokenStream {
     let rt = rt();
     let m = &names.model;
-    let zeroed_fields = names.stacks.iter().map(|stack| model_fields(model, stack, &Init::Zeroed));
-    let init_fields = names.stacks.iter().map(|stack| model_fields(model, stack, &Init::Seeded));
-    let layers = names.stacks.iter().map(|stack| layer_constructors(model, names, stack));
+    let zeroed_fields = names
+        .stacks
+        .iter()
+        .map(|stack| model_fields(model, stack, &Init::Zeroed));
+    let init_fields = names
+        .stacks
+        .iter()
+        .map(|stack| model_fields(model, stack, &Init::Seeded));
+    let layers = names
+        .stacks
+        .iter()
+        .map(|stack| layer_constructors(model, names, stack));
     let scratch = &names.scratch;
     quote! {
         impl #m {
@@ -262,7 +292,11 @@ enum Init {
 fn model_fields(model: &Model, stack: &Stack, init: &Init) -> TokenStream {
     let rt = rt();
     let layer = &stack.layer;
-    let (layers, norm, positions) = (&stack.layers_field, &stack.norm_field, &stack.positions_field);
+    let (layers, norm, positions) = (
+        &stack.layers_field,
+        &stack.norm_field,
+        &stack.positions_field,
+    );
     let bias = model.bias;
     let positions = (model.positional == Positional::Learned).then(|| match init {
         Init::Zeroed => quote!(#positions: #rt::Embedding::zeroed(),),
@@ -290,10 +324,16 @@ fn layer_constructors(model: &Model, names: &Names, stack: &Stack) -> TokenStrea
             .map(|(sublayer, norm)| {
                 let field = sublayer.field();
                 let value = match (sublayer, init) {
-                    (Sublayer::FeedForward, Init::Zeroed) => quote!(#rt::FeedForward::zeroed(#bias)),
-                    (Sublayer::FeedForward, Init::Seeded) => quote!(#rt::FeedForward::xavier(rng, #bias)),
+                    (Sublayer::FeedForward, Init::Zeroed) => {
+                        quote!(#rt::FeedForward::zeroed(#bias))
+                    }
+                    (Sublayer::FeedForward, Init::Seeded) => {
+                        quote!(#rt::FeedForward::xavier(rng, #bias))
+                    }
                     (_, Init::Zeroed) => quote!(#rt::MultiHeadAttention::zeroed(#bias, #out_proj)),
-                    (_, Init::Seeded) => quote!(#rt::MultiHeadAttention::xavier(rng, #bias, #out_proj)),
+                    (_, Init::Seeded) => {
+                        quote!(#rt::MultiHeadAttention::xavier(rng, #bias, #out_proj))
+                    }
                 };
                 let norm = norm.map(|norm| quote!(#norm: #rt::LayerNorm::new(#m::EPS, #bias),));
                 quote!(#field: #value, #norm)

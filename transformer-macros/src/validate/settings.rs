@@ -146,7 +146,9 @@ impl<'a> Settings<'a> {
                 Value::Lit(Lit::Float(f)) => f.base10_parse::<f64>(),
                 Value::Lit(Lit::Int(i)) => i.base10_parse::<f64>(),
                 Value::Negative(..) => {
-                    return Err(format!("`{key}` must be greater than zero\nhelp: e.g. `{key}: 1e-5`"));
+                    return Err(format!(
+                        "`{key}` must be greater than zero\nhelp: e.g. `{key}: 1e-5`"
+                    ));
                 }
                 _ => return Err(wrong_kind(key, value, "a positive float", "1e-5")),
             };
@@ -171,7 +173,11 @@ impl<'a> Settings<'a> {
     ) -> Got<T> {
         self.get(key, errors, |value| {
             let words: Vec<&str> = choices.iter().map(|(w, _)| *w).collect();
-            let allowed = words.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ");
+            let allowed = words
+                .iter()
+                .map(|w| format!("`{w}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
             let written = match value {
                 Value::Word(word) => word.to_string(),
                 Value::Lit(Lit::Str(s)) if words.contains(&s.value().as_str()) => {
@@ -180,7 +186,14 @@ impl<'a> Settings<'a> {
                         s.value()
                     ));
                 }
-                _ => return Err(wrong_kind(key, value, &format!("one of {allowed}"), words[0])),
+                _ => {
+                    return Err(wrong_kind(
+                        key,
+                        value,
+                        &format!("one of {allowed}"),
+                        words[0],
+                    ));
+                }
             };
             if let Some((_, choice)) = choices.iter().find(|(w, _)| *w == written) {
                 return Ok(*choice);
@@ -189,7 +202,9 @@ impl<'a> Settings<'a> {
                 Some(near) => format!("help: use `{key}: {near}`"),
                 None => format!("help: use one of {allowed}"),
             };
-            Err(format!("unknown `{key}` `{written}`: expected one of {allowed}\n{help}"))
+            Err(format!(
+                "unknown `{key}` `{written}`: expected one of {allowed}\n{help}"
+            ))
         })
     }
 }
@@ -201,10 +216,16 @@ fn unknown_key(setting: &Setting) -> syn::Error {
         Some(near) => format!("help: the closest known setting is `{near}`"),
         None => format!(
             "help: known settings are {}",
-            KEYS.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+            KEYS.iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     };
-    syn::Error::new(setting.key.span(), format!("unknown setting `{key}`\n{help}"))
+    syn::Error::new(
+        setting.key.span(),
+        format!("unknown setting `{key}`\n{help}"),
+    )
 }
 
 /// "`d_model` takes a positive integer, found the float `64.0`".

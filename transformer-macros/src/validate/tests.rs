@@ -6,7 +6,12 @@ use super::*;
 
 fn check(tokens: proc_macro2::TokenStream) -> Result<Vec<Model>, String> {
     let specs: Specs = syn::parse2(tokens).map_err(|e| e.to_string())?;
-    validate(&specs).map_err(|e| e.into_iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n---\n"))
+    validate(&specs).map_err(|e| {
+        e.into_iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n---\n")
+    })
 }
 
 /// The errors of a spec that must be rejected, one string.
@@ -22,9 +27,15 @@ fn defaults_fill_in_what_is_left_out() {
     let models = check(quote! { M < d_model: 64, heads: 4, layers: 2 > }).unwrap();
     let m = &models[0];
     assert_eq!((m.d_ff, m.max_len, m.eps), (256, 512, 1e-5));
-    assert_eq!((m.norm, m.activation, m.positional), (NormPlacement::Post, Activation::Relu, Positional::None));
+    assert_eq!(
+        (m.norm, m.activation, m.positional),
+        (NormPlacement::Post, Activation::Relu, Positional::None)
+    );
     assert!(m.bias && m.ffn && m.out_proj && !m.final_norm && !m.causal);
-    assert_eq!((m.kind, m.encoder_layers, m.decoder_layers), (Kind::Encoder, 2, 0));
+    assert_eq!(
+        (m.kind, m.encoder_layers, m.decoder_layers),
+        (Kind::Encoder, 2, 0)
+    );
 }
 
 #[test]
@@ -58,53 +69,125 @@ fn every_mistake_is_reported_at_once() {
 #[test]
 fn heads_that_do_not_divide_list_the_ones_that_do() {
     let err = reject(quote! { M < d_model: 12, heads: 5, layers: 1 > });
-    assert!(err.contains("help: 12 splits evenly into 1, 2, 3, 4, 6 or 12 heads"), "{err}");
+    assert!(
+        err.contains("help: 12 splits evenly into 1, 2, 3, 4, 6 or 12 heads"),
+        "{err}"
+    );
 }
 
 #[test]
 fn missing_keys_are_listed_together() {
     let err = reject(quote! { M < heads: 4 > });
-    assert!(err.contains("missing required settings `d_model` and `layers`"), "{err}");
+    assert!(
+        err.contains("missing required settings `d_model` and `layers`"),
+        "{err}"
+    );
     assert!(err.contains("help: add d_model: 64, layers: 2"), "{err}");
 }
 
 #[test]
 fn values_of_the_wrong_kind_name_what_was_found() {
     let cases = [
-        (quote! { M < d_model: 64.0, heads: 4, layers: 2 > }, "`d_model` takes a positive integer, found the float `64.0`"),
-        (quote! { M < d_model: "64", heads: 4, layers: 2 > }, "found the string \"64\""),
-        (quote! { M < d_model: 64, heads: 4, layers: -2 > }, "found the negative number `-2`"),
-        (quote! { M < d_model: 64, heads: 4, layers: 2, bias: yes > }, "`bias` takes `true` or `false`, found the word `yes`"),
-        (quote! { M < d_model: 64, heads: 4, layers: 2, eps: -1e-5 > }, "`eps` must be greater than zero"),
-        (quote! { M < d_model: 64, heads: 4, layers: 2, eps: 1e-60 > }, "representable as `f32`"),
-        (quote! { M < d_model: 64, heads: 4, layers: 2, norm: "pre" > }, "`norm` takes a bare word, not a string"),
-        (quote! { M < d_model: 99999999999999999999999, heads: 4, layers: 2 > }, "is too large"),
-        (quote! { M < d_model: 2000000, heads: 4, layers: 2 > }, "the limit is 1048576"),
+        (
+            quote! { M < d_model: 64.0, heads: 4, layers: 2 > },
+            "`d_model` takes a positive integer, found the float `64.0`",
+        ),
+        (
+            quote! { M < d_model: "64", heads: 4, layers: 2 > },
+            "found the string \"64\"",
+        ),
+        (
+            quote! { M < d_model: 64, heads: 4, layers: -2 > },
+            "found the negative number `-2`",
+        ),
+        (
+            quote! { M < d_model: 64, heads: 4, layers: 2, bias: yes > },
+            "`bias` takes `true` or `false`, found the word `yes`",
+        ),
+        (
+            quote! { M < d_model: 64, heads: 4, layers: 2, eps: -1e-5 > },
+            "`eps` must be greater than zero",
+        ),
+        (
+            quote! { M < d_model: 64, heads: 4, layers: 2, eps: 1e-60 > },
+            "representable as `f32`",
+        ),
+        (
+            quote! { M < d_model: 64, heads: 4, layers: 2, norm: "pre" > },
+            "`norm` takes a bare word, not a string",
+        ),
+        (
+            quote! { M < d_model: 99999999999999999999999, heads: 4, layers: 2 > },
+            "is too large",
+        ),
+        (
+            quote! { M < d_model: 2000000, heads: 4, layers: 2 > },
+            "the limit is 1048576",
+        ),
     ];
     for (tokens, expected) in cases {
         let err = reject(tokens.clone());
-        assert!(err.contains(expected), "{tokens}: missing {expected:?} in:\n{err}");
+        assert!(
+            err.contains(expected),
+            "{tokens}: missing {expected:?} in:\n{err}"
+        );
     }
 }
 
 #[test]
 fn contradictions_between_keys_are_errors() {
     let cases = [
-        (quote! { M < d_model: 8, heads: 2, layers: 1, norm: none, final_norm: true > }, "`final_norm: true` contradicts `norm: none`"),
-        (quote! { M < d_model: 8, heads: 2, layers: 1, norm: none, eps: 1e-6 > }, "`eps` has no effect"),
-        (quote! { M < d_model: 8, heads: 2, layers: 1, ffn: false, d_ff: 32 > }, "`d_ff` has no effect: `ffn: false`"),
-        (quote! { M < d_model: 8, heads: 2, layers: 1, ffn: false, activation: gelu > }, "`activation` has no effect"),
-        (quote! { M < kind: encoder_decoder, d_model: 8, heads: 2, layers: 1, encoder_layers: 1, decoder_layers: 1 > }, "`layers` does not apply to `kind: encoder_decoder`"),
-        (quote! { M < d_model: 8, heads: 2, layers: 1, encoder_layers: 1 > }, "`encoder_layers` applies only to `kind: encoder_decoder`"),
-        (quote! { M < kind: decoder, d_model: 8, heads: 2, layers: 1, causal: true > }, "a `decoder` is causal already"),
-        (quote! { M < d_model: 8, heads: 2, layers: 1, cross_attention: true > }, "`cross_attention` applies only to `kind: decoder`"),
-        (quote! { M < d_model: 8, heads: 2, layers: 1, d_model: 8 > }, "`d_model` is set twice"),
-        (quote! { M < d_model: 8, heads: 2, layers: 1 > M < d_model: 8, heads: 2, layers: 1 > }, "a second model is named `M`"),
-        (quote! { M < d_model: 1048576, heads: 1, layers: 1048576, d_ff: 1048576 > }, "too large: its weights would not fit"),
+        (
+            quote! { M < d_model: 8, heads: 2, layers: 1, norm: none, final_norm: true > },
+            "`final_norm: true` contradicts `norm: none`",
+        ),
+        (
+            quote! { M < d_model: 8, heads: 2, layers: 1, norm: none, eps: 1e-6 > },
+            "`eps` has no effect",
+        ),
+        (
+            quote! { M < d_model: 8, heads: 2, layers: 1, ffn: false, d_ff: 32 > },
+            "`d_ff` has no effect: `ffn: false`",
+        ),
+        (
+            quote! { M < d_model: 8, heads: 2, layers: 1, ffn: false, activation: gelu > },
+            "`activation` has no effect",
+        ),
+        (
+            quote! { M < kind: encoder_decoder, d_model: 8, heads: 2, layers: 1, encoder_layers: 1, decoder_layers: 1 > },
+            "`layers` does not apply to `kind: encoder_decoder`",
+        ),
+        (
+            quote! { M < d_model: 8, heads: 2, layers: 1, encoder_layers: 1 > },
+            "`encoder_layers` applies only to `kind: encoder_decoder`",
+        ),
+        (
+            quote! { M < kind: decoder, d_model: 8, heads: 2, layers: 1, causal: true > },
+            "a `decoder` is causal already",
+        ),
+        (
+            quote! { M < d_model: 8, heads: 2, layers: 1, cross_attention: true > },
+            "`cross_attention` applies only to `kind: decoder`",
+        ),
+        (
+            quote! { M < d_model: 8, heads: 2, layers: 1, d_model: 8 > },
+            "`d_model` is set twice",
+        ),
+        (
+            quote! { M < d_model: 8, heads: 2, layers: 1 > M < d_model: 8, heads: 2, layers: 1 > },
+            "a second model is named `M`",
+        ),
+        (
+            quote! { M < d_model: 1048576, heads: 1, layers: 1048576, d_ff: 1048576 > },
+            "too large: its weights would not fit",
+        ),
     ];
     for (tokens, expected) in cases {
         let err = reject(tokens.clone());
-        assert!(err.contains(expected), "{tokens}: missing {expected:?} in:\n{err}");
+        assert!(
+            err.contains(expected),
+            "{tokens}: missing {expected:?} in:\n{err}"
+        );
     }
 }
 
