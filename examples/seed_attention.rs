@@ -55,8 +55,11 @@ pub fn seed_model() -> SeedAttention {
 
 /// Every intermediate of the notes' computation, in their order.
 pub struct Steps {
+    /// `Q = X · W_Q`, one row per token.
     pub q: [[f32; 4]; 2],
+    /// `K = X · W_K`.
     pub k: [[f32; 4]; 2],
+    /// `V = X · W_V`.
     pub v: [[f32; 4]; 2],
     /// `Qi·Kj / √d_k` for token i (row) and key j (column).
     pub scores: [[f32; 2]; 2],
@@ -105,6 +108,7 @@ fn show(label: &str, rows: &[[f32; 4]]) {
     }
 }
 
+/// Prints every step the way the notes do.
 pub fn main() {
     let model = seed_model();
     let steps = steps(&model);

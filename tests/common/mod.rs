@@ -7,6 +7,9 @@ use transformer::runtime::{Embedding, FeedForward, LayerNorm, Linear, MultiHeadA
 
 pub type Rows = Vec<Vec<f64>>;
 
+/// One sublayer as a function of its (possibly normalised) input.
+type Sublayer<'a> = Box<dyn Fn(&Rows) -> Rows + 'a>;
+
 /// `y = x Wᵀ + b`.
 pub struct NaiveLinear {
     pub w: Rows,
@@ -268,7 +271,7 @@ impl NaiveStack {
         let causal = self.causal;
         let self_mask = move |i: usize, j: usize| !causal || j <= i;
         for layer in &self.layers {
-            let mut sublayers: Vec<Box<dyn Fn(&Rows) -> Rows + '_>> =
+            let mut sublayers: Vec<Sublayer<'_>> =
                 vec![Box::new(|x: &Rows| layer.attn.apply(x, x, &self_mask))];
             if let Some(cross) = &layer.cross {
                 let memory = memory.expect("a cross-attention stack needs a memory");
