@@ -2,6 +2,7 @@
 
 pub mod activation;
 pub mod attention;
+pub mod batch;
 pub mod embedding;
 pub mod error;
 pub mod ffn;
@@ -16,6 +17,7 @@ pub mod softmax;
 
 pub use activation::Activation;
 pub use attention::{Mask, MultiHeadAttention};
+pub use batch::Padding;
 pub use embedding::Embedding;
 pub use error::ForwardError;
 pub use ffn::FeedForward;

@@ -33,6 +33,7 @@ mod decode;
 mod error;
 mod header;
 mod loader;
+mod modules;
 mod shape;
 mod similar;
 mod writer;

@@ -158,38 +158,41 @@ fn stack_runner(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
         Positional::Sinusoidal => Some(quote!(#rt::position::add_sinusoidal(x, 0);)),
         Positional::Learned => Some(quote!(self.#positions.add_rows(x, 0);)),
     };
-    let mask = if stack.causal {
-        quote!(#rt::Mask::CAUSAL)
-    } else {
-        quote!(#rt::Mask::default())
-    };
+    let causal = stack
+        .causal
+        .then(|| quote!(let mask = &#rt::Mask { causal: true, ..*mask };));
     let calls = (0..stack.count).map(|i| {
         let i = Literal::usize_unsuffixed(i);
         if stack.cross {
-            quote!(self.#layers[#i].forward(x, memory, &memory_mask, &mask, scratch);)
+            quote!(self.#layers[#i].forward(x, memory, memory_mask, mask, scratch);)
         } else {
-            quote!(self.#layers[#i].forward(x, &mask, scratch);)
+            quote!(self.#layers[#i].forward(x, mask, scratch);)
         }
     });
-    let (memory_param, memory_mask) = if stack.cross {
-        (
-            Some(quote!(memory: &[[f32; #m::D_MODEL]],)),
-            Some(quote!(let memory_mask = #rt::Mask::default();)),
-        )
-    } else {
-        (None, None)
-    };
+    let memory_params = stack
+        .cross
+        .then(|| quote!(memory: &[[f32; #m::D_MODEL]], memory_mask: &#rt::Mask<'_>,));
     let final_norm = model.final_norm.then(|| quote!(self.#norm.forward(x);));
     let doc = format!(
-        " The {} stack on `x` (`[n][D_MODEL]`, `1 ≤ n ≤ MAX_LEN`), in place.",
-        stack.role
+        " The {} stack on `x` (`[n][D_MODEL]`, `1 ≤ n ≤ MAX_LEN`), in place{}.",
+        stack.role,
+        if stack.causal {
+            "; `mask` is made causal"
+        } else {
+            ""
+        }
     );
     quote! {
         #[doc = #doc]
-        fn #runner(&self, x: &mut [[f32; #m::D_MODEL]], #memory_param scratch: &mut #scratch) {
+        fn #runner(
+            &self,
+            x: &mut [[f32; #m::D_MODEL]],
+            #memory_params
+            mask: &#rt::Mask<'_>,
+            scratch: &mut #scratch,
+        ) {
             #add_positions
-            let mask = #mask;
-            #memory_mask
+            #causal
             #(#calls)*
             #final_norm
         }
@@ -248,53 +251,83 @@ fn entry_points(model: &Model, names: &Names) -> Vec<TokenStream> {
     out
 }
 
-/// `forward<N>` / `forward_dyn` / `forward_into` (or `encode`, `decode`) for one entry.
+/// `forward<N>` and its `_dyn`, `_into`, `_masked` and `_batch` twins (or `encode…`,
+/// `decode…`) for one entry.
 fn entry(names: &Names, entry: &Entry<'_>) -> TokenStream {
+    let parts = EntryParts::new(names, entry);
+    let forms = [
+        const_form(names, entry, &parts),
+        dyn_form(names, entry, &parts),
+        into_form(names, entry, &parts),
+        masked_form(names, entry, &parts),
+    ];
+    let batch = (!entry.stack.cross).then(|| batch_form(names, entry, &parts));
+    quote!(#(#forms)* #batch)
+}
+
+/// The pieces every form of one entry shares.
+struct EntryParts {
+    name: Ident,
+    input: Ident,
+    runner: Ident,
+    /// `, memory` in a call, for cross-attention stacks.
+    memory_arg: Option<TokenStream>,
+    /// `memory: &[[f32; D_MODEL]],` in a signature.
+    memory_param: Option<TokenStream>,
+    /// Run-time checks of the memory's length.
+    memory_check: Option<TokenStream>,
+    /// The `# Errors` paragraph of the run-time forms.
+    errors_doc: String,
+}
+
+impl EntryParts {
+    fn new(names: &Names, entry: &Entry<'_>) -> Self {
+        let rt = rt();
+        let m = &names.model;
+        let cross = entry.stack.cross;
+        Self {
+            name: format_ident!("{}", entry.name),
+            input: format_ident!("{}", entry.input),
+            runner: runner_name(entry.stack),
+            memory_arg: cross.then(|| quote!(memory,)),
+            memory_param: cross.then(|| quote!(memory: &[[f32; #m::D_MODEL]],)),
+            memory_check: cross
+                .then(|| quote!(#rt::error::check_len("memory", memory.len(), Self::MAX_LEN)?;)),
+            errors_doc: format!(
+                " [`::transformer::runtime::ForwardError`] if `{}` is empty or longer than `MAX_LEN`{}.",
+                entry.input,
+                if cross { " (likewise `memory`)" } else { "" }
+            ),
+        }
+    }
+}
+
+/// `pub fn forward<const N: usize>(&self, input: &[[f32; D]; N]) -> Box<[[f32; D]; N]>`.
+fn const_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
     let rt = rt();
-    let (m, scratch) = (&names.model, &names.scratch);
-    let runner = runner_name(entry.stack);
-    let (name, input) = (format_ident!("{}", entry.name), entry.input);
-    let input_ident = format_ident!("{input}");
-    let dyn_name = format_ident!("{}_dyn", entry.name);
-    let into_name = format_ident!("{}_into", entry.name);
-    let length_check = const_length_check(m, entry.name, "N", input);
+    let m = &names.model;
+    let EntryParts {
+        name,
+        input,
+        runner,
+        ..
+    } = p;
     let cross = entry.stack.cross;
+    let length_check = const_length_check(m, entry.name, "N", entry.input);
     let memory_generic = cross.then(|| quote!(, const S: usize));
     let memory_param = cross.then(|| quote!(memory: &[[f32; #m::D_MODEL]; S],));
-    let memory_slice = cross.then(|| quote!(memory: &[[f32; #m::D_MODEL]],));
     let memory_check = cross.then(|| const_length_check(m, entry.name, "S", "memory"));
-    let memory_dyn_check =
-        cross.then(|| quote!(#rt::error::check_len("memory", memory.len(), Self::MAX_LEN)?;));
-    let memory_arg = cross.then(|| quote!(&memory[..],));
-    let memory_arg_slice = cross.then(|| quote!(memory,));
-    let memory_rows = if cross {
-        quote!(memory.len())
-    } else {
-        quote!(x.len())
-    };
-    let memory_const = if cross { quote!(S) } else { quote!(N) };
+    let memory_arg = cross.then(|| quote!(&memory[..], &#rt::Mask::default(),));
+    let memory_rows = if cross { quote!(S) } else { quote!(N) };
     let memory_doc = cross.then(
-        || quote!(#[doc = " `memory` is the encoder output, `[S][D_MODEL]` (`1 ≤ S ≤ MAX_LEN`)."]),
+        || quote!(#[doc = " `memory` is the encoder output, `[S][D_MODEL]`, `1 ≤ S ≤ MAX_LEN`."]),
     );
     let doc = format!(
-        " Runs the {} stack on `{input}`: `[N][D_MODEL]` in, `[N][D_MODEL]` out (on the heap).",
-        entry.stack.role
+        " Runs the {} stack on `{}`: `[N][D_MODEL]` in, `[N][D_MODEL]` out (on the heap).",
+        entry.stack.role, entry.input
     );
     let const_doc = format!(
-        " The length `N` is checked at compile time: `1 ≤ N ≤ MAX_LEN`. For lengths known only at run time, use [`Self::{dyn_name}`]."
-    );
-    let dyn_doc = format!(" [`Self::{name}`] for a length known only at run time.");
-    let errors_doc = format!(
-        " [`{rt_path}::ForwardError::Empty`] if `{input}` has no rows, [`{rt_path}::ForwardError::TooLong`] if it has more than `MAX_LEN`{memory}.",
-        rt_path = "::transformer::runtime",
-        memory = if cross {
-            " (likewise for `memory`)"
-        } else {
-            ""
-        }
-    );
-    let into_doc = format!(
-        " [`Self::{name}`] in place on `{input}`, with working memory from [`Self::scratch`]: allocates nothing."
+        " `N` is checked at compile time, `1 ≤ N ≤ MAX_LEN`; for lengths known only at run time, use [`Self::{name}_dyn`]."
     );
     quote! {
         #[doc = #doc]
@@ -303,50 +336,198 @@ fn entry(names: &Names, entry: &Entry<'_>) -> TokenStream {
         #[must_use]
         pub fn #name<const N: usize #memory_generic>(
             &self,
-            #input_ident: &[[f32; #m::D_MODEL]; N],
+            #input: &[[f32; #m::D_MODEL]; N],
             #memory_param
         ) -> ::std::boxed::Box<[[f32; #m::D_MODEL]; N]> {
             #length_check
             #memory_check
-            let mut x = #rt::heap::boxed_rows(#input_ident);
-            let mut scratch = #rt::Scratch::with_capacity(N, #memory_const);
-            self.#runner(&mut x[..], #memory_arg &mut scratch);
+            let mut x = #rt::heap::boxed_rows(#input);
+            let mut scratch = #rt::Scratch::with_capacity(N, #memory_rows);
+            self.#runner(&mut x[..], #memory_arg &#rt::Mask::default(), &mut scratch);
             x
         }
+    }
+}
 
-        #[doc = #dyn_doc]
+/// `pub fn forward_dyn(&self, input: &[[f32; D]]) -> Result<Vec<[f32; D]>, ForwardError>`.
+fn dyn_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
+    let rt = rt();
+    let m = &names.model;
+    let EntryParts {
+        name,
+        input,
+        runner,
+        memory_arg,
+        memory_param,
+        memory_check,
+        errors_doc,
+    } = p;
+    let dyn_name = format_ident!("{name}_dyn");
+    let input_name = entry.input;
+    let memory_mask = entry.stack.cross.then(|| quote!(&#rt::Mask::default(),));
+    let memory_rows = if entry.stack.cross {
+        quote!(memory.len())
+    } else {
+        quote!(x.len())
+    };
+    let doc = format!(" [`Self::{name}`] for a length known only at run time.");
+    quote! {
+        #[doc = #doc]
         ///
         /// # Errors
         ///
         #[doc = #errors_doc]
         pub fn #dyn_name(
             &self,
-            #input_ident: &[[f32; #m::D_MODEL]],
-            #memory_slice
+            #input: &[[f32; #m::D_MODEL]],
+            #memory_param
         ) -> ::core::result::Result<::std::vec::Vec<[f32; #m::D_MODEL]>, #rt::ForwardError> {
-            #rt::error::check_len(#input, #input_ident.len(), Self::MAX_LEN)?;
-            #memory_dyn_check
-            let mut x = #input_ident.to_vec();
+            #rt::error::check_len(#input_name, #input.len(), Self::MAX_LEN)?;
+            #memory_check
+            let mut x = #input.to_vec();
             let mut scratch = #rt::Scratch::with_capacity(x.len(), #memory_rows);
-            self.#runner(&mut x, #memory_arg_slice &mut scratch);
+            self.#runner(&mut x, #memory_arg #memory_mask &#rt::Mask::default(), &mut scratch);
             ::core::result::Result::Ok(x)
         }
+    }
+}
 
-        #[doc = #into_doc]
+/// `pub fn forward_into(&self, input: &mut [[f32; D]], scratch: &mut Scratch) -> Result<(), _>`.
+fn into_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
+    let rt = rt();
+    let (m, scratch) = (&names.model, &names.scratch);
+    let EntryParts {
+        name,
+        input,
+        runner,
+        memory_arg,
+        memory_param,
+        memory_check,
+        errors_doc,
+    } = p;
+    let into_name = format_ident!("{name}_into");
+    let input_name = entry.input;
+    let memory_mask = entry.stack.cross.then(|| quote!(&#rt::Mask::default(),));
+    let doc = format!(
+        " [`Self::{name}`] in place on `{input_name}`, with working memory from [`Self::scratch`]: allocates nothing."
+    );
+    quote! {
+        #[doc = #doc]
         ///
         /// # Errors
         ///
         #[doc = #errors_doc]
         pub fn #into_name(
             &self,
-            #input_ident: &mut [[f32; #m::D_MODEL]],
-            #memory_slice
+            #input: &mut [[f32; #m::D_MODEL]],
+            #memory_param
             scratch: &mut #scratch,
         ) -> ::core::result::Result<(), #rt::ForwardError> {
-            #rt::error::check_len(#input, #input_ident.len(), Self::MAX_LEN)?;
-            #memory_dyn_check
-            self.#runner(#input_ident, #memory_arg_slice scratch);
+            #rt::error::check_len(#input_name, #input.len(), Self::MAX_LEN)?;
+            #memory_check
+            self.#runner(#input, #memory_arg #memory_mask &#rt::Mask::default(), scratch);
             ::core::result::Result::Ok(())
+        }
+    }
+}
+
+/// `pub fn forward_masked(&self, input, mask: &Mask) -> Result<Vec<[f32; D]>, ForwardError>`.
+fn masked_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
+    let rt = rt();
+    let m = &names.model;
+    let EntryParts {
+        name,
+        input,
+        runner,
+        memory_arg,
+        memory_param,
+        memory_check,
+        errors_doc,
+    } = p;
+    let masked_name = format_ident!("{name}_masked");
+    let input_name = entry.input;
+    let cross = entry.stack.cross;
+    let memory_mask_param = cross.then(|| quote!(memory_mask: &#rt::Mask<'_>,));
+    let memory_mask_arg = cross.then(|| quote!(memory_mask,));
+    let memory_mask_check = cross.then(|| quote!(memory_mask.check(#input.len(), memory.len())?;));
+    let memory_rows = if cross {
+        quote!(memory.len())
+    } else {
+        quote!(x.len())
+    };
+    let causal = if entry.stack.causal {
+        " It is made causal, as the stack always is."
+    } else {
+        ""
+    };
+    let doc = format!(
+        " [`Self::{name}_dyn`] with an attention mask: `mask` says which tokens each token may          attend to (`true` = attend), and may add to the attention scores.{causal}"
+    );
+    let memory_doc = cross.then(
+        || quote!(#[doc = " `memory_mask` does the same for the cross-attention to `memory`."]),
+    );
+    quote! {
+        #[doc = #doc]
+        #memory_doc
+        ///
+        /// # Errors
+        ///
+        #[doc = #errors_doc]
+        /// Also if a mask's sizes do not match the inputs' lengths.
+        pub fn #masked_name(
+            &self,
+            #input: &[[f32; #m::D_MODEL]],
+            #memory_param
+            mask: &#rt::Mask<'_>,
+            #memory_mask_param
+        ) -> ::core::result::Result<::std::vec::Vec<[f32; #m::D_MODEL]>, #rt::ForwardError> {
+            #rt::error::check_len(#input_name, #input.len(), Self::MAX_LEN)?;
+            #memory_check
+            mask.check(#input.len(), #input.len())?;
+            #memory_mask_check
+            let mut x = #input.to_vec();
+            let mut scratch = #rt::Scratch::with_capacity(x.len(), #memory_rows);
+            self.#runner(&mut x, #memory_arg #memory_mask_arg mask, &mut scratch);
+            ::core::result::Result::Ok(x)
+        }
+    }
+}
+
+/// `pub fn forward_batch(&self, input, seq_len, padding) -> Result<Vec<[f32; D]>, ForwardError>`.
+fn batch_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
+    let rt = rt();
+    let m = &names.model;
+    let EntryParts {
+        name,
+        input,
+        runner,
+        ..
+    } = p;
+    let batch_name = format_ident!("{name}_batch");
+    let doc = format!(
+        " [`Self::{name}`] over a padded batch: `{}` is `[batch · seq_len][D_MODEL]`, sequence          `b` in rows `b·seq_len..(b+1)·seq_len`, and `padding` says which positions are real          tokens. Each sequence gives what it gives alone; padding rows of the output are zero.",
+        entry.input
+    );
+    quote! {
+        #[doc = #doc]
+        ///
+        /// # Errors
+        ///
+        /// [`::transformer::runtime::ForwardError`] if `seq_len` is outside `1..=MAX_LEN` or
+        /// the input or `padding` do not describe whole sequences.
+        pub fn #batch_name(
+            &self,
+            #input: &[[f32; #m::D_MODEL]],
+            seq_len: usize,
+            padding: #rt::Padding<'_>,
+        ) -> ::core::result::Result<::std::vec::Vec<[f32; #m::D_MODEL]>, #rt::ForwardError> {
+            let mut x = #input.to_vec();
+            let rows = seq_len.min(Self::MAX_LEN);
+            let mut scratch = #rt::Scratch::with_capacity(rows, rows);
+            #rt::batch::run_padded(&mut x, seq_len, padding, Self::MAX_LEN, |rows, mask| {
+                self.#runner(rows, mask, &mut scratch);
+            })?;
+            ::core::result::Result::Ok(x)
         }
     }
 }

@@ -6,6 +6,8 @@
 
 mod consts;
 mod forward;
+mod load;
+mod summary;
 mod weights;
 
 use proc_macro2::TokenStream;
@@ -25,11 +27,15 @@ fn generate_model(model: &Model) -> TokenStream {
     let consts = consts::consts(model, &names);
     let constructors = weights::constructors(model, &names);
     let forward = forward::forward(model, &names);
+    let load = load::load(model, &names);
+    let debug = summary::debug(&names);
     quote! {
         #structs
         #consts
         #constructors
         #forward
+        #load
+        #debug
     }
 }
 

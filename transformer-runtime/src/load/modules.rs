@@ -1,0 +1,204 @@
+//! Each weight type reads and writes its own tensors under a name prefix, so a generated
+//! model only says which prefix each field lives under.
+//!
+//! Names follow PyTorch: a linear layer or embedding at `p` is `p.weight` (and `p.bias`); a
+//! layer norm's scale and shift are `p.weight`/`p.bias`, or `p.gamma`/`p.beta` in old BERT
+//! checkpoints; `nn.MultiheadAttention` at `p` stacks q, k and v in `p.in_proj_weight`
+//! (`[3D][D]`) and `p.in_proj_bias` (`[3D]`), then has `p.out_proj`.
+
+use super::{Loader, Writer};
+use crate::attention::MultiHeadAttention;
+use crate::embedding::Embedding;
+use crate::matmul::Linear;
+use crate::norm::LayerNorm;
+
+impl<const IN: usize, const OUT: usize> Linear<IN, OUT> {
+    /// Reads `{prefix}weight` (`[OUT][IN]`) and, if the layer has one, `{prefix}bias` (`[OUT]`).
+    pub fn load(&mut self, loader: &mut Loader<'_>, prefix: &str) {
+        loader.read(
+            &format!("{prefix}weight"),
+            &[OUT, IN],
+            self.weight.as_flattened_mut(),
+        );
+        if let Some(bias) = self.bias.as_deref_mut() {
+            loader.read(&format!("{prefix}bias"), &[OUT], bias);
+        }
+    }
+
+    /// Writes the tensors [`Self::load`] reads.
+    pub fn save(&self, writer: &mut Writer, prefix: &str) {
+        writer.add(
+            &format!("{prefix}weight"),
+            &[OUT, IN],
+            self.weight.as_flattened(),
+        );
+        if let Some(bias) = self.bias.as_deref() {
+            writer.add(&format!("{prefix}bias"), &[OUT], bias);
+        }
+    }
+}
+
+impl<const D: usize> LayerNorm<D> {
+    /// Reads `{prefix}weight` (or `{prefix}gamma`) and `{prefix}bias` (or `{prefix}beta`).
+    pub fn load(&mut self, loader: &mut Loader<'_>, prefix: &str) {
+        let (weight, gamma) = (format!("{prefix}weight"), format!("{prefix}gamma"));
+        loader.read_any(&[&weight, &gamma], &[D], &mut self.weight[..]);
+        if let Some(bias) = self.bias.as_deref_mut() {
+            let (name, beta) = (format!("{prefix}bias"), format!("{prefix}beta"));
+            loader.read_any(&[&name, &beta], &[D], bias);
+        }
+    }
+
+    /// Writes `{prefix}weight` and `{prefix}bias`.
+    pub fn save(&self, writer: &mut Writer, prefix: &str) {
+        writer.add(&format!("{prefix}weight"), &[D], &self.weight[..]);
+        if let Some(bias) = self.bias.as_deref() {
+            writer.add(&format!("{prefix}bias"), &[D], bias);
+        }
+    }
+}
+
+impl<const ROWS: usize, const D: usize> Embedding<ROWS, D> {
+    /// Reads `{prefix}weight` (`[ROWS][D]`).
+    pub fn load(&mut self, loader: &mut Loader<'_>, prefix: &str) {
+        loader.read(
+            &format!("{prefix}weight"),
+            &[ROWS, D],
+            self.weight.as_flattened_mut(),
+        );
+    }
+
+    /// Writes `{prefix}weight`.
+    pub fn save(&self, writer: &mut Writer, prefix: &str) {
+        writer.add(
+            &format!("{prefix}weight"),
+            &[ROWS, D],
+            self.weight.as_flattened(),
+        );
+    }
+}
+
+impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, DH> {
+    /// Reads PyTorch's `nn.MultiheadAttention` layout: q, k, v from the rows of
+    /// `{prefix}in_proj_weight` (`[3D][D]`) and `{prefix}in_proj_bias` (`[3D]`), then
+    /// `{prefix}out_proj.weight`/`.bias`.
+    pub fn load_packed(&mut self, loader: &mut Loader<'_>, prefix: &str) {
+        let [q, k, v] = [&mut self.w_q, &mut self.w_k, &mut self.w_v];
+        loader.read_split(
+            &format!("{prefix}in_proj_weight"),
+            &[3 * D, D],
+            &mut [
+                q.weight.as_flattened_mut(),
+                k.weight.as_flattened_mut(),
+                v.weight.as_flattened_mut(),
+            ],
+        );
+        if let (Some(bq), Some(bk), Some(bv)) = (
+            q.bias.as_deref_mut(),
+            k.bias.as_deref_mut(),
+            v.bias.as_deref_mut(),
+        ) {
+            loader.read_split(
+                &format!("{prefix}in_proj_bias"),
+                &[3 * D],
+                &mut [bq, bk, bv],
+            );
+        }
+        if let Some(o) = self.w_o.as_mut() {
+            o.load(loader, &format!("{prefix}out_proj."));
+        }
+    }
+
+    /// Writes the tensors [`Self::load_packed`] reads.
+    pub fn save_packed(&self, writer: &mut Writer, prefix: &str) {
+        let [q, k, v] = [&self.w_q, &self.w_k, &self.w_v];
+        writer.add_concat(
+            &format!("{prefix}in_proj_weight"),
+            &[3 * D, D],
+            &[
+                q.weight.as_flattened(),
+                k.weight.as_flattened(),
+                v.weight.as_flattened(),
+            ],
+        );
+        if let (Some(bq), Some(bk), Some(bv)) =
+            (q.bias.as_deref(), k.bias.as_deref(), v.bias.as_deref())
+        {
+            writer.add_concat(&format!("{prefix}in_proj_bias"), &[3 * D], &[bq, bk, bv]);
+        }
+        if let Some(o) = self.w_o.as_ref() {
+            o.save(writer, &format!("{prefix}out_proj."));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::init::Rng;
+    use crate::load::{LoadError, Strictness, TensorFault};
+
+    #[test]
+    fn packed_attention_round_trips_bit_exactly() {
+        let mut rng = Rng::new(1);
+        let mut attention = MultiHeadAttention::<4, 2, 2>::xavier(&mut rng, true, true);
+        if let Some(b) = attention.w_k.bias.as_mut() {
+            **b = [1.0, 2.0, 3.0, 4.0];
+        }
+        let mut writer = Writer::new();
+        attention.save_packed(&mut writer, "self_attn.");
+        let bytes = writer.to_bytes().unwrap();
+        let mut loaded = MultiHeadAttention::<4, 2, 2>::zeroed(true, true);
+        let mut loader = Loader::new(&bytes).unwrap();
+        loaded.load_packed(&mut loader, "self_attn.");
+        loader.finish(Strictness::Strict).unwrap();
+        assert_eq!(loaded, attention);
+    }
+
+    #[test]
+    fn in_proj_rows_are_q_then_k_then_v() {
+        let mut writer = Writer::new();
+        let rows: Vec<f32> = (0..6).map(|r| r as f32).flat_map(|r| [r, r]).collect();
+        writer.add("in_proj_weight", &[6, 2], &rows);
+        let bytes = writer.to_bytes().unwrap();
+        let mut attention = MultiHeadAttention::<2, 1, 2>::zeroed(false, false);
+        let mut loader = Loader::new(&bytes).unwrap();
+        attention.load_packed(&mut loader, "");
+        loader.finish(Strictness::Strict).unwrap();
+        assert_eq!(*attention.w_q.weight, [[0.0, 0.0], [1.0, 1.0]]);
+        assert_eq!(*attention.w_k.weight, [[2.0, 2.0], [3.0, 3.0]]);
+        assert_eq!(*attention.w_v.weight, [[4.0, 4.0], [5.0, 5.0]]);
+    }
+
+    #[test]
+    fn old_bert_norm_names_load() {
+        let mut writer = Writer::new();
+        writer.add("LayerNorm.gamma", &[2], &[2.0, 3.0]);
+        writer.add("LayerNorm.beta", &[2], &[0.5, 0.25]);
+        let bytes = writer.to_bytes().unwrap();
+        let mut norm = LayerNorm::<2>::new(1e-12, true);
+        let mut loader = Loader::new(&bytes).unwrap();
+        norm.load(&mut loader, "LayerNorm.");
+        loader.finish(Strictness::Strict).unwrap();
+        assert_eq!(
+            (*norm.weight, norm.bias.as_deref().copied()),
+            ([2.0, 3.0], Some([0.5, 0.25]))
+        );
+    }
+
+    #[test]
+    fn a_missing_bias_is_reported_with_its_shape() {
+        let mut writer = Writer::new();
+        writer.add("linear1.weight", &[3, 2], &[0.0; 6]);
+        let bytes = writer.to_bytes().unwrap();
+        let mut linear = Linear::<2, 3>::zeroed(true);
+        let mut loader = Loader::new(&bytes).unwrap();
+        linear.load(&mut loader, "linear1.");
+        let Err(LoadError::Tensors(faults)) = loader.finish(Strictness::Strict) else {
+            panic!("a missing bias must fail");
+        };
+        assert!(
+            matches!(&faults[..], [TensorFault::Missing { name, expected, .. }] if name == "linear1.bias" && expected == &[3])
+        );
+    }
+}
