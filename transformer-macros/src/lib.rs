@@ -10,6 +10,9 @@ mod count;
 mod spec;
 mod validate;
 
+#[cfg(test)]
+mod tests;
+
 use proc_macro2::TokenStream;
 
 /// Declares one or more transformer models; see the `transformer` crate's documentation.

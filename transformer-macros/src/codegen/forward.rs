@@ -461,7 +461,7 @@ fn masked_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream 
         ""
     };
     let doc = format!(
-        " [`Self::{name}_dyn`] with an attention mask: `mask` says which tokens each token may          attend to (`true` = attend), and may add to the attention scores.{causal}"
+        " [`Self::{name}_dyn`] with an attention mask: `mask` says which tokens each token may attend to (`true` = attend), and may add to the attention scores.{causal}"
     );
     let memory_doc = cross.then(
         || quote!(#[doc = " `memory_mask` does the same for the cross-attention to `memory`."]),
@@ -505,7 +505,7 @@ fn batch_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
     } = p;
     let batch_name = format_ident!("{name}_batch");
     let doc = format!(
-        " [`Self::{name}`] over a padded batch: `{}` is `[batch · seq_len][D_MODEL]`, sequence          `b` in rows `b·seq_len..(b+1)·seq_len`, and `padding` says which positions are real          tokens. Each sequence gives what it gives alone; padding rows of the output are zero.",
+        " [`Self::{name}`] over a padded batch: `{}` is `[batch · seq_len][D_MODEL]`, sequence `b` in rows `b·seq_len..(b+1)·seq_len`, and `padding` says which positions are real tokens. Each sequence gives what it gives alone; padding rows of the output are zero.",
         entry.input
     );
     quote! {

@@ -117,6 +117,3 @@ impl Names {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -79,12 +79,21 @@ pub fn describe(model: &Model) -> String {
         NormPlacement::None => "no norms",
     };
     format!(
-        "{layers}, {} heads of {} lanes, `d_model` {}, {ffn}, {norm}, `max_len` {}",
-        model.heads,
-        model.d_head(),
+        "{layers}, {} of {}, `d_model` {}, {ffn}, {norm}, `max_len` {}",
+        count(model.heads, "head"),
+        count(model.d_head(), "lane"),
         model.d_model,
         model.max_len,
     )
+}
+
+/// "1 layer", "2 layers".
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// The model struct, one layer struct per stack, and the scratch type.
@@ -94,7 +103,9 @@ pub fn structs(model: &Model, names: &Names) -> TokenStream {
     let vis = &model.vis;
     let attrs = &model.attrs;
     let summary = format!(" `{m}`: {}.", describe(model));
-    let separator = (!attrs.is_empty()).then(|| quote!(#[doc = ""]));
+    // A blank doc line between the user's docs and ours makes them two paragraphs.
+    let has_docs = attrs.iter().any(|attr| attr.path().is_ident("doc"));
+    let separator = has_docs.then(|| quote!(#[doc = ""]));
     let fields = names
         .stacks
         .iter()
@@ -105,7 +116,7 @@ pub fn structs(model: &Model, names: &Names) -> TokenStream {
         .map(|stack| layer_struct(model, names, stack));
     let scratch = &names.scratch;
     let scratch_doc = format!(
-        " Working memory of a `{m}` forward pass; make one with `{m}::scratch()` and reuse it."
+        " Working memory for forward passes of `{m}`: make one with `{m}::scratch()` and reuse it."
     );
     quote! {
         #(#attrs)*

@@ -1,0 +1,59 @@
+//! The generated code of representative specs, reviewed like hand-written code.
+//! `cargo insta review` after a change to codegen.
+
+use quote::quote;
+
+use super::pretty;
+
+#[test]
+fn smallest_model() {
+    insta::assert_snapshot!(pretty(quote! { Tiny < d_model: 4, heads: 1, layers: 1 > }));
+}
+
+#[test]
+fn seed_example_model() {
+    insta::assert_snapshot!(pretty(quote! {
+        /// One head of self-attention with a residual connection.
+        pub SeedAttention < d_model: 4, heads: 1, layers: 1, max_len: 2,
+                            norm: none, ffn: false, out_proj: false, bias: false >
+    }));
+}
+
+#[test]
+fn pre_norm_gelu_with_final_norm() {
+    insta::assert_snapshot!(pretty(quote! {
+        pub(crate) Tagger < d_model: 32, heads: 2, layers: 2, activation: gelu, norm: pre, final_norm: true >
+    }));
+}
+
+#[test]
+fn every_key() {
+    insta::assert_snapshot!(pretty(quote! {
+        /// Every key set.
+        #[doc(alias = "kitchen_sink")]
+        pub Everything < kind: encoder, d_model: 24, heads: 3, layers: 2, d_ff: 40, max_len: 16,
+                         norm: post, final_norm: true, eps: 1e-6, activation: gelu_tanh,
+                         positional: learned, bias: false, ffn: true, out_proj: true, causal: true >
+    }));
+}
+
+#[test]
+fn decoder_with_cross_attention() {
+    insta::assert_snapshot!(pretty(quote! {
+        pub Captioner < kind: decoder, cross_attention: true, d_model: 16, heads: 4, layers: 2, positional: sinusoidal >
+    }));
+}
+
+#[test]
+fn encoder_decoder() {
+    insta::assert_snapshot!(pretty(quote! {
+        pub Translator < kind: encoder_decoder, d_model: 16, heads: 2, encoder_layers: 2, decoder_layers: 1 >
+    }));
+}
+
+#[test]
+fn spec_errors_become_compile_errors() {
+    insta::assert_snapshot!(
+        crate::expand(quote! { M < d_model: 64, heads: 5, layerz: 2 > }).to_string()
+    );
+}
