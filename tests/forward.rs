@@ -367,3 +367,51 @@ fn parameters_follow_the_formula() {
     );
     assert_eq!(PostRelu::WEIGHT_BYTES, 4 * PostRelu::PARAMETERS);
 }
+
+#[test]
+fn summary_lists_every_sublayer_and_sums_to_parameters() {
+    let summary = Seq2Seq::summary();
+    let layer_rows: usize = summary
+        .rows
+        .iter()
+        .filter(|r| r.depth == 0)
+        .map(|r| r.parameters)
+        .sum();
+    assert_eq!(layer_rows, Seq2Seq::PARAMETERS);
+    let sublayer_rows: usize = summary
+        .rows
+        .iter()
+        .filter(|r| r.depth == 1)
+        .map(|r| r.parameters)
+        .sum();
+    assert_eq!(sublayer_rows + 2 * 16, Seq2Seq::PARAMETERS); // + the two final norms
+    let text = Seq2Seq::init(0).to_string();
+    for line in [
+        "encoder_layers.1 (encoder layer)",
+        "  decoder_layers.0.cross_attn (cross-attention)",
+        "decoder_norm (final layer norm)",
+        "Seq2Seq: 1,932 parameters",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    let learned = Learned::summary().to_string();
+    let row = learned
+        .lines()
+        .find(|l| l.starts_with("positions (learned positions)"))
+        .unwrap();
+    assert!(row.contains("[N, 8]") && row.ends_with(" 48"), "{row}");
+}
+
+#[test]
+fn flops_match_a_hand_count() {
+    // One PostRelu layer at n tokens: q, k, v, o projections 4·2·n·d², QKᵀ and PV 2·2·n²·d,
+    // feed-forward 2·2·n·d·ff; d = 16, ff = 24.
+    let layer = |n: u64| 8 * n * 256 + 4 * n * n * 16 + 4 * n * 16 * 24;
+    assert_eq!(PostRelu::flops(5), 2 * layer(5));
+    assert_eq!(NoOutProj::flops(3), 6 * 3 * 64 + 4 * 9 * 8 + 4 * 3 * 8 * 32);
+    // The cross-attention decoder layer has a second attention over a memory of n tokens.
+    assert_eq!(
+        CrossDecoder::flops(2),
+        2 * (2 * (8 * 2 * 64 + 4 * 4 * 8) + 4 * 2 * 8 * 32)
+    );
+}

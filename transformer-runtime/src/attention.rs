@@ -158,6 +158,16 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
         projections * Linear::<D, D>::parameters(bias)
     }
 
+    /// Floating-point operations (a multiply-add counts 2) of `queries` tokens attending to
+    /// `keys` tokens: the projections, `QKᵀ` and the weighted sum of values, counting every
+    /// query–key pair (softmax and masks are not counted).
+    pub const fn flops(queries: usize, keys: usize, out_proj: bool) -> u64 {
+        let (n, m, d) = (queries as u64, keys as u64, D as u64);
+        let projections =
+            2 * n * d * d + 2 * 2 * m * d * d + if out_proj { 2 * n * d * d } else { 0 };
+        projections + 2 * 2 * n * m * d
+    }
+
     /// All weights and biases zero.
     pub fn zeroed(bias: bool, out_proj: bool) -> Self {
         let () = Self::HEADS_TILE_WIDTH;

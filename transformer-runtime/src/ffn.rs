@@ -20,6 +20,12 @@ impl<const D: usize, const FF: usize> FeedForward<D, FF> {
         Linear::<D, FF>::parameters(bias) + Linear::<FF, D>::parameters(bias)
     }
 
+    /// Floating-point operations (a multiply-add counts 2) over `tokens` tokens: the two
+    /// matrix products (biases and the activation are not counted).
+    pub const fn flops(tokens: usize) -> u64 {
+        2 * 2 * tokens as u64 * D as u64 * FF as u64
+    }
+
     /// All weights and biases zero.
     pub fn zeroed(bias: bool) -> Self {
         Self {
@@ -68,5 +74,6 @@ mod tests {
         ffn.forward(&mut out, &[[3.0, -1.0]], Activation::Relu, &mut hidden);
         assert_eq!(out, [[3.5, 6.0]]);
         assert_eq!(FeedForward::<2, 3>::parameters(true), 9 + 8);
+        assert_eq!(FeedForward::<2, 3>::flops(5), 2 * 2 * 5 * 6);
     }
 }

@@ -14,6 +14,7 @@ pub mod norm;
 pub mod position;
 pub mod scratch;
 pub mod softmax;
+pub mod summary;
 
 pub use activation::Activation;
 pub use attention::{Mask, MultiHeadAttention};

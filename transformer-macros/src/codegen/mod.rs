@@ -28,14 +28,14 @@ fn generate_model(model: &Model) -> TokenStream {
     let constructors = weights::constructors(model, &names);
     let forward = forward::forward(model, &names);
     let load = load::load(model, &names);
-    let debug = summary::debug(&names);
+    let summary = summary::summary(model, &names);
     quote! {
         #structs
         #consts
         #constructors
         #forward
         #load
-        #debug
+        #summary
     }
 }
 
