@@ -54,6 +54,19 @@ impl Value {
     }
 }
 
+impl quote::ToTokens for Value {
+    fn to_tokens(&self, tokens: &mut proc_macro2::TokenStream) {
+        match self {
+            Value::Lit(lit) => lit.to_tokens(tokens),
+            Value::Word(word) => word.to_tokens(tokens),
+            Value::Negative(minus, value) => {
+                Token![-](*minus).to_tokens(tokens);
+                value.to_tokens(tokens);
+            }
+        }
+    }
+}
+
 impl Parse for Specs {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let mut items = Vec::new();

@@ -55,6 +55,8 @@ pub struct Model {
     pub attrs: Vec<Attribute>,
     pub vis: Visibility,
     pub name: Ident,
+    /// Declared without a name, so named `Transformer`.
+    pub unnamed: bool,
     pub kind: Kind,
     pub d_model: usize,
     pub heads: usize,
@@ -146,7 +148,7 @@ fn validate_item(spec: &Spec, errors: &mut Vec<syn::Error>) -> Option<Model> {
     );
     check_heads_divide_d_model(&heads, &d_model, errors);
     check_final_norm_has_norms(norm_value, &final_norm, errors);
-    check_eps_has_a_norm(norm_value, final_norm_value, &eps, &norm, errors);
+    check_eps_has_a_norm(norm_value, final_norm_value, &eps, errors);
     check_ffn_settings_need_ffn(ffn_value, &d_ff, &activation, errors);
     check_causal_is_for_encoders(kind_value, &causal, errors);
     check_cross_attention_is_for_decoders(kind_value, &cross_attention, errors);
@@ -167,6 +169,7 @@ fn validate_item(spec: &Spec, errors: &mut Vec<syn::Error>) -> Option<Model> {
             .name
             .clone()
             .unwrap_or_else(|| Ident::new("Transformer", spec.open)),
+        unnamed: spec.name.is_none(),
         kind: kind_value,
         d_model: d_model_value,
         heads: heads.value()?,
@@ -225,9 +228,13 @@ fn check_required(settings: &Settings, kind: Kind, anchor: Span, errors: &mut Ve
         ],
         Kind::Encoder | Kind::Decoder => &[("d_model", "64"), ("heads", "4"), ("layers", "2")],
     };
+    // A misspelled key already has an error suggesting the key: don't also call it missing.
+    // Likewise `layers` on an `encoder_decoder` is reported as such, not as two missing keys.
+    let layers_instead = kind == Kind::EncoderDecoder && settings.has("layers");
     let missing: Vec<_> = required
         .iter()
-        .filter(|(key, _)| !settings.has(key))
+        .filter(|(key, _)| !settings.has(key) && !settings.suggested(key))
+        .filter(|(key, _)| !(layers_instead && key.ends_with("_layers")))
         .collect();
     if missing.is_empty() {
         return;
@@ -241,7 +248,7 @@ fn check_required(settings: &Settings, kind: Kind, anchor: Span, errors: &mut Ve
     let s = if missing.len() == 1 { "" } else { "s" };
     errors.push(syn::Error::new(
         anchor,
-        format!("missing required setting{s} {names}\nhelp: add {example}"),
+        format!("missing required setting{s} {names}\nhelp: add `{example}`"),
     ));
 }
 
@@ -335,24 +342,17 @@ fn check_eps_has_a_norm(
     norm: NormPlacement,
     final_norm: bool,
     eps: &Got<f32>,
-    norm_setting: &Got<NormPlacement>,
     errors: &mut Vec<syn::Error>,
 ) {
     if norm != NormPlacement::None || final_norm {
         return;
     }
     if let Some(span) = eps.key_span() {
-        let mut error = syn::Error::new(
+        let error = syn::Error::new(
             span,
             "`eps` has no effect: `norm: none` leaves no layer norm to apply it to\n\
              help: remove `eps`, or set `norm: post` or `norm: pre`",
         );
-        if let Some(norm_span) = norm_setting.at() {
-            error.combine(syn::Error::new(
-                norm_span,
-                "note: layer norms are turned off here",
-            ));
-        }
         errors.push(error);
     }
 }
@@ -446,7 +446,14 @@ fn check_unique_names(models: &[Model], errors: &mut Vec<syn::Error>) {
         if seen.insert(name.clone(), model).is_some() {
             errors.push(syn::Error::new(
                 model.name.span(),
-                format!("a second model is named `{name}`\nhelp: give each model its own name"),
+                format!(
+                    "a second model is named `{name}`{}\nhelp: give each model its own name",
+                    if model.unnamed {
+                        " (each model declared without a name is named `Transformer`)"
+                    } else {
+                        ""
+                    }
+                ),
             ));
         }
     }

@@ -244,7 +244,7 @@ fn entry_points(model: &Model, names: &Names) -> Vec<TokenStream> {
             },
         ],
     };
-    let mut out: Vec<TokenStream> = entries.iter().map(|e| entry(names, e)).collect();
+    let mut out: Vec<TokenStream> = entries.iter().map(|e| entry(model, names, e)).collect();
     if model.kind == Kind::EncoderDecoder {
         out.push(encoder_decoder_forward(names));
     }
@@ -253,10 +253,10 @@ fn entry_points(model: &Model, names: &Names) -> Vec<TokenStream> {
 
 /// `forward<N>` and its `_dyn`, `_into`, `_masked` and `_batch` twins (or `encode…`,
 /// `decode…`) for one entry.
-fn entry(names: &Names, entry: &Entry<'_>) -> TokenStream {
+fn entry(model: &Model, names: &Names, entry: &Entry<'_>) -> TokenStream {
     let parts = EntryParts::new(names, entry);
     let forms = [
-        const_form(names, entry, &parts),
+        const_form(model, names, entry, &parts),
         dyn_form(names, entry, &parts),
         into_form(names, entry, &parts),
         masked_form(names, entry, &parts),
@@ -303,7 +303,7 @@ impl EntryParts {
 }
 
 /// `pub fn forward<const N: usize>(&self, input: &[[f32; D]; N]) -> Box<[[f32; D]; N]>`.
-fn const_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
+fn const_form(model: &Model, names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
     let rt = rt();
     let m = &names.model;
     let EntryParts {
@@ -313,10 +313,16 @@ fn const_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
         ..
     } = p;
     let cross = entry.stack.cross;
-    let length_check = const_length_check(m, entry.name, "N", entry.input);
+    let first = if cross {
+        "first number in "
+    } else {
+        "number in "
+    };
+    let length_check = const_length_check(model, m, entry.name, "N", entry.input, first);
     let memory_generic = cross.then(|| quote!(, const S: usize));
     let memory_param = cross.then(|| quote!(memory: &[[f32; #m::D_MODEL]; S],));
-    let memory_check = cross.then(|| const_length_check(m, entry.name, "S", "memory"));
+    let memory_check =
+        cross.then(|| const_length_check(model, m, entry.name, "S", "memory", "second number in "));
     let memory_arg = cross.then(|| quote!(&memory[..], &#rt::Mask::default(),));
     let memory_rows = if cross { quote!(S) } else { quote!(N) };
     let memory_doc = cross.then(
@@ -533,12 +539,25 @@ fn batch_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
 }
 
 /// `const { assert!(…) }` blocks checking a const length against `1..=MAX_LEN` where the
-/// entry point is instantiated, with messages naming `max_len`.
-fn const_length_check(m: &Ident, function: &str, length: &str, input: &str) -> TokenStream {
+/// entry point is instantiated, with messages naming `max_len` and its value. `position`
+/// says where the length stands among the entry's generic arguments, since rustc's note
+/// names the instance (`TinyLm::forward::<600>`), not the parameter.
+fn const_length_check(
+    model: &Model,
+    m: &Ident,
+    function: &str,
+    length: &str,
+    input: &str,
+    position: &str,
+) -> TokenStream {
     let length_ident = format_ident!("{length}");
-    let empty = format!("`{m}::{function}` needs at least one token: `{input}` is empty");
+    let max_len = model.max_len;
+    let empty = format!(
+        "`{m}::{function}` needs at least one token, but `{input}` is empty\n\
+         help: pass at least one row"
+    );
     let too_long = format!(
-        "`{input}` is longer than `max_len` of `{m}`: see `{length}` in the note below\n\
+        "`{input}` is longer than `max_len` ({max_len}) of `{m}`: its length is the {position}`{m}::{function}::<…>` in the note below\n\
          help: declare a larger `max_len`, or use `{m}::{function}_dyn` for lengths known at run time"
     );
     quote! {

@@ -57,14 +57,18 @@ impl<T: Copy> Got<T> {
 /// One item's settings by key, after unknown and duplicate keys were reported.
 pub struct Settings<'a> {
     by_key: HashMap<String, &'a Setting>,
+    /// Known keys that an unknown key was taken for (`hedas` → `heads`).
+    suggested: Vec<&'static str>,
 }
 
 impl<'a> Settings<'a> {
     pub fn read(settings: &'a [Setting], errors: &mut Vec<syn::Error>) -> Self {
         let mut by_key: HashMap<String, &'a Setting> = HashMap::new();
+        let mut suggested = Vec::new();
         for setting in settings {
             let key = setting.key.to_string();
             if !KEYS.contains(&key.as_str()) {
+                suggested.extend(closest(&key, KEYS.iter().copied()));
                 errors.push(unknown_key(setting));
             } else if let Some(first) = by_key.get(&key) {
                 errors.push(syn::Error::new(
@@ -79,11 +83,16 @@ impl<'a> Settings<'a> {
                 by_key.insert(key, setting);
             }
         }
-        Self { by_key }
+        Self { by_key, suggested }
     }
 
     pub fn has(&self, key: &str) -> bool {
         self.by_key.contains_key(key)
+    }
+
+    /// Whether an unknown key was reported as a misspelling of `key`.
+    pub fn suggested(&self, key: &str) -> bool {
+        self.suggested.contains(&key)
     }
 
     /// Reads `key` with `parse`, which explains any rejection in its own words.
@@ -103,7 +112,7 @@ impl<'a> Settings<'a> {
                 value,
             },
             Err(message) => {
-                errors.push(syn::Error::new(setting.value.span(), message));
+                errors.push(syn::Error::new_spanned(&setting.value, message));
                 Got::Invalid {
                     key: setting.key.span(),
                 }
@@ -113,13 +122,14 @@ impl<'a> Settings<'a> {
 
     /// A positive integer: a model dimension or a count.
     pub fn dim(&self, key: &str, errors: &mut Vec<syn::Error>) -> Got<usize> {
+        let example = example_dim(key);
         self.get(key, errors, |value| {
             let Value::Lit(Lit::Int(int)) = value else {
-                return Err(wrong_kind(key, value, "a positive integer", "64"));
+                return Err(wrong_kind(key, value, "a positive integer", example));
             };
             let digits = int.base10_digits();
             match int.base10_parse::<u64>() {
-                Ok(0) => Err(format!("`{key}` must be at least 1\nhelp: use a positive integer")),
+                Ok(0) => Err(format!("`{key}` must be at least 1\nhelp: use a positive integer, e.g. `{key}: {example}`")),
                 Ok(n) if n > MAX_DIM => Err(format!(
                     "`{key}` ({n}) is too large: the limit is {MAX_DIM}\nhelp: use at most {MAX_DIM}"
                 )),
@@ -142,22 +152,30 @@ impl<'a> Settings<'a> {
     /// A finite float greater than zero that survives rounding to `f32`.
     pub fn positive_float(&self, key: &str, errors: &mut Vec<syn::Error>) -> Got<f32> {
         self.get(key, errors, |value| {
+            let written = value_text(value);
+            let not_positive = || {
+                format!("`{key}` ({written}) must be greater than zero\nhelp: e.g. `{key}: 1e-5`")
+            };
             let parsed = match value {
                 Value::Lit(Lit::Float(f)) => f.base10_parse::<f64>(),
                 Value::Lit(Lit::Int(i)) => i.base10_parse::<f64>(),
-                Value::Negative(..) => {
-                    return Err(format!(
-                        "`{key}` must be greater than zero\nhelp: e.g. `{key}: 1e-5`"
-                    ));
-                }
+                Value::Negative(..) => return Err(not_positive()),
                 _ => return Err(wrong_kind(key, value, "a positive float", "1e-5")),
             };
-            let float = parsed.map_err(|e| format!("`{key}` is not a number: {e}"))?;
+            let float = parsed.map_err(|e| format!("`{key}` ({written}) is not a number: {e}"))?;
+            if float == 0.0 {
+                return Err(not_positive());
+            }
             let single = float as f32;
             if !(single.is_finite() && single > 0.0) {
+                let fate = if single == 0.0 {
+                    "rounds to zero"
+                } else {
+                    "overflows"
+                };
                 return Err(format!(
-                    "`{key}` ({float}) must be a positive number representable as `f32`\n\
-                     help: e.g. `{key}: 1e-5`"
+                    "`{key}` ({written}) {fate} in `f32`, the precision layer norms compute in\n\
+                     help: use a value between 1e-38 and 1e38, e.g. `{key}: 1e-5`"
                 ));
             }
             Ok(single)
@@ -198,13 +216,12 @@ impl<'a> Settings<'a> {
             if let Some((_, choice)) = choices.iter().find(|(w, _)| *w == written) {
                 return Ok(*choice);
             }
-            let help = match closest(&written, words.iter().copied()) {
-                Some(near) => format!("help: use `{key}: {near}`"),
-                None => format!("help: use one of {allowed}"),
-            };
-            Err(format!(
-                "unknown `{key}` `{written}`: expected one of {allowed}\n{help}"
-            ))
+            Err(match closest(&written, words.iter().copied()) {
+                Some(near) => format!(
+                    "unknown `{key}` `{written}`: expected one of {allowed}\nhelp: use `{key}: {near}`"
+                ),
+                None => format!("unknown `{key}` `{written}`\nhelp: use one of {allowed}"),
+            })
         })
     }
 }
@@ -234,12 +251,29 @@ fn wrong_kind(key: &str, value: &Value, expected: &str, example: &str) -> String
         Value::Lit(Lit::Int(i)) => format!("the integer `{}`", i.base10_digits()),
         Value::Lit(Lit::Float(f)) => format!("the float `{}`", f.base10_digits()),
         Value::Lit(Lit::Bool(b)) => format!("`{}`", b.value),
-        Value::Lit(Lit::Str(s)) => format!("the string {}", s.to_token_stream()),
+        Value::Lit(Lit::Str(s)) => format!("the string `{}`", s.to_token_stream()),
         Value::Lit(other) => format!("`{}`", other.to_token_stream()),
         Value::Word(word) => format!("the word `{word}`"),
         Value::Negative(..) => format!("the negative number `{}`", value_text(value)),
     };
-    format!("`{key}` takes {expected}, found {found}\nhelp: e.g. `{key}: {example}`")
+    let help = match value {
+        Value::Lit(Lit::Str(s)) if s.value().trim().parse::<f64>().is_ok() => {
+            format!("help: drop the quotes: `{key}: {}`", s.value().trim())
+        }
+        _ => format!("help: e.g. `{key}: {example}`"),
+    };
+    format!("`{key}` takes {expected}, found {found}\n{help}")
+}
+
+/// A typical value of a dimension key, for `help:` lines.
+fn example_dim(key: &str) -> &'static str {
+    match key {
+        "d_model" => "64",
+        "heads" => "4",
+        "d_ff" => "256",
+        "max_len" => "512",
+        _ => "2",
+    }
 }
 
 fn value_text(value: &Value) -> String {

@@ -82,7 +82,7 @@ fn missing_keys_are_listed_together() {
         err.contains("missing required settings `d_model` and `layers`"),
         "{err}"
     );
-    assert!(err.contains("help: add d_model: 64, layers: 2"), "{err}");
+    assert!(err.contains("help: add `d_model: 64, layers: 2`"), "{err}");
 }
 
 #[test]
@@ -94,7 +94,7 @@ fn values_of_the_wrong_kind_name_what_was_found() {
         ),
         (
             quote! { M < d_model: "64", heads: 4, layers: 2 > },
-            "found the string \"64\"",
+            "found the string `\"64\"`",
         ),
         (
             quote! { M < d_model: 64, heads: 4, layers: -2 > },
@@ -106,11 +106,11 @@ fn values_of_the_wrong_kind_name_what_was_found() {
         ),
         (
             quote! { M < d_model: 64, heads: 4, layers: 2, eps: -1e-5 > },
-            "`eps` must be greater than zero",
+            "`eps` (-1e-5) must be greater than zero",
         ),
         (
             quote! { M < d_model: 64, heads: 4, layers: 2, eps: 1e-60 > },
-            "representable as `f32`",
+            "(1e-60) rounds to zero in `f32`",
         ),
         (
             quote! { M < d_model: 64, heads: 4, layers: 2, norm: "pre" > },

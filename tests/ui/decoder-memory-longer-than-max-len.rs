@@ -1,0 +1,12 @@
+use transformer::transformer;
+
+transformer! {
+    pub Decoder < kind: decoder, cross_attention: true, d_model: 64, heads: 4, layers: 2, max_len: 16 >
+}
+
+fn main() {
+    let model = Decoder::zeroed();
+    let target = [[0.0f32; Decoder::D_MODEL]; 4];
+    let memory = [[0.0f32; Decoder::D_MODEL]; 20];
+    let _ = model.decode(&target, &memory);
+}

@@ -1,0 +1,5 @@
+use transformer::transformer;
+
+transformer! {}
+
+fn main() {}

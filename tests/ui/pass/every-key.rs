@@ -1,0 +1,31 @@
+use transformer::transformer;
+
+transformer! {
+    Encoder <
+        kind: encoder,
+        d_model: 8,
+        heads: 2,
+        layers: 2,
+        d_ff: 16,
+        max_len: 4,
+        norm: pre,
+        final_norm: true,
+        eps: 1e-6,
+        activation: gelu_tanh,
+        positional: learned,
+        bias: false,
+        ffn: true,
+        out_proj: false,
+        causal: true,
+    >
+    Decoder < kind: decoder, d_model: 8, heads: 2, layers: 1, cross_attention: true, positional: sinusoidal >
+    Seq2Seq < kind: encoder_decoder, d_model: 8, heads: 2, encoder_layers: 1, decoder_layers: 1, norm: none, ffn: false >
+}
+
+fn main() {
+    let memory = Encoder::init(0).forward(&[[0.5; Encoder::D_MODEL]; 4]);
+    let y = Decoder::init(1).decode(&[[0.5; Decoder::D_MODEL]; 2], &memory);
+    assert_eq!(y.len(), 2);
+    let z = Seq2Seq::init(2).forward(&[[0.5; Seq2Seq::D_MODEL]; 3], &[[0.5; Seq2Seq::D_MODEL]; 2]);
+    assert_eq!(z.len(), 2);
+}
