@@ -2,3 +2,6 @@
 
 pub use transformer_macros::transformer;
 pub use transformer_runtime as runtime;
+
+#[cfg(feature = "text")]
+pub mod text;

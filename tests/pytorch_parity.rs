@@ -5,9 +5,9 @@
 //!
 //! Tolerance: max absolute error ≤ 1e-4 on outputs of magnitude ~1.
 
-use std::path::PathBuf;
+mod common;
 
-use safetensors::SafeTensors;
+use common::{Io, fixture};
 use transformer::runtime::load::{LoadError, Strictness};
 use transformer::runtime::{Mask, Padding};
 use transformer::transformer;
@@ -25,43 +25,6 @@ transformer! {
     OddSizes < d_model: 15, heads: 5, layers: 1, d_ff: 7, activation: gelu >
     SingleHead < d_model: 6, heads: 1, layers: 1, d_ff: 10, activation: gelu >
     NoBias < d_model: 8, heads: 2, layers: 2, d_ff: 12, bias: false, norm: pre, final_norm: true >
-}
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-/// A fixture's inputs and outputs, by tensor name.
-struct Io(Vec<u8>);
-
-impl Io {
-    fn open(case: &str) -> Self {
-        Self(std::fs::read(fixture(&format!("{case}.io.safetensors"))).expect("fixture io file"))
-    }
-
-    /// The tensor as rows of width `D` (all leading dims flattened).
-    fn rows<const D: usize>(&self, name: &str) -> Vec<[f32; D]> {
-        let flat = self.flat(name);
-        let (rows, rest) = flat.as_chunks::<D>();
-        assert!(rest.is_empty(), "{name} is not a multiple of {D}");
-        rows.to_vec()
-    }
-
-    fn flat(&self, name: &str) -> Vec<f32> {
-        let file = SafeTensors::deserialize(&self.0).expect("fixture io header");
-        let tensor = file
-            .tensor(name)
-            .unwrap_or_else(|_| panic!("tensor {name}"));
-        tensor
-            .data()
-            .as_chunks::<4>()
-            .0
-            .iter()
-            .map(|b| f32::from_le_bytes(*b))
-            .collect()
-    }
 }
 
 fn assert_close<const D: usize>(got: &[[f32; D]], want: &[[f32; D]]) {

@@ -3,7 +3,54 @@
 
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
+use std::path::PathBuf;
+
+use safetensors::SafeTensors;
 use transformer::runtime::{Embedding, FeedForward, LayerNorm, Linear, MultiHeadAttention, Rng};
+
+/// A file under `tests/fixtures/`.
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// A fixture's inputs and outputs, by tensor name.
+pub struct Io(Vec<u8>);
+
+impl Io {
+    /// `tests/fixtures/<case>.io.safetensors`.
+    pub fn open(case: &str) -> Self {
+        Self::file(&format!("{case}.io.safetensors"))
+    }
+
+    /// Any safetensors fixture, by its path under `tests/fixtures/`.
+    pub fn file(name: &str) -> Self {
+        Self(std::fs::read(fixture(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}")))
+    }
+
+    /// The tensor as rows of width `D` (all leading dims flattened).
+    pub fn rows<const D: usize>(&self, name: &str) -> Vec<[f32; D]> {
+        let flat = self.flat(name);
+        let (rows, rest) = flat.as_chunks::<D>();
+        assert!(rest.is_empty(), "{name} is not a multiple of {D}");
+        rows.to_vec()
+    }
+
+    pub fn flat(&self, name: &str) -> Vec<f32> {
+        let file = SafeTensors::deserialize(&self.0).expect("fixture io header");
+        let tensor = file
+            .tensor(name)
+            .unwrap_or_else(|_| panic!("tensor {name}"));
+        tensor
+            .data()
+            .as_chunks::<4>()
+            .0
+            .iter()
+            .map(|b| f32::from_le_bytes(*b))
+            .collect()
+    }
+}
 
 pub type Rows = Vec<Vec<f64>>;
 

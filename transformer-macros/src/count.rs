@@ -37,7 +37,14 @@ pub fn parameters(model: &Model) -> Option<u64> {
         Positional::Learned => (model.max_len as u64).checked_mul(d)?.checked_mul(stacks)?,
         Positional::None | Positional::Sinusoidal => 0,
     };
-    let total = encoder.checked_add(decoder)?.checked_add(positions)?;
+    let tables =
+        (model.vocab.unwrap_or(0) as u64 + model.token_types.unwrap_or(0) as u64).checked_mul(d)?;
+    let embed_norm = u64::from(model.embed_norm) * norm;
+    let total = encoder
+        .checked_add(decoder)?
+        .checked_add(positions)?
+        .checked_add(tables)?
+        .checked_add(embed_norm)?;
     // Four bytes each must stay addressable.
     (total <= isize::MAX as u64 / 4).then_some(total)
 }

@@ -39,6 +39,15 @@ pub enum Positional {
     Learned,
 }
 
+/// Whose tensor names `from_safetensors` reads and `to_safetensors` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Weights {
+    /// PyTorch's `nn.TransformerEncoder`/`nn.TransformerDecoder`/`nn.Transformer` names.
+    Pytorch,
+    /// Hugging Face `BertModel` names.
+    Bert,
+}
+
 /// What the model is: one stack that attends to itself, or PyTorch's `nn.Transformer`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -79,6 +88,13 @@ pub struct Model {
     pub causal: bool,
     /// Decoder layers also attend to an encoder memory.
     pub cross_attention: bool,
+    /// Token-embedding rows: the model takes token ids.
+    pub vocab: Option<usize>,
+    /// Token-type (segment) embedding rows, BERT style.
+    pub token_types: Option<usize>,
+    /// A layer norm on the summed embeddings, BERT style.
+    pub embed_norm: bool,
+    pub weights: Weights,
 }
 
 impl Model {
@@ -128,6 +144,10 @@ fn validate_item(spec: &Spec, errors: &mut Vec<syn::Error>) -> Option<Model> {
     let out_proj = s.flag("out_proj", errors);
     let causal = s.flag("causal", errors);
     let cross_attention = s.flag("cross_attention", errors);
+    let vocab = s.dim("vocab", errors);
+    let token_types = s.dim("token_types", errors);
+    let embed_norm = s.flag("embed_norm", errors);
+    let weights = s.word("weights", WEIGHTS, errors);
 
     // Rules between settings read a rejected value as its default; its error is already out.
     let kind_value = kind.or(Kind::Encoder).unwrap_or(Kind::Encoder);
@@ -137,6 +157,7 @@ fn validate_item(spec: &Spec, errors: &mut Vec<syn::Error>) -> Option<Model> {
     let final_norm_default =
         kind_value == Kind::EncoderDecoder && norm_value != NormPlacement::None;
     let final_norm_value = final_norm.or(final_norm_default).unwrap_or(false);
+    let embed_norm_value = embed_norm.or(false).unwrap_or(false);
 
     check_required(&s, kind_value, anchor, errors);
     check_layer_keys(
@@ -148,10 +169,28 @@ fn validate_item(spec: &Spec, errors: &mut Vec<syn::Error>) -> Option<Model> {
     );
     check_heads_divide_d_model(&heads, &d_model, errors);
     check_final_norm_has_norms(norm_value, &final_norm, errors);
-    check_eps_has_a_norm(norm_value, final_norm_value, &eps, errors);
+    check_eps_has_a_norm(
+        norm_value,
+        final_norm_value || embed_norm_value,
+        &eps,
+        errors,
+    );
     check_ffn_settings_need_ffn(ffn_value, &d_ff, &activation, errors);
     check_causal_is_for_encoders(kind_value, &causal, errors);
     check_cross_attention_is_for_decoders(kind_value, &cross_attention, errors);
+    let single_stack =
+        kind_value != Kind::EncoderDecoder && !cross_attention.or(false).unwrap_or(false);
+    check_token_tables_need_a_single_stack(single_stack, &vocab, &token_types, &embed_norm, errors);
+    check_token_types_need_vocab(&vocab, &token_types, errors);
+    check_bert_layout(
+        kind_value,
+        norm_value,
+        ffn_value,
+        final_norm_value,
+        &s,
+        &weights,
+        errors,
+    );
     if errors.len() > errors_before {
         return None;
     }
@@ -191,6 +230,10 @@ fn validate_item(spec: &Spec, errors: &mut Vec<syn::Error>) -> Option<Model> {
         out_proj: out_proj.or(true)?,
         causal: kind_value != Kind::Encoder || causal.or(false)?,
         cross_attention: kind_value == Kind::EncoderDecoder || cross_attention.or(false)?,
+        vocab: vocab.value(),
+        token_types: token_types.value(),
+        embed_norm: embed_norm_value,
+        weights: weights.or(Weights::Pytorch)?,
     };
     check_size(&model, anchor, errors);
     (errors.len() == errors_before).then_some(model)
@@ -211,6 +254,7 @@ const ACTIVATIONS: &[(&str, Activation)] = &[
     ("gelu", Activation::Gelu),
     ("gelu_tanh", Activation::GeluTanh),
 ];
+const WEIGHTS: &[(&str, Weights)] = &[("pytorch", Weights::Pytorch), ("bert", Weights::Bert)];
 const POSITIONALS: &[(&str, Positional)] = &[
     ("none", Positional::None),
     ("sinusoidal", Positional::Sinusoidal),
@@ -422,6 +466,96 @@ fn check_cross_attention_is_for_decoders(
             kind_name(kind)
         ),
     ));
+}
+
+/// Token ids enter a single stack; an encoder–decoder or a decoder reading a memory takes
+/// embeddings, since its two inputs would need two tables.
+fn check_token_tables_need_a_single_stack(
+    single_stack: bool,
+    vocab: &Got<usize>,
+    token_types: &Got<usize>,
+    embed_norm: &Got<bool>,
+    errors: &mut Vec<syn::Error>,
+) {
+    if single_stack {
+        return;
+    }
+    let keys = [
+        ("vocab", vocab.key_span()),
+        ("token_types", token_types.key_span()),
+        ("embed_norm", embed_norm.key_span()),
+    ];
+    for (key, span) in keys {
+        if let Some(span) = span {
+            errors.push(syn::Error::new(
+                span,
+                format!(
+                    "`{key}` applies only to a single stack without cross-attention\n\
+                     help: remove `{key}` and pass embeddings to `encode`/`decode`"
+                ),
+            ));
+        }
+    }
+}
+
+/// Token types are added to token embeddings, so they need a token table.
+fn check_token_types_need_vocab(
+    vocab: &Got<usize>,
+    token_types: &Got<usize>,
+    errors: &mut Vec<syn::Error>,
+) {
+    if let (Got::Absent, Some(span)) = (vocab, token_types.key_span()) {
+        errors.push(syn::Error::new(
+            span,
+            "`token_types` needs `vocab`: token types are added to token embeddings\n\
+             help: add `vocab`, e.g. `vocab: 30522`, or remove `token_types`",
+        ));
+    }
+}
+
+/// BERT's names describe a post-norm encoder with every sublayer and no final norm.
+fn check_bert_layout(
+    kind: Kind,
+    norm: NormPlacement,
+    ffn: bool,
+    final_norm: bool,
+    settings: &Settings,
+    weights: &Got<Weights>,
+    errors: &mut Vec<syn::Error>,
+) {
+    let Some(span) = weights
+        .at()
+        .filter(|_| weights.value() == Some(Weights::Bert))
+    else {
+        return;
+    };
+    let conflicts = [
+        (kind != Kind::Encoder, "kind", "`kind: encoder`"),
+        (norm != NormPlacement::Post, "norm", "`norm: post`"),
+        (!ffn, "ffn", "`ffn: true`"),
+        (final_norm, "final_norm", "no `final_norm`"),
+        (
+            settings.has("out_proj") && !settings.flag_value("out_proj"),
+            "out_proj",
+            "`out_proj: true`",
+        ),
+        (
+            settings.word_is("positional", "sinusoidal"),
+            "positional",
+            "`positional: learned` or none",
+        ),
+    ];
+    for (conflict, key, needed) in conflicts {
+        if conflict {
+            errors.push(syn::Error::new(
+                span,
+                format!(
+                    "`weights: bert` names a BERT encoder, which has {needed}; this spec sets `{key}` otherwise\n\
+                     help: change `{key}`, or use `weights: pytorch`"
+                ),
+            ));
+        }
+    }
 }
 
 /// The parameter count must fit in memory: reject specs whose weights could never be allocated.

@@ -40,6 +40,18 @@ impl<const ROWS: usize, const D: usize> Embedding<ROWS, D> {
         }
     }
 
+    /// Adds row `row` to every token row of `x`: token type 0 for a whole sequence. A row past
+    /// the table leaves `x` unchanged.
+    pub fn add_row(&self, x: &mut [[f32; D]], row: usize) {
+        if let Some(learned) = self.weight.get(row) {
+            for token in x {
+                for (v, l) in token.iter_mut().zip(learned) {
+                    *v += l;
+                }
+            }
+        }
+    }
+
     /// Adds row `ids[t]` to token row `t` of `x`; an id `≥ ROWS` is an error naming it and
     /// its position, and leaves `x` partly updated.
     pub fn add_ids(
@@ -63,6 +75,20 @@ impl<const ROWS: usize, const D: usize> Embedding<ROWS, D> {
             }
         }
         Ok(())
+    }
+}
+
+/// For a model without a token-type table: every token type must be 0 (the one implicit,
+/// all-zero type), or it is an error naming the first that is not.
+pub fn check_types_without_table(types: &[u32]) -> Result<(), ForwardError> {
+    match types.iter().position(|&t| t != 0) {
+        Some(position) => Err(ForwardError::IdOutOfRange {
+            table: "token type",
+            id: types[position],
+            position,
+            rows: 1,
+        }),
+        None => Ok(()),
     }
 }
 
@@ -90,6 +116,28 @@ mod tests {
             .add_ids(&mut x, &[2, 0, 2], "token")
             .unwrap();
         assert_eq!(x, [[20.0, 21.0], [0.0, 1.0], [20.0, 21.0]]);
+    }
+
+    #[test]
+    fn add_row_adds_one_row_everywhere() {
+        let mut x = [[1.0f32; 2]; 2];
+        counting_table().add_row(&mut x, 1);
+        assert_eq!(x, [[11.0, 12.0]; 2]);
+    }
+
+    #[test]
+    fn without_a_type_table_only_type_zero_is_valid() {
+        assert!(check_types_without_table(&[0, 0]).is_ok());
+        let err = check_types_without_table(&[0, 1]).unwrap_err();
+        assert_eq!(
+            err,
+            ForwardError::IdOutOfRange {
+                table: "token type",
+                id: 1,
+                position: 1,
+                rows: 1
+            }
+        );
     }
 
     #[test]

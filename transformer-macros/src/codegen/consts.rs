@@ -34,6 +34,20 @@ pub fn consts(model: &Model, names: &Names) -> TokenStream {
         }
     });
     let parameters = model_parameters(model, names);
+    let vocab = model.vocab.map(|v| {
+        let v = Literal::usize_unsuffixed(v);
+        quote! {
+            /// Rows of the token-embedding table: valid token ids are `0..VOCAB`.
+            pub const VOCAB: usize = #v;
+        }
+    });
+    let token_types = model.token_types.map(|t| {
+        let t = Literal::usize_unsuffixed(t);
+        quote! {
+            /// Rows of the token-type table: valid token types are `0..TOKEN_TYPES`.
+            pub const TOKEN_TYPES: usize = #t;
+        }
+    });
     let layer_parameters = names
         .stacks
         .iter()
@@ -53,6 +67,8 @@ pub fn consts(model: &Model, names: &Names) -> TokenStream {
             pub const MAX_LEN: usize = #max_len;
             /// Epsilon of every layer norm.
             pub const EPS: f32 = #eps;
+            #vocab
+            #token_types
             /// Learned numbers, as PyTorch's `sum(p.numel() for p in model.parameters())`.
             pub const PARAMETERS: usize = #parameters;
             /// Bytes of weights: `PARAMETERS` `f32`s.
@@ -86,7 +102,16 @@ fn model_parameters(model: &Model, names: &Names) -> TokenStream {
             .then(|| quote!(+ #rt::Embedding::<{ #m::MAX_LEN }, { #m::D_MODEL }>::PARAMETERS));
         quote!(Self::#count * #layer::PARAMETERS #norm #positions)
     });
-    quote!(#(#terms)+*)
+    let vocab = model
+        .vocab
+        .map(|_| quote!(+ #rt::Embedding::<{ #m::VOCAB }, { #m::D_MODEL }>::PARAMETERS));
+    let token_types = model
+        .token_types
+        .map(|_| quote!(+ #rt::Embedding::<{ #m::TOKEN_TYPES }, { #m::D_MODEL }>::PARAMETERS));
+    let embed_norm = model
+        .embed_norm
+        .then(|| quote!(+ #rt::LayerNorm::<{ #m::D_MODEL }>::parameters(#bias)));
+    quote!(#(#terms)+* #vocab #token_types #embed_norm)
 }
 
 /// `impl TinyLmLayer { pub const PARAMETERS: usize = …; }`: attention, norms, feed-forward.

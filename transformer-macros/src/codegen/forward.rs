@@ -158,6 +158,9 @@ fn stack_runner(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
         Positional::Sinusoidal => Some(quote!(#rt::position::add_sinusoidal(x, 0);)),
         Positional::Learned => Some(quote!(self.#positions.add_rows(x, 0);)),
     };
+    let embed_norm = model
+        .embed_norm
+        .then(|| quote!(self.embedding_norm.forward(x);));
     let causal = stack
         .causal
         .then(|| quote!(let mask = &#rt::Mask { causal: true, ..*mask };));
@@ -192,6 +195,7 @@ fn stack_runner(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
             scratch: &mut #scratch,
         ) {
             #add_positions
+            #embed_norm
             #causal
             #(#calls)*
             #final_norm
@@ -542,7 +546,7 @@ fn batch_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
 /// entry point is instantiated, with messages naming `max_len` and its value. `position`
 /// says where the length stands among the entry's generic arguments, since rustc's note
 /// names the instance (`TinyLm::forward::<600>`), not the parameter.
-fn const_length_check(
+pub fn const_length_check(
     model: &Model,
     m: &Ident,
     function: &str,

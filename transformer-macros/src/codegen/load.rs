@@ -1,20 +1,23 @@
-//! Loading and saving weights in safetensors files, under PyTorch's `state_dict` names.
+//! Loading and saving weights in safetensors files, under the names of the checkpoints they
+//! come from.
 //!
 //! ```text
 //! self.layers[0].load(loader, "layers.0.");
 //! self.attn.load_packed(loader, &::std::format!("{prefix}self_attn."));
 //! ```
-//! Names are those of `nn.TransformerEncoderLayer` (`self_attn`, `linear1`, `linear2`,
-//! `norm1`, `norm2`), `nn.TransformerDecoderLayer` (adds `multihead_attn`, `norm3`) and
-//! `nn.Transformer` (`encoder.`/`decoder.` before `layers.{i}.` and `norm.`). Learned
-//! positions, which PyTorch's modules lack, are `positions.weight`.
+//! `weights: pytorch` uses `nn.TransformerEncoderLayer`'s names (`self_attn`, `linear1`,
+//! `linear2`, `norm1`, `norm2`), `nn.TransformerDecoderLayer`'s (adds `multihead_attn`,
+//! `norm3`) and `nn.Transformer`'s (`encoder.`/`decoder.` before `layers.{i}.` and `norm.`);
+//! tables PyTorch's modules lack are `positions`, `token_embedding`, `token_type_embedding`
+//! and `embedding_norm`. `weights: bert` uses Hugging Face `BertModel`'s names, optionally
+//! under `bert.` (as `BertFor…` checkpoints store them).
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
 use super::weights::{Sublayer, sublayers};
 use super::{Names, Stack, rt};
-use crate::validate::{Kind, Model, Positional};
+use crate::validate::{Kind, Model, Positional, Weights};
 
 /// How one weight field is stored.
 enum Layout {
@@ -22,7 +25,12 @@ enum Layout {
     Plain,
     /// `nn.MultiheadAttention`'s stacked `in_proj_weight`.
     PackedAttention,
+    /// The `Option`al output projection of an attention.
+    Optional,
 }
+
+/// One weight field, its layout and its name under the layer's prefix.
+type Tensor = (TokenStream, Layout, String);
 
 /// The `load`/`save` methods of layers and model, and the safetensors entry points.
 pub fn load(model: &Model, names: &Names) -> TokenStream {
@@ -34,32 +42,34 @@ pub fn load(model: &Model, names: &Names) -> TokenStream {
     }
 }
 
-/// The prefix of a stack's tensors: empty for a single stack, `encoder.`/`decoder.` for
-/// `nn.Transformer`.
-fn stack_prefix(model: &Model, stack: &Stack) -> String {
-    match model.kind {
-        Kind::EncoderDecoder => format!("{}.", stack.role),
-        Kind::Encoder | Kind::Decoder => String::new(),
+/// A layer's weight fields with their layout and checkpoint name, in `state_dict` order.
+fn layer_tensors(model: &Model, stack: &Stack) -> Vec<Tensor> {
+    match model.weights {
+        Weights::Pytorch => pytorch_layer_tensors(model, stack),
+        Weights::Bert => bert_layer_tensors(model, stack),
     }
 }
 
-/// A layer's weight fields with their layout and PyTorch name, in `state_dict` order.
-fn layer_tensors(model: &Model, stack: &Stack) -> Vec<(TokenStream, Layout, String)> {
+fn pytorch_layer_tensors(model: &Model, stack: &Stack) -> Vec<Tensor> {
     let mut tensors = Vec::new();
     let mut norms = Vec::new();
     for (sublayer, norm) in sublayers(model, stack) {
         let field = sublayer.field();
         match sublayer {
-            Sublayer::SelfAttention => tensors.push((
-                quote!(self.#field),
-                Layout::PackedAttention,
-                "self_attn.".to_owned(),
-            )),
-            Sublayer::CrossAttention => tensors.push((
-                quote!(self.#field),
-                Layout::PackedAttention,
-                "multihead_attn.".to_owned(),
-            )),
+            Sublayer::SelfAttention => {
+                tensors.push((
+                    quote!(self.#field),
+                    Layout::PackedAttention,
+                    "self_attn.".to_owned(),
+                ));
+            }
+            Sublayer::CrossAttention => {
+                tensors.push((
+                    quote!(self.#field),
+                    Layout::PackedAttention,
+                    "multihead_attn.".to_owned(),
+                ));
+            }
             Sublayer::FeedForward => {
                 tensors.push((
                     quote!(self.#field.w_up),
@@ -81,32 +91,116 @@ fn layer_tensors(model: &Model, stack: &Stack) -> Vec<(TokenStream, Layout, Stri
     tensors
 }
 
+/// `BertLayer`: validation guarantees self-attention, output projection, feed-forward and
+/// post-norms.
+fn bert_layer_tensors(model: &Model, stack: &Stack) -> Vec<Tensor> {
+    let mut tensors = Vec::new();
+    for (sublayer, norm) in sublayers(model, stack) {
+        let field = sublayer.field();
+        let (parts, norm_name): (Vec<Tensor>, &str) = match sublayer {
+            Sublayer::SelfAttention | Sublayer::CrossAttention => (
+                vec![
+                    (
+                        quote!(self.#field.w_q),
+                        Layout::Plain,
+                        "attention.self.query.".to_owned(),
+                    ),
+                    (
+                        quote!(self.#field.w_k),
+                        Layout::Plain,
+                        "attention.self.key.".to_owned(),
+                    ),
+                    (
+                        quote!(self.#field.w_v),
+                        Layout::Plain,
+                        "attention.self.value.".to_owned(),
+                    ),
+                    (
+                        quote!(self.#field.w_o),
+                        Layout::Optional,
+                        "attention.output.dense.".to_owned(),
+                    ),
+                ],
+                "attention.output.LayerNorm.",
+            ),
+            Sublayer::FeedForward => (
+                vec![
+                    (
+                        quote!(self.#field.w_up),
+                        Layout::Plain,
+                        "intermediate.dense.".to_owned(),
+                    ),
+                    (
+                        quote!(self.#field.w_down),
+                        Layout::Plain,
+                        "output.dense.".to_owned(),
+                    ),
+                ],
+                "output.LayerNorm.",
+            ),
+        };
+        tensors.extend(parts);
+        if let Some(norm) = norm {
+            tensors.push((quote!(self.#norm), Layout::Plain, norm_name.to_owned()));
+        }
+    }
+    tensors
+}
+
+/// `field.load(loader, name);` or `field.save(writer, name);` for one tensor.
+fn io_call(field: &TokenStream, layout: &Layout, name: &TokenStream, save: bool) -> TokenStream {
+    let (method, packed, target, option) = if save {
+        (
+            quote!(save),
+            quote!(save_packed),
+            quote!(writer),
+            quote!(as_ref),
+        )
+    } else {
+        (
+            quote!(load),
+            quote!(load_packed),
+            quote!(loader),
+            quote!(as_mut),
+        )
+    };
+    match layout {
+        Layout::Plain => quote!(#field.#method(#target, #name);),
+        Layout::PackedAttention => quote!(#field.#packed(#target, #name);),
+        Layout::Optional => quote! {
+            if let ::core::option::Option::Some(projection) = #field.#option() {
+                projection.#method(#target, #name);
+            }
+        },
+    }
+}
+
 /// `impl TinyLmLayer { pub fn load(…); pub fn save(…); }`.
 fn layer_io(model: &Model, stack: &Stack) -> TokenStream {
     let rt = rt();
     let layer = &stack.layer;
     let tensors = layer_tensors(model, stack);
-    let loads = tensors.iter().map(|(field, layout, name)| {
-        let name = format!("{{prefix}}{name}");
-        match layout {
-            Layout::Plain => quote!(#field.load(loader, &::std::format!(#name));),
-            Layout::PackedAttention => quote!(#field.load_packed(loader, &::std::format!(#name));),
-        }
-    });
-    let saves = tensors.iter().map(|(field, layout, name)| {
-        let name = format!("{{prefix}}{name}");
-        match layout {
-            Layout::Plain => quote!(#field.save(writer, &::std::format!(#name));),
-            Layout::PackedAttention => quote!(#field.save_packed(writer, &::std::format!(#name));),
-        }
-    });
-    let pytorch = if stack.cross {
-        "nn.TransformerDecoderLayer"
-    } else {
-        "nn.TransformerEncoderLayer"
+    let calls = |save: bool| -> Vec<TokenStream> {
+        tensors
+            .iter()
+            .map(|(field, layout, name)| {
+                let name = format!("{{prefix}}{name}");
+                io_call(field, layout, &quote!(&::std::format!(#name)), save)
+            })
+            .collect()
+    };
+    let (loads, saves) = (calls(false), calls(true));
+    let source = match model.weights {
+        Weights::Bert => "Hugging Face's `BertLayer`",
+        Weights::Pytorch if stack.cross => "PyTorch's `nn.TransformerDecoderLayer`",
+        Weights::Pytorch => "PyTorch's `nn.TransformerEncoderLayer`",
+    };
+    let example = match model.weights {
+        Weights::Bert => "encoder.layer.0.",
+        Weights::Pytorch => "layers.0.",
     };
     let load_doc = format!(
-        " Reads this layer's tensors, named as PyTorch's `{pytorch}` under `prefix` (such as `layers.0.`)."
+        " Reads this layer's tensors, named as {source} under `prefix` (such as `{example}`)."
     );
     quote! {
         impl #layer {
@@ -123,46 +217,116 @@ fn layer_io(model: &Model, stack: &Stack) -> TokenStream {
     }
 }
 
-/// The model's `load`/`save`, unrolled over layers, and the file and byte entry points.
-fn model_io(model: &Model, names: &Names) -> TokenStream {
-    let rt = rt();
-    let m = &names.model;
-    let mut loads = Vec::new();
-    let mut saves = Vec::new();
+/// The model-level tensors (tables, layers, final norms) with their full names.
+fn model_tensors(model: &Model, names: &Names) -> Vec<(TokenStream, Layout, String)> {
+    let bert = model.weights == Weights::Bert;
+    let mut tensors = Vec::new();
+    let table = |field: &str, pytorch: &str, bert_name: &str| -> (TokenStream, Layout, String) {
+        let field = quote::format_ident!("{field}");
+        let name = if bert { bert_name } else { pytorch };
+        (quote!(self.#field), Layout::Plain, name.to_owned())
+    };
+    if model.vocab.is_some() {
+        tensors.push(table(
+            "token_embedding",
+            "token_embedding.",
+            "embeddings.word_embeddings.",
+        ));
+    }
+    if model.token_types.is_some() {
+        tensors.push(table(
+            "token_type_embedding",
+            "token_type_embedding.",
+            "embeddings.token_type_embeddings.",
+        ));
+    }
+    if model.embed_norm {
+        tensors.push(table(
+            "embedding_norm",
+            "embedding_norm.",
+            "embeddings.LayerNorm.",
+        ));
+    }
     for stack in &names.stacks {
-        let prefix = stack_prefix(model, stack);
+        let prefix = match model.kind {
+            Kind::EncoderDecoder => format!("{}.", stack.role),
+            Kind::Encoder | Kind::Decoder => String::new(),
+        };
         let (layers, norm, positions) = (
             &stack.layers_field,
             &stack.norm_field,
             &stack.positions_field,
         );
         if model.positional == Positional::Learned {
-            let name = format!("{prefix}positions.");
-            loads.push(quote!(self.#positions.load(loader, #name);));
-            saves.push(quote!(self.#positions.save(writer, #name);));
+            let name = if bert {
+                "embeddings.position_embeddings.".to_owned()
+            } else {
+                format!("{prefix}positions.")
+            };
+            tensors.push((quote!(self.#positions), Layout::Plain, name));
         }
         for i in 0..stack.count {
-            let index = proc_macro2::Literal::usize_unsuffixed(i);
-            let name = format!("{prefix}layers.{i}.");
-            loads.push(quote!(self.#layers[#index].load(loader, #name);));
-            saves.push(quote!(self.#layers[#index].save(writer, #name);));
+            let index = Literal::usize_unsuffixed(i);
+            let name = if bert {
+                format!("encoder.layer.{i}.")
+            } else {
+                format!("{prefix}layers.{i}.")
+            };
+            tensors.push((quote!(self.#layers[#index]), Layout::Plain, name));
         }
         if model.final_norm {
-            let name = format!("{prefix}norm.");
-            loads.push(quote!(self.#norm.load(loader, #name);));
-            saves.push(quote!(self.#norm.save(writer, #name);));
+            tensors.push((quote!(self.#norm), Layout::Plain, format!("{prefix}norm.")));
         }
     }
-    let module = match model.kind {
-        Kind::Encoder => "nn.TransformerEncoder",
-        Kind::Decoder if model.cross_attention => "nn.TransformerDecoder",
-        Kind::Decoder => "nn.TransformerEncoder",
-        Kind::EncoderDecoder => "nn.Transformer",
+    tensors
+}
+
+/// The model's `load`/`save`, unrolled over layers, and the file and byte entry points.
+fn model_io(model: &Model, names: &Names) -> TokenStream {
+    let rt = rt();
+    let m = &names.model;
+    let bert = model.weights == Weights::Bert;
+    let tensors = model_tensors(model, names);
+    let name_expr = |name: &str, save: bool| -> TokenStream {
+        if bert && !save {
+            let name = format!("{{root}}{name}");
+            quote!(&::std::format!(#name))
+        } else {
+            quote!(#name)
+        }
+    };
+    let loads = tensors
+        .iter()
+        .map(|(field, layout, name)| io_call(field, layout, &name_expr(name, false), false));
+    let saves = tensors
+        .iter()
+        .map(|(field, layout, name)| io_call(field, layout, &name_expr(name, true), true));
+    // BERT checkpoints may nest the model under `bert.` and carry tensors no encoder uses.
+    let root = bert.then(|| {
+        quote! {
+            let root = if loader.contains("bert.encoder.layer.0.attention.self.query.weight") { "bert." } else { "" };
+            loader.ignore_prefix(&::std::format!("{root}pooler."));
+            loader.ignore_prefix(&::std::format!("{root}embeddings.position_ids"));
+        }
+    });
+    let module = match (model.weights, model.kind) {
+        (Weights::Bert, _) => "Hugging Face `BertModel`",
+        (Weights::Pytorch, Kind::Encoder) => "PyTorch `nn.TransformerEncoder`",
+        (Weights::Pytorch, Kind::Decoder) if model.cross_attention => {
+            "PyTorch `nn.TransformerDecoder`"
+        }
+        (Weights::Pytorch, Kind::Decoder) => "PyTorch `nn.TransformerEncoder`",
+        (Weights::Pytorch, Kind::EncoderDecoder) => "PyTorch `nn.Transformer`",
     };
     let file_doc = format!(
-        " Loads a safetensors file holding the `state_dict` of a PyTorch `{module}` of this shape \
+        " Loads a safetensors file holding the `state_dict` of a {module} of this shape \
          (`safetensors.torch.save_file(module.state_dict(), path)`). f32, f16 and bf16 tensors load."
     );
+    let load_doc = if bert {
+        " Reads every tensor of the model from `loader`, under `bert.` if the file nests them there; `pooler.*` and `embeddings.position_ids` are allowed and skipped. Faults are collected in `loader`."
+    } else {
+        " Reads every tensor of the model from `loader`; faults are collected there."
+    };
     quote! {
         impl #m {
             #[doc = #file_doc]
@@ -205,8 +369,9 @@ fn model_io(model: &Model, names: &Names) -> TokenStream {
                 ::core::result::Result::Ok(model)
             }
 
-            /// Reads every tensor of the model from `loader`; faults are collected there.
+            #[doc = #load_doc]
             pub fn load(&mut self, loader: &mut #rt::load::Loader<'_>) {
+                #root
                 #(#loads)*
             }
 
@@ -215,7 +380,7 @@ fn model_io(model: &Model, names: &Names) -> TokenStream {
                 #(#saves)*
             }
 
-            /// The model as safetensors bytes, under PyTorch's names.
+            /// The model as safetensors bytes, under the names [`Self::load`] reads.
             ///
             /// # Errors
             ///
@@ -226,7 +391,8 @@ fn model_io(model: &Model, names: &Names) -> TokenStream {
                 writer.to_bytes()
             }
 
-            /// Writes the model to a safetensors file at `path`, under PyTorch's names.
+            /// Writes the model to a safetensors file at `path`, under the names
+            /// [`Self::load`] reads.
             ///
             /// # Errors
             ///

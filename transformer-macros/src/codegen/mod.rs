@@ -8,6 +8,7 @@ mod consts;
 mod forward;
 mod load;
 mod summary;
+mod tokens;
 mod weights;
 
 use proc_macro2::TokenStream;
@@ -29,11 +30,13 @@ fn generate_model(model: &Model) -> TokenStream {
     let forward = forward::forward(model, &names);
     let load = load::load(model, &names);
     let summary = summary::summary(model, &names);
+    let tokens = tokens::tokens(model, &names);
     quote! {
         #structs
         #consts
         #constructors
         #forward
+        #tokens
         #load
         #summary
     }

@@ -106,6 +106,7 @@ pub fn structs(model: &Model, names: &Names) -> TokenStream {
     // A blank doc line between the user's docs and ours makes them two paragraphs.
     let has_docs = attrs.iter().any(|attr| attr.path().is_ident("doc"));
     let separator = has_docs.then(|| quote!(#[doc = ""]));
+    let tables = embedding_fields(model, names);
     let fields = names
         .stacks
         .iter()
@@ -124,6 +125,7 @@ pub fn structs(model: &Model, names: &Names) -> TokenStream {
         #[doc = #summary]
         #[derive(Clone, PartialEq)]
         #vis struct #m {
+            #tables
             #(#fields)*
         }
 
@@ -132,6 +134,49 @@ pub fn structs(model: &Model, names: &Names) -> TokenStream {
         #[doc = #scratch_doc]
         #vis type #scratch = #rt::Scratch<{ #m::D_MODEL }, { #m::D_FF }>;
     }
+}
+
+/// The token tables and embedding norm of a model that takes token ids.
+fn embedding_fields(model: &Model, names: &Names) -> TokenStream {
+    let rt = rt();
+    let m = &names.model;
+    let vocab = model.vocab.map(|_| {
+        quote! {
+            /// Token embeddings, `[VOCAB][D_MODEL]`: row `id` is the embedding of token `id`.
+            pub token_embedding: #rt::Embedding<{ #m::VOCAB }, { #m::D_MODEL }>,
+        }
+    });
+    let token_types = model.token_types.map(|_| {
+        quote! {
+            /// Token-type (segment) embeddings, `[TOKEN_TYPES][D_MODEL]`, added to each token's.
+            pub token_type_embedding: #rt::Embedding<{ #m::TOKEN_TYPES }, { #m::D_MODEL }>,
+        }
+    });
+    let norm = model.embed_norm.then(|| {
+        quote! {
+            /// Layer norm over `[D_MODEL]` of the summed embeddings (and positions).
+            pub embedding_norm: #rt::LayerNorm<{ #m::D_MODEL }>,
+        }
+    });
+    quote!(#vocab #token_types #norm)
+}
+
+/// The initialisers of [`embedding_fields`].
+fn embedding_inits(model: &Model, init: &Init) -> TokenStream {
+    let rt = rt();
+    let bias = model.bias;
+    let table = match init {
+        Init::Zeroed => quote!(#rt::Embedding::zeroed()),
+        Init::Seeded => quote!(#rt::Embedding::xavier(&mut rng)),
+    };
+    let vocab = model.vocab.map(|_| quote!(token_embedding: #table,));
+    let token_types = model
+        .token_types
+        .map(|_| quote!(token_type_embedding: #table,));
+    let norm = model
+        .embed_norm
+        .then(|| quote!(embedding_norm: #rt::LayerNorm::new(Self::EPS, #bias),));
+    quote!(#vocab #token_types #norm)
 }
 
 /// A stack's fields in the model struct: positions, layers, final norm.
@@ -254,6 +299,8 @@ pub fn constructors(model: &Model, names: &Names) -> TokenStream {
         .stacks
         .iter()
         .map(|stack| model_fields(model, stack, &Init::Seeded));
+    let zeroed_tables = embedding_inits(model, &Init::Zeroed);
+    let init_tables = embedding_inits(model, &Init::Seeded);
     let layers = names
         .stacks
         .iter()
@@ -266,6 +313,7 @@ pub fn constructors(model: &Model, names: &Names) -> TokenStream {
             #[must_use]
             pub fn zeroed() -> Self {
                 Self {
+                    #zeroed_tables
                     #(#zeroed_fields)*
                 }
             }
@@ -277,6 +325,7 @@ pub fn constructors(model: &Model, names: &Names) -> TokenStream {
             pub fn init(seed: u64) -> Self {
                 let mut rng = #rt::Rng::new(seed);
                 Self {
+                    #init_tables
                     #(#init_fields)*
                 }
             }

@@ -20,6 +20,10 @@ pub const KEYS: &[&str] = &[
     "out_proj",
     "causal",
     "cross_attention",
+    "vocab",
+    "token_types",
+    "embed_norm",
+    "weights",
 ];
 
 /// The candidate closest to `word` by edit distance, if it is close enough to be a typo:

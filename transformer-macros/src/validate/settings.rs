@@ -90,6 +90,17 @@ impl<'a> Settings<'a> {
         self.by_key.contains_key(key)
     }
 
+    /// Whether `key` is written as `true` (a rule reading another key's flag; its own
+    /// errors come from [`Self::flag`]).
+    pub fn flag_value(&self, key: &str) -> bool {
+        matches!(self.by_key.get(key).map(|s| &s.value), Some(Value::Lit(Lit::Bool(b))) if b.value)
+    }
+
+    /// Whether `key` is written as the bare word `word`.
+    pub fn word_is(&self, key: &str, word: &str) -> bool {
+        matches!(self.by_key.get(key).map(|s| &s.value), Some(Value::Word(w)) if w == word)
+    }
+
     /// Whether an unknown key was reported as a misspelling of `key`.
     pub fn suggested(&self, key: &str) -> bool {
         self.suggested.contains(&key)
@@ -272,6 +283,7 @@ fn example_dim(key: &str) -> &'static str {
         "heads" => "4",
         "d_ff" => "256",
         "max_len" => "512",
+        "vocab" => "30522",
         _ => "2",
     }
 }

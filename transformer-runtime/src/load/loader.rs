@@ -72,6 +72,12 @@ impl<'data> Loader<'data> {
         self.load(&[name], shape, &mut [out], false)
     }
 
+    /// Whether the file has a tensor named `name` (to tell checkpoint layouts apart, such as
+    /// a `BertModel`'s names from a `BertFor…`'s `bert.`-prefixed ones).
+    pub fn contains(&self, name: &str) -> bool {
+        self.file.tensor(name).is_ok()
+    }
+
     /// Allows tensors whose names start with `prefix` (`"pooler."`) to stay unread in
     /// [`Strictness::Strict`] mode.
     pub fn ignore_prefix(&mut self, prefix: &str) {

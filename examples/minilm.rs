@@ -1,0 +1,145 @@
+//! Sentence embeddings with all-MiniLM-L6-v2, declared with `transformer!` and loaded from
+//! the model's own `model.safetensors` and `tokenizer.json`.
+//!
+//! ```text
+//! scripts/fetch-models.sh
+//! cargo run --release --example minilm -- "query" "first passage" "second passage" ...
+//! cargo run --release --example minilm -- --json "a sentence" "another"
+//! ```
+//! Prints the cosine similarity of the first sentence to each other one, highest first; with
+//! `--json`, one JSON array of embeddings (384 floats per sentence, in input order) and
+//! nothing else. `--model-dir DIR` or `$MINILM_DIR` point at the model folder; by default it
+//! is where `scripts/fetch-models.sh` puts it.
+
+use std::error::Error;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use transformer::runtime::pooling::cosine_similarity;
+use transformer::text::{SentenceTokenizer, TextError, model_cache_dir, sentence_embeddings};
+use transformer::transformer;
+
+transformer! {
+    /// all-MiniLM-L6-v2: a 6-layer BERT encoder, as Hugging Face's `BertModel` names it.
+    pub MiniLm < vocab: 30522, d_model: 384, heads: 12, layers: 6, d_ff: 1536, max_len: 512,
+                 positional: learned, token_types: 2, embed_norm: true, activation: gelu,
+                 eps: 1e-12, weights: bert >
+}
+
+/// The model's folder name in the cache of `scripts/fetch-models.sh`.
+pub const MODEL: &str = "all-MiniLM-L6-v2";
+
+/// `--model-dir`, else `$MINILM_DIR`, else the cache of `scripts/fetch-models.sh`.
+pub fn model_dir(arg: Option<PathBuf>) -> PathBuf {
+    arg.or_else(|| std::env::var_os("MINILM_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| model_cache_dir(MODEL))
+}
+
+/// The model and its tokenizer.
+pub struct SentenceEncoder {
+    /// The encoder, with the checkpoint's weights.
+    pub model: MiniLm,
+    /// `tokenizer.json`, truncating at `max_seq_length` as sentence-transformers does.
+    pub tokenizer: SentenceTokenizer,
+}
+
+impl SentenceEncoder {
+    /// Loads the model folder `dir`, or says which command fetches it.
+    pub fn load(dir: &Path) -> Result<Self, Box<dyn Error>> {
+        let weights = dir.join("model.safetensors");
+        if !weights.is_file() {
+            return Err(format!(
+                "{MODEL} not found: {} does not exist\nhelp: fetch it with `scripts/fetch-models.sh`, \
+                 or point --model-dir (or $MINILM_DIR) at a folder holding model.safetensors and tokenizer.json",
+                weights.display()
+            )
+            .into());
+        }
+        let model = MiniLm::from_safetensors(&weights)?;
+        let tokenizer = SentenceTokenizer::from_model_dir(dir)?;
+        Ok(Self { model, tokenizer })
+    }
+
+    /// One unit-length embedding per sentence, in order.
+    pub fn embed(&self, sentences: &[&str]) -> Result<Vec<[f32; MiniLm::D_MODEL]>, TextError> {
+        let batch = self.tokenizer.encode_batch(sentences)?;
+        sentence_embeddings(&self.model, &batch)
+    }
+}
+
+/// `--json`, `--model-dir DIR` and the sentences.
+struct Args {
+    json: bool,
+    model_dir: Option<PathBuf>,
+    sentences: Vec<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        json: false,
+        model_dir: None,
+        sentences: Vec::new(),
+    };
+    let mut rest = std::env::args().skip(1);
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--json" => args.json = true,
+            "--model-dir" => {
+                args.model_dir = Some(rest.next().ok_or("--model-dir needs a folder")?.into())
+            }
+            "--" => args.sentences.extend(rest.by_ref()),
+            _ => args.sentences.push(arg),
+        }
+    }
+    if args.sentences.is_empty() {
+        return Err("usage: minilm [--json] [--model-dir DIR] SENTENCE...".into());
+    }
+    Ok(args)
+}
+
+/// `[[0.1,-0.2,…],[…]]`: each float printed in the shortest form that reads back exactly.
+fn to_json(embeddings: &[[f32; MiniLm::D_MODEL]]) -> String {
+    let rows: Vec<String> = embeddings
+        .iter()
+        .map(|e| {
+            format!(
+                "[{}]",
+                e.iter().map(f32::to_string).collect::<Vec<_>>().join(",")
+            )
+        })
+        .collect();
+    format!("[{}]", rows.join(","))
+}
+
+/// Runs the example; `Err` is printed to stderr.
+pub fn run() -> Result<(), Box<dyn Error>> {
+    let args = parse_args()?;
+    let encoder = SentenceEncoder::load(&model_dir(args.model_dir))?;
+    let sentences: Vec<&str> = args.sentences.iter().map(String::as_str).collect();
+    let embeddings = encoder.embed(&sentences)?;
+    if args.json {
+        println!("{}", to_json(&embeddings));
+        return Ok(());
+    }
+    let mut ranked: Vec<(f32, &str)> = embeddings[1..]
+        .iter()
+        .zip(&sentences[1..])
+        .map(|(e, s)| (cosine_similarity(&embeddings[0], e), *s))
+        .collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+    println!("query: {:?}", sentences[0]);
+    for (score, sentence) in ranked {
+        println!("{score:>8.4}  {sentence:?}");
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

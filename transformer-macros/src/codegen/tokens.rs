@@ -1,0 +1,161 @@
+//! Entry points for models that take token ids (`vocab`): `embed`, `forward_tokens` and its
+//! `_dyn` and `_batch` twins, and the runtime's `TokenModel` trait.
+//!
+//! ```text
+//! self.token_embedding.add_ids(x, ids, "token")?;
+//! self.run_encoder(&mut x[..], &::transformer::runtime::Mask::default(), &mut scratch);
+//! ```
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use super::forward::const_length_check;
+use super::{Names, rt};
+use crate::validate::Model;
+
+/// Everything token-related, or nothing for a model without `vocab`.
+pub fn tokens(model: &Model, names: &Names) -> TokenStream {
+    if model.vocab.is_none() {
+        return TokenStream::new();
+    }
+    let rt = rt();
+    let (m, scratch_ty) = (&names.model, &names.scratch);
+    let stack = &names.stacks[0];
+    let runner = format_ident!("run_{}", stack.role);
+    let length_check = const_length_check(model, m, "forward_tokens", "N", "ids", "number in ");
+    let token_types = match model.token_types {
+        Some(_) => quote! {
+            match token_types {
+                ::core::option::Option::Some(types) => {
+                    if types.len() != ids.len() {
+                        return ::core::result::Result::Err(#rt::ForwardError::LengthMismatch {
+                            input: "token types",
+                            len: types.len(),
+                            expected: ids.len(),
+                        });
+                    }
+                    self.token_type_embedding.add_ids(x, types, "token type")?;
+                }
+                ::core::option::Option::None => self.token_type_embedding.add_row(x, 0),
+            }
+        },
+        None => quote! {
+            if let ::core::option::Option::Some(types) = token_types {
+                #rt::embedding::check_types_without_table(types)?;
+            }
+        },
+    };
+    let types_doc = if model.token_types.is_some() {
+        " Token types index `token_type_embedding`; `None` means type 0 for every token."
+    } else {
+        " This model has no token-type table: `token_types`, if given, must all be 0."
+    };
+    quote! {
+        impl #m {
+            /// Writes each token's embedding into `x` (`[n][D_MODEL]`, one row per id): its row of
+            /// `token_embedding`, plus its token type's row.
+            #[doc = #types_doc]
+            ///
+            /// # Errors
+            ///
+            /// [`::transformer::runtime::ForwardError::IdOutOfRange`] naming the first id (or
+            /// type) past its table and its position; a length mismatch between `x`, `ids` and
+            /// `token_types`.
+            pub fn embed(
+                &self,
+                x: &mut [[f32; #m::D_MODEL]],
+                ids: &[u32],
+                token_types: ::core::option::Option<&[u32]>,
+            ) -> ::core::result::Result<(), #rt::ForwardError> {
+                if ids.len() != x.len() {
+                    return ::core::result::Result::Err(#rt::ForwardError::LengthMismatch {
+                        input: "ids",
+                        len: ids.len(),
+                        expected: x.len(),
+                    });
+                }
+                x.fill([0.0; #m::D_MODEL]);
+                self.token_embedding.add_ids(x, ids, "token")?;
+                #token_types
+                ::core::result::Result::Ok(())
+            }
+
+            /// The last hidden states of the token ids `ids`: `[N][D_MODEL]`, on the heap.
+            /// `N` is checked at compile time, `1 ≤ N ≤ MAX_LEN`; token types are all 0.
+            ///
+            /// # Errors
+            ///
+            /// [`::transformer::runtime::ForwardError::IdOutOfRange`] for an id `≥ VOCAB`,
+            /// naming it and its position.
+            pub fn forward_tokens<const N: usize>(
+                &self,
+                ids: &[u32; N],
+            ) -> ::core::result::Result<::std::boxed::Box<[[f32; #m::D_MODEL]; N]>, #rt::ForwardError> {
+                #length_check
+                let mut x: ::std::boxed::Box<[[f32; #m::D_MODEL]; N]> = #rt::heap::boxed_array([0.0; #m::D_MODEL]);
+                self.embed(&mut x[..], ids, ::core::option::Option::None)?;
+                let mut scratch = #rt::Scratch::with_capacity(N, N);
+                self.#runner(&mut x[..], &#rt::Mask::default(), &mut scratch);
+                ::core::result::Result::Ok(x)
+            }
+
+            /// [`Self::forward_tokens`] for a length known only at run time.
+            ///
+            /// # Errors
+            ///
+            /// As [`Self::forward_tokens`], and if `ids` is empty or longer than `MAX_LEN`.
+            pub fn forward_tokens_dyn(
+                &self,
+                ids: &[u32],
+            ) -> ::core::result::Result<::std::vec::Vec<[f32; #m::D_MODEL]>, #rt::ForwardError> {
+                #rt::error::check_len("ids", ids.len(), Self::MAX_LEN)?;
+                let mut x = ::std::vec![[0.0; #m::D_MODEL]; ids.len()];
+                self.embed(&mut x, ids, ::core::option::Option::None)?;
+                let mut scratch = #rt::Scratch::with_capacity(x.len(), x.len());
+                self.#runner(&mut x, &#rt::Mask::default(), &mut scratch);
+                ::core::result::Result::Ok(x)
+            }
+
+            /// The last hidden states of a padded batch: `ids` (and `token_types`) are
+            /// `[batch · seq_len]`, sequence `b` at `b·seq_len..(b+1)·seq_len`; `padding` says
+            /// which positions are real tokens (`true` = real, the opposite of PyTorch's
+            /// `key_padding_mask`). Each sequence gives what it gives alone; the output is
+            /// `[batch · seq_len][D_MODEL]` with zero rows at padding.
+            ///
+            /// # Errors
+            ///
+            /// An id or type past its table (padding ids included), or shapes that disagree.
+            pub fn forward_tokens_batch(
+                &self,
+                ids: &[u32],
+                token_types: ::core::option::Option<&[u32]>,
+                seq_len: usize,
+                padding: #rt::Padding<'_>,
+            ) -> ::core::result::Result<::std::vec::Vec<[f32; #m::D_MODEL]>, #rt::ForwardError> {
+                let mut x = ::std::vec![[0.0; #m::D_MODEL]; ids.len()];
+                self.embed(&mut x, ids, token_types)?;
+                let rows = seq_len.min(Self::MAX_LEN);
+                let mut scratch: #scratch_ty = #rt::Scratch::with_capacity(rows, rows);
+                #rt::batch::run_padded(&mut x, seq_len, padding, Self::MAX_LEN, |rows, mask| {
+                    self.#runner(rows, mask, &mut scratch);
+                })?;
+                ::core::result::Result::Ok(x)
+            }
+        }
+
+        #[automatically_derived]
+        impl #rt::TokenModel<{ #m::D_MODEL }> for #m {
+            const MAX_LEN: usize = #m::MAX_LEN;
+
+            fn forward_tokens_batch(
+                &self,
+                ids: &[u32],
+                token_types: ::core::option::Option<&[u32]>,
+                seq_len: usize,
+                padding: #rt::Padding<'_>,
+            ) -> ::core::result::Result<::std::vec::Vec<[f32; #m::D_MODEL]>, #rt::ForwardError> {
+                #m::forward_tokens_batch(self, ids, token_types, seq_len, padding)
+            }
+        }
+    }
+}
