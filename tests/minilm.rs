@@ -59,13 +59,8 @@ fn token_ids_are_identical_including_truncation_at_256() {
     let (encoder, io, sentences) = (encoder(), reference(), sentences());
     let texts: Vec<&str> = sentences.iter().map(String::as_str).collect();
     let batch = encoder.tokenizer.encode_batch(&texts).unwrap();
-    for i in 0..texts.len() {
-        assert_eq!(
-            batch.sentence(i),
-            ids(&io, i),
-            "sentence {i}: {:?}",
-            texts[i]
-        );
+    for (i, text) in texts.iter().enumerate() {
+        assert_eq!(batch.sentence(i), ids(&io, i), "sentence {i}: {text:?}");
     }
     let padded: Vec<u32> = io.flat("batch_ids").iter().map(|&id| id as u32).collect();
     assert_eq!(batch.ids, padded, "the padded batch");
