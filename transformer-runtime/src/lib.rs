@@ -16,6 +16,7 @@ pub mod pooling;
 pub mod position;
 pub mod scratch;
 pub mod softmax;
+pub mod threads;
 pub mod summary;
 
 pub use activation::Activation;
