@@ -220,11 +220,12 @@ fn causal_encoder_hides_later_tokens() {
     );
     naive.causal = true;
     check_single_stack!(m, naive, 8);
-    // A prefix's outputs do not depend on what follows it.
+    // A prefix's outputs do not depend on what follows it (to rounding: the products
+    // sum in a different order when the sequence is longer).
     let x: [[f32; 8]; 5] = random_input(12);
     let full = m.forward(&x);
     let prefix = m.forward_dyn(&x[..3]).unwrap();
-    assert_eq!(&full[..3], &prefix[..]);
+    assert_close(&full[..3], &rows(&prefix), 1e-6);
 }
 
 #[test]

@@ -2,6 +2,8 @@
 
 use std::f32::consts::FRAC_1_SQRT_2;
 
+use crate::fastmath::{self, Elementwise, for_each_vectorised};
+
 /// Which non-linearity a feed-forward sublayer applies between its two linear layers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Activation {
@@ -14,33 +16,62 @@ pub enum Activation {
 }
 
 impl Activation {
-    /// Applies the activation to every element of `x`.
+    /// Applies the activation to every element of `x`, vectorised.
     pub fn apply(self, x: &mut [f32]) {
-        let f = match self {
-            Self::Relu => relu,
-            Self::Gelu => gelu,
-            Self::GeluTanh => gelu_tanh,
-        };
-        for v in x {
-            *v = f(*v);
+        match self {
+            Self::Relu => for_each_vectorised(x, Relu),
+            Self::Gelu => for_each_vectorised(x, Gelu),
+            Self::GeluTanh => for_each_vectorised(x, GeluTanh),
         }
     }
 }
 
+/// The activations as [`Elementwise`] functions, for the vectorised loop.
+#[derive(Clone, Copy)]
+struct Relu;
+#[derive(Clone, Copy)]
+struct Gelu;
+#[derive(Clone, Copy)]
+struct GeluTanh;
+
+impl Elementwise for Relu {
+    #[inline(always)]
+    fn apply(self, x: f32) -> f32 {
+        relu(x)
+    }
+}
+
+impl Elementwise for Gelu {
+    #[inline(always)]
+    fn apply(self, x: f32) -> f32 {
+        gelu(x)
+    }
+}
+
+impl Elementwise for GeluTanh {
+    #[inline(always)]
+    fn apply(self, x: f32) -> f32 {
+        gelu_tanh(x)
+    }
+}
+
 /// `max(0, x)`.
+#[inline(always)]
 pub fn relu(x: f32) -> f32 {
     x.max(0.0)
 }
 
-/// `x · Φ(x) = x/2 · (1 + erf(x / √2))`.
+/// `x · Φ(x) = x/2 · (1 + erf(x / √2))`, with [`fastmath::erf`] (within 2.5e-7).
+#[inline(always)]
 pub fn gelu(x: f32) -> f32 {
-    0.5 * x * (1.0 + libm::erff(x * FRAC_1_SQRT_2))
+    0.5 * x * (1.0 + fastmath::erf(x * FRAC_1_SQRT_2))
 }
 
 /// `x/2 · (1 + tanh(√(2/π) · (x + 0.044715 x³)))`.
+#[inline(always)]
 pub fn gelu_tanh(x: f32) -> f32 {
     const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-    0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x)).tanh())
+    0.5 * x * (1.0 + fastmath::tanh(SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x)))
 }
 
 #[cfg(test)]

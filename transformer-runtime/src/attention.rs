@@ -3,6 +3,8 @@
 //! Row-vector convention throughout: token `t` is row `t`; `Q = X W_Qᵀ`, with `W_Q` stored
 //! `[out][in]` as PyTorch stores it.
 
+use crate::fastmath::{Add, ExpOfDifference, Max, Mul, zip_vectorised};
+use crate::gemm::{Dims, TOKEN_PAD, gemm_xt};
 use crate::matmul::{Linear, dot};
 use crate::softmax::softmax;
 
@@ -97,37 +99,59 @@ pub struct AttentionScratch {
     k: Vec<f32>,
     v: Vec<f32>,
     context: Vec<f32>,
+    /// One per group of heads computed in parallel.
+    groups: Vec<HeadScratch>,
+}
+
+/// What one thread needs to compute a group of heads.
+#[derive(Clone, Debug, Default)]
+struct HeadScratch {
     head_q: Vec<f32>,
-    head_k: Vec<f32>,
-    head_v: Vec<f32>,
-    head_out: Vec<f32>,
+    head_kt: Vec<f32>,
+    head_vt: Vec<f32>,
     scores: Vec<f32>,
+    column_max: Vec<f32>,
+    column_sum: Vec<f32>,
+    /// The group's outputs, `[heads][n][DH]`.
+    out: Vec<f32>,
 }
 
 /// The first `rows` rows of `buf`, viewed as `[rows][W]`, growing `buf` if it is too short.
 fn rows_of<const W: usize>(buf: &mut Vec<f32>, rows: usize) -> &mut [[f32; W]] {
-    if buf.len() < rows * W {
-        buf.resize(rows * W, 0.0);
-    }
-    buf[..rows * W].as_chunks_mut::<W>().0
+    first(buf, rows * W).as_chunks_mut::<W>().0
 }
+
+/// The first `len` numbers of `buf`, growing it if it is too short.
+fn first(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    &mut buf[..len]
+}
+
+/// Heads are computed in parallel only when each thread gets this many multiply-adds.
+const MIN_WORK_PER_THREAD: usize = 1 << 20;
 
 impl AttentionScratch {
     /// Memory for `queries` query rows and `keys` key rows of width `d_model`, reserved now
     /// so that no later forward pass of at most that size allocates.
     pub fn with_capacity(queries: usize, keys: usize, d_model: usize) -> Self {
-        let rows = queries.max(keys);
         let buf = |len: usize| vec![0.0; len];
+        let group = HeadScratch {
+            head_q: buf(queries * d_model),
+            head_kt: buf(keys.next_multiple_of(TOKEN_PAD) * d_model),
+            head_vt: buf(keys * d_model),
+            scores: buf(keys * queries.next_multiple_of(TOKEN_PAD)),
+            column_max: buf(queries),
+            column_sum: buf(queries),
+            out: buf(queries * d_model),
+        };
         Self {
             q: buf(queries * d_model),
             k: buf(keys * d_model),
             v: buf(keys * d_model),
             context: buf(queries * d_model),
-            head_q: buf(rows * d_model),
-            head_k: buf(rows * d_model),
-            head_v: buf(rows * d_model),
-            head_out: buf(rows * d_model),
-            scores: buf(keys),
+            groups: vec![group; crate::threads::get()],
         }
     }
 }
@@ -196,6 +220,11 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
     /// `x` is `[n][D]` (the queries' tokens), `memory` is `[m][D]` (the keys' and values'
     /// tokens: `x` itself for self-attention, the encoder output for cross-attention),
     /// `out` is `[n][D]`.
+    ///
+    /// Each head is two products on [`gemm_xt`], arranged so that nothing is transposed
+    /// twice: the scores transposed, `Sᵀ = K_h (Q_h/√DH)ᵀ` (`[m][n]`: column `i` holds query
+    /// `i`'s scores), soft-maxed down each column, then `context_h = Sᵀᵀ V_h`, written
+    /// straight into the head's lanes of the context.
     pub fn forward(
         &self,
         out: &mut [[f32; D]],
@@ -208,29 +237,37 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
         let q = rows_of::<D>(&mut scratch.q, n);
         let k = rows_of::<D>(&mut scratch.k, m);
         let v = rows_of::<D>(&mut scratch.v, m);
-        let context = rows_of::<D>(&mut scratch.context, n);
         self.w_q.forward(q, x);
         self.w_k.forward(k, memory);
         self.w_v.forward(v, memory);
-        if scratch.scores.len() < m {
-            scratch.scores.resize(m, 0.0);
+        let (q, k, v) = (&*q, &*k, &*v);
+        // Groups of heads run in parallel, each on its own scratch.
+        let work = 2 * n * m * D;
+        let groups = crate::threads::get()
+            .min(H)
+            .min((work / MIN_WORK_PER_THREAD).max(1));
+        if scratch.groups.len() < groups {
+            scratch.groups.resize_with(groups, HeadScratch::default);
         }
-        for h in 0..H {
-            // Each head reads lanes h·DH..(h+1)·DH; copied out so its keys are contiguous.
-            let head_q = gather_head::<D, DH>(&mut scratch.head_q, q, h);
-            let head_k = gather_head::<D, DH>(&mut scratch.head_k, k, h);
-            let head_v = gather_head::<D, DH>(&mut scratch.head_v, v, h);
-            let head_out = rows_of::<DH>(&mut scratch.head_out, n);
-            scaled_dot_product_attention(
-                head_out,
-                head_q,
-                head_k,
-                head_v,
-                mask,
-                &mut scratch.scores,
-            );
-            for (row, head_row) in context.iter_mut().zip(head_out.iter()) {
-                row.as_chunks_mut::<DH>().0[h] = *head_row;
+        let per_group = H.div_ceil(groups);
+        let (first_group, others) = scratch.groups[..groups]
+            .split_first_mut()
+            .expect("at least one group");
+        rayon::scope(|s| {
+            for (g, group) in others.iter_mut().enumerate() {
+                let heads = (g + 1) * per_group..((g + 2) * per_group).min(H);
+                s.spawn(move |_| Self::attend_heads(heads, q, k, v, mask, group));
+            }
+            Self::attend_heads(0..per_group.min(H), q, k, v, mask, first_group);
+        });
+        let context = rows_of::<D>(&mut scratch.context, n);
+        for (g, group) in scratch.groups[..groups].iter().enumerate() {
+            let heads = g * per_group..((g + 1) * per_group).min(H);
+            for (slot, h) in heads.enumerate() {
+                let head_out = group.out[slot * n * DH..][..n * DH].as_chunks::<DH>().0;
+                for (row, head_row) in context.iter_mut().zip(head_out) {
+                    row.as_chunks_mut::<DH>().0[h] = *head_row;
+                }
             }
         }
         match &self.w_o {
@@ -238,19 +275,130 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
             None => out.copy_from_slice(context),
         }
     }
+
+    /// Heads `heads` of the projected `q` (`[n][D]`), `k` and `v` (`[m][D]`), into
+    /// `scratch.out` as `[heads][n][DH]`.
+    ///
+    /// Two products on [`gemm_xt`] per head, arranged so that nothing is transposed twice:
+    /// the scores transposed, `Sᵀ = K_h (Q_h/√DH)ᵀ` (`[m][n]`: column `i` holds query `i`'s
+    /// scores), soft-maxed down each column, then `context_h = S V_h`.
+    fn attend_heads(
+        heads: std::ops::Range<usize>,
+        q: &[[f32; D]],
+        k: &[[f32; D]],
+        v: &[[f32; D]],
+        mask: &Mask<'_>,
+        scratch: &mut HeadScratch,
+    ) {
+        let (n, m) = (q.len(), k.len());
+        let (n_pad, m_pad) = (n.next_multiple_of(TOKEN_PAD), m.next_multiple_of(TOKEN_PAD));
+        let scale = 1.0 / (DH as f32).sqrt();
+        let out = first(&mut scratch.out, heads.len() * n * DH);
+        for (slot, h) in heads.enumerate() {
+            // Q_h/√DH as `[n][DH]`, K_hᵀ as `[DH][m_pad]`, V_hᵀ as `[DH][m]`.
+            let head_q = rows_of::<DH>(&mut scratch.head_q, n);
+            for (dst, src) in head_q.iter_mut().zip(q) {
+                *dst = src.as_chunks::<DH>().0[h].map(|v| v * scale);
+            }
+            let head_kt = first(&mut scratch.head_kt, DH * m_pad);
+            let head_vt = first(&mut scratch.head_vt, DH * m);
+            for (j, (k_row, v_row)) in k.iter().zip(v).enumerate() {
+                let (k_head, v_head) =
+                    (&k_row.as_chunks::<DH>().0[h], &v_row.as_chunks::<DH>().0[h]);
+                for d in 0..DH {
+                    head_kt[d * m_pad + j] = k_head[d];
+                    head_vt[d * m + j] = v_head[d];
+                }
+            }
+            let scores = first(&mut scratch.scores, m * n_pad);
+            // Columns past n are read by the second product (and discarded): keep them 0.
+            scores.fill(0.0);
+            gemm_xt(
+                scores,
+                n_pad,
+                head_q.as_flattened(),
+                None,
+                head_kt,
+                m_pad,
+                Dims { n: m, k: DH, m: n },
+            );
+            softmax_columns(
+                scores,
+                n_pad,
+                n,
+                mask,
+                &mut scratch.column_max,
+                &mut scratch.column_sum,
+            );
+            let head_out = &mut out[slot * n * DH..][..n * DH];
+            gemm_xt(
+                head_out,
+                DH,
+                head_vt,
+                None,
+                scores,
+                n_pad,
+                Dims { n, k: m, m: DH },
+            );
+        }
+    }
 }
 
-/// Lanes `h·DH..(h+1)·DH` of every row of `rows`, copied into `buf` as `[n][DH]`.
-fn gather_head<'a, const D: usize, const DH: usize>(
-    buf: &'a mut Vec<f32>,
-    rows: &[[f32; D]],
-    h: usize,
-) -> &'a [[f32; DH]] {
-    let head = rows_of::<DH>(buf, rows.len());
-    for (dst, src) in head.iter_mut().zip(rows) {
-        *dst = src.as_chunks::<DH>().0[h];
+/// Softmax down each column of the transposed scores `st` (`[m][ld]`: row `j` is key `j`,
+/// column `i < n` is query `i`), after masking what query `i` may not see. Rows are whole
+/// vectors, so every step is a vectorised pass over a row.
+fn softmax_columns(
+    st: &mut [f32],
+    ld: usize,
+    n: usize,
+    mask: &Mask<'_>,
+    max: &mut Vec<f32>,
+    sum: &mut Vec<f32>,
+) {
+    let m = st.len() / ld;
+    let rows = || (0..m).map(|j| j * ld..j * ld + n);
+    // Query i sits at position i + offset; causal masking hides keys j > i + offset.
+    let offset = m.saturating_sub(n);
+    let valid = mask.valid_keys.map_or(m, |v| v.min(m));
+    for (j, row) in rows().enumerate() {
+        let row = &mut st[row];
+        let padding = mask
+            .keys
+            .is_some_and(|keys| !keys.get(j).copied().unwrap_or(false));
+        if j >= valid || padding {
+            row.fill(f32::NEG_INFINITY);
+            continue;
+        }
+        if mask.causal && j > offset {
+            row[..(j - offset).min(n)].fill(f32::NEG_INFINITY);
+        }
+        if let Some(additive) = mask.additive {
+            for (i, score) in row.iter_mut().enumerate() {
+                *score += additive.get(i * m + j).copied().unwrap_or(0.0);
+            }
+        }
     }
-    head
+    let max = first(max, n);
+    max.fill(f32::NEG_INFINITY);
+    for row in rows() {
+        zip_vectorised(max, &st[row], Max);
+    }
+    // A query that may see no key: shifting by 0 makes its weights exp(-∞) = 0.
+    for v in max.iter_mut().filter(|v| **v == f32::NEG_INFINITY) {
+        *v = 0.0;
+    }
+    let sum = first(sum, n);
+    sum.fill(0.0);
+    for row in rows() {
+        zip_vectorised(&mut st[row.clone()], max, ExpOfDifference);
+        zip_vectorised(sum, &st[row], Add);
+    }
+    for v in sum.iter_mut() {
+        *v = if *v > 0.0 { 1.0 / *v } else { 0.0 };
+    }
+    for row in rows() {
+        zip_vectorised(&mut st[row], sum, Mul);
+    }
 }
 
 #[cfg(test)]

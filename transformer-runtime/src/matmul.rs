@@ -4,12 +4,9 @@
 //! `nn.Linear.weight`, so checkpoints load without a transpose and every output is a dot
 //! product of two contiguous rows.
 
+use crate::gemm::{Dims, gemm_nt};
 use crate::heap::{boxed_array, zeroed_matrix};
 use crate::init::Rng;
-
-/// How many token rows `linear` multiplies against one weight row at a time: each weight row
-/// is loaded once per block instead of once per token.
-const ROW_BLOCK: usize = 4;
 
 /// `Σ aᵢ bᵢ` over the shorter of the two slices.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -33,7 +30,8 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// `out[t][o] = Σᵢ w[o][i] · x[t][i] + b[o]` for every token row `t`, i.e. `out = x Wᵀ + b`.
 ///
 /// Layout: `w` is `[OUT][IN]` (PyTorch's `nn.Linear.weight`), `x` is `[n][IN]`, `out` is
-/// `[n][OUT]`; only the first `min(out.len(), x.len())` rows are computed.
+/// `[n][OUT]`; only the first `min(out.len(), x.len())` rows are computed. The work is
+/// [`gemm_nt`]'s: vectorised, and split over threads for large products.
 pub fn linear<const IN: usize, const OUT: usize>(
     out: &mut [[f32; OUT]],
     w: &[[f32; IN]; OUT],
@@ -41,14 +39,13 @@ pub fn linear<const IN: usize, const OUT: usize>(
     x: &[[f32; IN]],
 ) {
     let n = out.len().min(x.len());
-    for (out_block, x_block) in out[..n].chunks_mut(ROW_BLOCK).zip(x[..n].chunks(ROW_BLOCK)) {
-        for (o, w_row) in w.iter().enumerate() {
-            let bias = b.map_or(0.0, |b| b[o]);
-            for (out_row, x_row) in out_block.iter_mut().zip(x_block) {
-                out_row[o] = dot(w_row, x_row) + bias;
-            }
-        }
-    }
+    gemm_nt(
+        out[..n].as_flattened_mut(),
+        w.as_flattened(),
+        b.map(|b| &b[..]),
+        x[..n].as_flattened(),
+        Dims { n, k: IN, m: OUT },
+    );
 }
 
 /// A linear layer `y = x Wᵀ + b`: PyTorch's `nn.Linear(IN, OUT)`.

@@ -1,5 +1,7 @@
 //! The softmax that turns attention scores into weights.
 
+use crate::fastmath::{ExpMinus, Scale, for_each_vectorised};
+
 /// Replaces `x` with `exp(xᵢ) / Σⱼ exp(xⱼ)`. A slice, because each query normalises only the
 /// scores of the keys it may see.
 ///
@@ -13,16 +15,18 @@ pub fn softmax(x: &mut [f32]) {
         x.fill(0.0);
         return;
     }
-    let mut sum = 0.0;
-    for v in x.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v;
+    for_each_vectorised(x, ExpMinus(max));
+    // Eight partial sums, so the sum vectorises too; sum ≥ 1, as the max contributes exp(0).
+    let (chunks, tail) = x.as_chunks::<8>();
+    let mut lanes = [0.0f32; 8];
+    for chunk in chunks {
+        for (lane, v) in lanes.iter_mut().zip(chunk) {
+            *lane += v;
+        }
     }
-    // sum ≥ 1: the max entry contributes exp(0).
+    let sum = lanes.iter().sum::<f32>() + tail.iter().sum::<f32>();
     let inv = 1.0 / sum;
-    for v in x.iter_mut() {
-        *v *= inv;
-    }
+    for_each_vectorised(x, Scale(inv));
 }
 
 #[cfg(test)]

@@ -1,0 +1,405 @@
+//! The dense product behind every linear layer and attention head:
+//! `out[t][o] = Σₖ w[o][k] · x[t][k] (+ b[o])`, i.e. `out = x Wᵀ + b`, at full speed.
+//!
+//! Weights stay in PyTorch's `[OUT][IN]` layout, so a model needs no packed second copy of
+//! its weights. Instead each call transposes the (much smaller) activations into
+//! `xt[k][t]`, and a register tile computes `MR` outputs × `NR` tokens as outer products:
+//! for each `k`, broadcast `w[o][k]` for `MR` rows `o` and multiply it into one or two
+//! vectors of `xt[k][t..t + NR]`. Accumulators never need a horizontal sum.
+//!
+//! ```text
+//!          tokens t0 .. t0+NR        k = 0 .. IN
+//!  o0   [ acc acc acc … ]   +=   w[o0][k] · xt[k][t0..t0+NR]
+//!  …    [      …        ]
+//!  o0+MR-1
+//! ```
+//! Kernels: AVX-512 (`MR` 12, `NR` 16), AVX2 + FMA (`MR` 12, `NR` 8) chosen at run time by
+//! CPU feature detection, and a portable one (`MR` 4, `NR` 8) that is correct everywhere.
+//! Work is split over threads by output rows when there is enough of it.
+
+mod kernels;
+
+use std::cell::RefCell;
+
+use kernels::Kernel;
+
+/// Tokens per parallel chunk are not split below this many multiply-adds per thread: waking
+/// a thread costs a few microseconds.
+const MIN_WORK_PER_THREAD: usize = 1 << 20;
+
+thread_local! {
+    /// `xt`, the transposed activations; grows to the largest call and is then reused.
+    static TRANSPOSED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// The weight rows of the current tile, packed `[k][MR]`; reused likewise.
+    static PANEL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The shape of one product: `out[n][m] = x[n][k] · w[m][k]ᵀ (+ b[m])`.
+#[derive(Clone, Copy, Debug)]
+pub struct Dims {
+    /// Tokens: rows of `x` and of `out`.
+    pub n: usize,
+    /// Inner dimension: columns of `x` and of `w`.
+    pub k: usize,
+    /// Outputs: rows of `w`, columns of `out`.
+    pub m: usize,
+}
+
+/// Rows of a transposed operand `xt` must hold at least `n` rounded up to a multiple of
+/// this: kernels read whole vectors of tokens.
+pub const TOKEN_PAD: usize = 16;
+
+/// `out[t][o] = Σₖ w[o·k_len + k] · x[t·k_len + k] + b[o]` for `t < n`, `o < m`.
+///
+/// Layout: `x` is `[n][k]`, `w` is `[m][k]`, `out` is `[n][m]`, all row-major and dense.
+/// Panics if a slice is shorter than its shape says (callers pass arrays of exactly that
+/// shape).
+pub fn gemm_nt(out: &mut [f32], w: &[f32], b: Option<&[f32]>, x: &[f32], dims: Dims) {
+    let Dims { n, k, .. } = dims;
+    assert!(x.len() >= n * k, "gemm_nt: x shorter than {dims:?}");
+    let n_pad = n.next_multiple_of(TOKEN_PAD);
+    TRANSPOSED.with_borrow_mut(|xt| {
+        transpose_into(xt, x, n, k, n_pad);
+        gemm_xt(out, dims.m, w, b, xt, n_pad, dims);
+    });
+}
+
+/// [`gemm_nt`] with `x` already transposed: `out[t·ld_out + o] = Σₖ w[o·k_len + k] ·
+/// xt[k·ldx + t] + b[o]` for `t < n`, `o < m`. For callers that can produce `xᵀ` directly
+/// (attention does) and outputs inside a wider matrix (`ld_out ≥ m`).
+///
+/// Layout: `xt` is `[k][ldx]` with `ldx ≥ n` rounded up to [`TOKEN_PAD`] (columns past `n`
+/// are read but do not reach `out`); `w` is `[m][k]`; `out` has rows of `ld_out`.
+pub fn gemm_xt(
+    out: &mut [f32],
+    ld_out: usize,
+    w: &[f32],
+    b: Option<&[f32]>,
+    xt: &[f32],
+    ldx: usize,
+    dims: Dims,
+) {
+    let Dims { n, k, m } = dims;
+    if n == 0 || m == 0 {
+        return;
+    }
+    let n_pad = n.next_multiple_of(TOKEN_PAD);
+    assert!(
+        ld_out >= m && out.len() >= (n - 1) * ld_out + m,
+        "gemm_xt: out shorter than {dims:?}"
+    );
+    assert!(w.len() >= m * k, "gemm_xt: w shorter than {dims:?}");
+    assert!(
+        ldx >= n_pad && (k == 0 || xt.len() >= (k - 1) * ldx + n_pad),
+        "gemm_xt: xt shorter than {dims:?}"
+    );
+    assert!(
+        b.is_none_or(|b| b.len() >= m),
+        "gemm_xt: bias shorter than {m}"
+    );
+    if k == 0 {
+        for row in out.chunks_mut(ld_out).take(n) {
+            match b {
+                Some(b) => row[..m].copy_from_slice(&b[..m]),
+                None => row[..m].fill(0.0),
+            }
+        }
+        return;
+    }
+    let kernel = Kernel::best();
+    let problem = Problem {
+        w,
+        b,
+        xt,
+        ldx,
+        k,
+        m,
+        n,
+        ld_out,
+    };
+    let threads = crate::threads::get().min((n * k * m / MIN_WORK_PER_THREAD).max(1));
+    run(kernel, &problem, out, threads);
+}
+
+/// What every tile of one product reads.
+struct Problem<'a> {
+    w: &'a [f32],
+    b: Option<&'a [f32]>,
+    /// `[k][ldx]`: the activations transposed.
+    xt: &'a [f32],
+    ldx: usize,
+    k: usize,
+    m: usize,
+    n: usize,
+    /// Row stride of `out`.
+    ld_out: usize,
+}
+
+/// `xt[kk][t] = x[t][kk]`, zero for `n ≤ t < n_pad`.
+///
+/// In blocks of 16 tokens × 16 features through a small array, so that both the reads
+/// (rows of `x`) and the writes (rows of `xt`) are whole cache lines.
+fn transpose_into(xt: &mut Vec<f32>, x: &[f32], n: usize, k: usize, n_pad: usize) {
+    const B: usize = 16;
+    xt.clear();
+    xt.resize(k * n_pad, 0.0);
+    for t0 in (0..n).step_by(B) {
+        let tokens = B.min(n - t0);
+        for k0 in (0..k).step_by(B) {
+            let features = B.min(k - k0);
+            // Whole blocks move as fixed-size arrays: copies of a slice this short would
+            // each become a call to memcpy.
+            let mut block = [[0.0f32; B]; B];
+            for (dt, row) in block.iter_mut().enumerate().take(tokens) {
+                let src = &x[(t0 + dt) * k + k0..][..features];
+                match <&[f32; B]>::try_from(src) {
+                    Ok(whole) => *row = *whole,
+                    Err(_) => row[..features].copy_from_slice(src),
+                }
+            }
+            for dk in 0..features {
+                let column: [f32; B] = std::array::from_fn(|dt| block[dt][dk]);
+                let dst = &mut xt[(k0 + dk) * n_pad + t0..][..tokens];
+                match <&mut [f32; B]>::try_from(&mut *dst) {
+                    Ok(whole) => *whole = column,
+                    Err(_) => dst.copy_from_slice(&column[..tokens]),
+                }
+            }
+        }
+    }
+}
+
+/// Splits the output rows `o` into `threads` contiguous ranges of whole tiles and runs them.
+fn run(kernel: Kernel, p: &Problem<'_>, out: &mut [f32], threads: usize) {
+    let mr = kernel.mr();
+    let tiles = p.m.div_ceil(mr);
+    if threads <= 1 || tiles < 2 {
+        columns(kernel, p, OutPtr::new(out), 0..p.m);
+        return;
+    }
+    let per = tiles.div_ceil(threads) * mr;
+    let out = OutPtr::new(out);
+    rayon::scope(|s| {
+        for start in (per..p.m).step_by(per) {
+            let range = start..(start + per).min(p.m);
+            s.spawn(move |_| columns(kernel, p, out, range));
+        }
+        columns(kernel, p, out, 0..per.min(p.m));
+    });
+}
+
+/// The output matrix, shared between threads that each write their own columns `o`.
+#[derive(Clone, Copy)]
+struct OutPtr {
+    ptr: *mut f32,
+    len: usize,
+}
+
+// SAFETY: `run` hands each thread a disjoint range of output columns, and `columns` writes
+// only `out[t][o]` for `o` in its range and `t < n`, inside `len`; the scope ends before the
+// borrow of `out` does.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    fn new(out: &mut [f32]) -> Self {
+        Self {
+            ptr: out.as_mut_ptr(),
+            len: out.len(),
+        }
+    }
+
+    /// Writes the first `len` numbers of `row` to `out[index..][..len]`.
+    fn write(self, index: usize, row: &[f32; kernels::MAX_MR], len: usize) {
+        assert!(
+            len <= row.len() && index + len <= self.len,
+            "tile store out of bounds"
+        );
+        // SAFETY: in bounds (checked above), and no other thread writes these columns. A
+        // whole row is one fixed-size copy; a shorter one goes number by number (either
+        // way, no call to memcpy for a dozen numbers).
+        unsafe {
+            if len == row.len() {
+                self.ptr
+                    .add(index)
+                    .cast::<[f32; kernels::MAX_MR]>()
+                    .write_unaligned(*row);
+            } else {
+                for (i, &v) in row[..len].iter().enumerate() {
+                    std::ptr::write_volatile(self.ptr.add(index + i), v);
+                }
+            }
+        }
+    }
+}
+
+/// Computes output columns `range` for every token: full tiles, then small ones, then (if
+/// the range is narrower than a small tile) a short one.
+fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<usize>) {
+    let (mr, mr_small, nr) = (kernel.mr(), kernel.mr_small(), kernel.nr());
+    let n_pad = p.n.next_multiple_of(nr);
+    // Blocks of tokens small enough that their slice of xt stays in L2 across all tiles.
+    let block = ((512 * 1024 / 4) / p.k).max(nr) / nr * nr;
+    let mut tile = [0.0f32; kernels::MAX_TILE];
+    PANEL.with_borrow_mut(|panel| {
+        for t_block in (0..n_pad).step_by(block) {
+            let t_end = (t_block + block).min(n_pad);
+            let mut o = range.start;
+            while o < range.end {
+                let left = range.end - o;
+                let (start, rows) = if left >= mr {
+                    (o, mr)
+                } else if left >= mr_small {
+                    (o, mr_small)
+                } else if range.len() >= mr_small {
+                    // Overlap the tile before rather than run short: a few outputs are
+                    // recomputed, with identical results.
+                    (range.end - mr_small, mr_small)
+                } else {
+                    (o, left)
+                };
+                let in_place = &p.w[start * p.k..(start + rows) * p.k];
+                let packed = kernels::rows_conflict(p.k);
+                if packed {
+                    kernels::pack(panel, in_place, rows, p.k);
+                }
+                let w = if packed { &panel[..] } else { in_place };
+                for t0 in (t_block..t_end).step_by(nr) {
+                    kernel.tile(&mut tile, w, packed, rows, p.xt, p.ldx, t0);
+                    store(p, out, &tile, start, rows, t0, nr);
+                }
+                o = start + rows;
+            }
+        }
+    });
+}
+
+/// Writes a `rows × nr` tile (row-major by output) to `out[t][o..o + rows]`, adding biases.
+fn store(p: &Problem<'_>, out: OutPtr, tile: &[f32], o: usize, rows: usize, t0: usize, nr: usize) {
+    let mut row = [0.0f32; kernels::MAX_MR];
+    for dt in 0..nr.min(p.n.saturating_sub(t0)) {
+        for (i, v) in row[..rows].iter_mut().enumerate() {
+            *v = tile[i * nr + dt] + p.b.map_or(0.0, |b| b[o + i]);
+        }
+        out.write((t0 + dt) * p.ld_out + o, &row, rows);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::init::Rng;
+
+    fn naive(w: &[f32], b: Option<&[f32]>, x: &[f32], d: Dims) -> Vec<f64> {
+        let mut out = vec![0.0f64; d.n * d.m];
+        for t in 0..d.n {
+            for o in 0..d.m {
+                let dot: f64 = (0..d.k)
+                    .map(|k| f64::from(w[o * d.k + k]) * f64::from(x[t * d.k + k]))
+                    .sum();
+                out[t * d.m + o] = dot + b.map_or(0.0, |b| f64::from(b[o]));
+            }
+        }
+        out
+    }
+
+    fn random(rng: &mut Rng, len: usize) -> Vec<f32> {
+        (0..len).map(|_| rng.symmetric(1.0)).collect()
+    }
+
+    fn check(d: Dims, threads: usize, kernel: Option<Kernel>) {
+        let mut rng = Rng::new((d.n * 31 + d.k * 7 + d.m) as u64);
+        let (w, x, b) = (
+            random(&mut rng, d.m * d.k),
+            random(&mut rng, d.n * d.k),
+            random(&mut rng, d.m),
+        );
+        let mut out = vec![f32::NAN; d.n * d.m];
+        match kernel {
+            None => {
+                crate::threads::set(threads);
+                gemm_nt(&mut out, &w, Some(&b), &x, d);
+                crate::threads::set(0);
+            }
+            Some(kernel) => {
+                let n_pad = d.n.next_multiple_of(TOKEN_PAD);
+                let mut xt = Vec::new();
+                transpose_into(&mut xt, &x, d.n, d.k, n_pad);
+                let p = Problem {
+                    w: &w,
+                    b: Some(&b),
+                    xt: &xt,
+                    ldx: n_pad,
+                    k: d.k,
+                    m: d.m,
+                    n: d.n,
+                    ld_out: d.m,
+                };
+                run(kernel, &p, &mut out, threads);
+            }
+        }
+        let want = naive(&w, Some(&b), &x, d);
+        for (i, (g, w)) in out.iter().zip(&want).enumerate() {
+            assert!(
+                (f64::from(*g) - w).abs() < 1e-4,
+                "{d:?} {kernel:?}: out[{i}] = {g}, want {w}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_kernel_matches_the_reference_on_awkward_shapes() {
+        let shapes = [
+            (1, 1, 1),
+            (3, 5, 7),
+            (16, 64, 64),
+            (33, 17, 13),
+            (5, 384, 25),
+            (70, 40, 100),
+            (2, 3, 50),
+        ];
+        for kernel in Kernel::available() {
+            for (n, k, m) in shapes {
+                check(Dims { n, k, m }, 1, Some(kernel));
+            }
+        }
+    }
+
+    #[test]
+    fn threads_split_columns_without_changing_results() {
+        for kernel in Kernel::available() {
+            check(
+                Dims {
+                    n: 40,
+                    k: 64,
+                    m: 300,
+                },
+                2,
+                Some(kernel),
+            );
+            check(Dims { n: 3, k: 8, m: 5 }, 4, Some(kernel));
+        }
+        check(
+            Dims {
+                n: 128,
+                k: 384,
+                m: 1536,
+            },
+            2,
+            None,
+        );
+    }
+
+    #[test]
+    fn zero_inner_dimension_gives_the_bias() {
+        let mut out = [9.0f32; 6];
+        gemm_nt(
+            &mut out,
+            &[],
+            Some(&[1.0, 2.0, 3.0]),
+            &[],
+            Dims { n: 2, k: 0, m: 3 },
+        );
+        assert_eq!(out, [1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
+    }
+}

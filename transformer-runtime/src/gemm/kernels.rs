@@ -1,0 +1,297 @@
+//! Register tiles: `tile[i][j] = Σₖ w[i][k] · xt[k][t0 + j]` for `i < MR`, `j < NR`.
+//!
+//! The `MR` weight rows are read in place (`[MR][k]`, rows `k` apart) or from a panel packed
+//! `[k][MR]`. Packing costs a pass over the rows, so it is done only when the rows would
+//! evict each other: when `k` is a multiple of 1024, every row maps to the same L1 set.
+//!
+//! One kernel per instruction set, picked at run time: a kernel may only run on a CPU that
+//! has its features, which [`Kernel::best`] and [`Kernel::available`] check.
+
+/// The most outputs any kernel computes per tile.
+pub const MAX_MR: usize = 12;
+/// The largest tile, `MR · NR`, of any kernel.
+pub const MAX_TILE: usize = 12 * 16;
+
+/// An instruction set's tile kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// AVX-512F: 12 outputs × 16 tokens, 12 zmm accumulators.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    /// AVX2 + FMA: 12 outputs × 8 tokens, 12 ymm accumulators.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    /// Plain Rust, for every CPU: 4 outputs × 8 tokens.
+    Portable,
+}
+
+impl Kernel {
+    /// The fastest kernel this CPU runs; `TRANSFORMER_KERNEL=portable` forces the portable
+    /// one (to test it, or to compare against it).
+    pub fn best() -> Self {
+        let forced_portable =
+            std::env::var_os("TRANSFORMER_KERNEL").is_some_and(|v| v == "portable");
+        if forced_portable {
+            return Self::Portable;
+        }
+        Self::available()[0]
+    }
+
+    /// Every kernel this CPU can run, fastest first.
+    pub fn available() -> Vec<Self> {
+        let mut kernels = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                kernels.push(Self::Avx512);
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                kernels.push(Self::Avx2);
+            }
+        }
+        kernels.push(Self::Portable);
+        kernels
+    }
+
+    /// Outputs per tile.
+    pub fn mr(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512 | Self::Avx2 => 12,
+            Self::Portable => 4,
+        }
+    }
+
+    /// Outputs per small tile, for what is left of a layer after full tiles.
+    pub fn mr_small(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512 | Self::Avx2 => 4,
+            Self::Portable => 2,
+        }
+    }
+
+    /// Tokens per tile.
+    pub fn nr(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512 => 16,
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2 => 8,
+            Self::Portable => 8,
+        }
+    }
+
+    /// Fills `tile` (`[rows][NR]`, row-major) from the weight rows `w` and tokens
+    /// `t0..t0 + NR` of `xt` (`[k][ldx]`). `w` holds `rows · k` numbers: `[rows][k]`, or
+    /// `[k][rows]` if `packed`. `rows` is `MR` or `MR_SMALL`; any other count (a layer
+    /// narrower than a small tile) takes a slower path.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a tile is these slices, strides and offsets"
+    )]
+    pub fn tile(
+        self,
+        tile: &mut [f32],
+        w: &[f32],
+        packed: bool,
+        rows: usize,
+        xt: &[f32],
+        ldx: usize,
+        t0: usize,
+    ) {
+        let nr = self.nr();
+        let k = w.len() / rows.max(1);
+        assert!(
+            rows <= self.mr() && tile.len() >= rows * nr,
+            "tile: {rows} rows do not fit"
+        );
+        assert!(
+            k > 0 && w.len() == k * rows,
+            "tile: the weights are not {rows} rows"
+        );
+        assert!(
+            (k - 1) * ldx + t0 + nr <= xt.len(),
+            "tile: token columns out of bounds"
+        );
+        // Element (i, kk) of the rows is at `i · row + kk · col`.
+        let (row, col) = if packed { (1, rows) } else { (k, 1) };
+        let full = rows == self.mr();
+        if !full && rows != self.mr_small() {
+            return short_tile(tile, w, (row, col), rows, xt, ldx, t0, nr);
+        }
+        match (self, full) {
+            // SAFETY: `available` only lists kernels whose features the CPU has; the bounds
+            // each kernel reads were asserted above.
+            #[cfg(target_arch = "x86_64")]
+            (Self::Avx512, true) => unsafe {
+                x86::tile_avx512::<12>(tile, w, row, col, xt, ldx, t0, k)
+            },
+            #[cfg(target_arch = "x86_64")]
+            (Self::Avx512, false) => unsafe {
+                x86::tile_avx512::<4>(tile, w, row, col, xt, ldx, t0, k)
+            },
+            #[cfg(target_arch = "x86_64")]
+            (Self::Avx2, true) => unsafe {
+                x86::tile_avx2::<12>(tile, w, row, col, xt, ldx, t0, k)
+            },
+            #[cfg(target_arch = "x86_64")]
+            (Self::Avx2, false) => unsafe {
+                x86::tile_avx2::<4>(tile, w, row, col, xt, ldx, t0, k)
+            },
+            (Self::Portable, true) => portable_tile::<4>(tile, w, (row, col), xt, ldx, t0, k),
+            (Self::Portable, false) => portable_tile::<2>(tile, w, (row, col), xt, ldx, t0, k),
+        }
+    }
+}
+
+/// Whether rows `k` numbers apart would all fall in one L1 set (`k · 4` bytes a multiple of
+/// 4 KiB), so a tile should read them from a packed panel.
+pub fn rows_conflict(k: usize) -> bool {
+    (k * 4).is_multiple_of(4096)
+}
+
+/// Packs `rows` weight rows (`[rows][k]`) as `[k][rows]` into `panel`.
+pub fn pack(panel: &mut Vec<f32>, w: &[f32], rows: usize, k: usize) {
+    panel.clear();
+    panel.resize(k * rows, 0.0);
+    for (i, row) in w.chunks_exact(k).take(rows).enumerate() {
+        for (dst, &v) in panel[i..].iter_mut().step_by(rows).zip(row) {
+            *dst = v;
+        }
+    }
+}
+
+/// Any number of outputs: a straightforward loop, for layers narrower than a small tile.
+#[expect(clippy::too_many_arguments, reason = "as `Kernel::tile`")]
+fn short_tile(
+    tile: &mut [f32],
+    w: &[f32],
+    (row, col): (usize, usize),
+    rows: usize,
+    xt: &[f32],
+    ldx: usize,
+    t0: usize,
+    nr: usize,
+) {
+    let k = w.len() / rows;
+    tile[..rows * nr].fill(0.0);
+    for kk in 0..k {
+        let x = &xt[kk * ldx + t0..][..nr];
+        for (i, out) in tile.chunks_exact_mut(nr).take(rows).enumerate() {
+            let a = w[i * row + kk * col];
+            for (acc, x) in out.iter_mut().zip(x) {
+                *acc += a * x;
+            }
+        }
+    }
+}
+
+/// Portable: `MR` outputs × 8 tokens in plain arrays, which compilers vectorise.
+fn portable_tile<const MR: usize>(
+    tile: &mut [f32],
+    w: &[f32],
+    (row, col): (usize, usize),
+    xt: &[f32],
+    ldx: usize,
+    t0: usize,
+    k: usize,
+) {
+    const NR: usize = 8;
+    let mut acc = [[0.0f32; NR]; MR];
+    for kk in 0..k {
+        let x: &[f32] = &xt[kk * ldx + t0..][..NR];
+        for (i, acc_row) in acc.iter_mut().enumerate() {
+            let a = w[i * row + kk * col];
+            for (v, x) in acc_row.iter_mut().zip(x) {
+                *v += a * x;
+            }
+        }
+    }
+    for (i, acc_row) in acc.iter().enumerate() {
+        tile[i * NR..][..NR].copy_from_slice(acc_row);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// AVX-512F tile: `MR` outputs × 16 tokens, one zmm accumulator per output; weight
+    /// `(i, kk)` is at `w[i · row + kk · col]`.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has AVX-512F; `tile` holds `MR · 16` numbers; `w` holds every
+    /// `i · row + kk · col` for `i < MR`, `kk < k`; `xt` holds `xt[kk·ldx + t0 + 15]` for
+    /// every `kk < k`.
+    #[expect(clippy::too_many_arguments, reason = "as `Kernel::tile`")]
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn tile_avx512<const MR: usize>(
+        tile: &mut [f32],
+        w: &[f32],
+        row: usize,
+        col: usize,
+        xt: &[f32],
+        ldx: usize,
+        t0: usize,
+        k: usize,
+    ) {
+        let mut acc = [_mm512_setzero_ps(); MR];
+        // SAFETY (all pointer reads): within the bounds the caller guarantees.
+        let xp = unsafe { xt.as_ptr().add(t0) };
+        let wp = w.as_ptr();
+        for kk in 0..k {
+            let x = unsafe { _mm512_loadu_ps(xp.add(kk * ldx)) };
+            for (i, acc) in acc.iter_mut().enumerate() {
+                let a = _mm512_set1_ps(unsafe { *wp.add(i * row + kk * col) });
+                *acc = _mm512_fmadd_ps(a, x, *acc);
+            }
+        }
+        for (i, acc) in acc.iter().enumerate() {
+            let out = &mut tile[i * 16..][..16];
+            // SAFETY: `out` holds 16 numbers.
+            unsafe { _mm512_storeu_ps(out.as_mut_ptr(), *acc) };
+        }
+    }
+
+    /// AVX2 + FMA tile: `MR` outputs × 8 tokens, one ymm accumulator per output; weights
+    /// as in [`tile_avx512`].
+    ///
+    /// # Safety
+    ///
+    /// The CPU has AVX2 and FMA; `tile` holds `MR · 8` numbers; `w` holds every
+    /// `i · row + kk · col` for `i < MR`, `kk < k`; `xt` holds `xt[kk·ldx + t0 + 7]` for
+    /// every `kk < k`.
+    #[expect(clippy::too_many_arguments, reason = "as `Kernel::tile`")]
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn tile_avx2<const MR: usize>(
+        tile: &mut [f32],
+        w: &[f32],
+        row: usize,
+        col: usize,
+        xt: &[f32],
+        ldx: usize,
+        t0: usize,
+        k: usize,
+    ) {
+        let mut acc = [_mm256_setzero_ps(); MR];
+        // SAFETY (all pointer reads): within the bounds the caller guarantees.
+        let xp = unsafe { xt.as_ptr().add(t0) };
+        let wp = w.as_ptr();
+        for kk in 0..k {
+            let x = unsafe { _mm256_loadu_ps(xp.add(kk * ldx)) };
+            for (i, acc) in acc.iter_mut().enumerate() {
+                let a = _mm256_set1_ps(unsafe { *wp.add(i * row + kk * col) });
+                *acc = _mm256_fmadd_ps(a, x, *acc);
+            }
+        }
+        for (i, acc) in acc.iter().enumerate() {
+            let out = &mut tile[i * 8..][..8];
+            // SAFETY: `out` holds 8 numbers.
+            unsafe { _mm256_storeu_ps(out.as_mut_ptr(), *acc) };
+        }
+    }
+}
