@@ -250,15 +250,9 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
             scratch.groups.resize_with(groups, HeadScratch::default);
         }
         let per_group = H.div_ceil(groups);
-        let (first_group, others) = scratch.groups[..groups]
-            .split_first_mut()
-            .expect("at least one group");
-        rayon::scope(|s| {
-            for (g, group) in others.iter_mut().enumerate() {
-                let heads = (g + 1) * per_group..((g + 2) * per_group).min(H);
-                s.spawn(move |_| Self::attend_heads(heads, q, k, v, mask, group));
-            }
-            Self::attend_heads(0..per_group.min(H), q, k, v, mask, first_group);
+        crate::threads::for_each_mut(&mut scratch.groups[..groups], &|g, group| {
+            let heads = g * per_group..((g + 1) * per_group).min(H);
+            Self::attend_heads(heads, q, k, v, mask, group);
         });
         let context = rows_of::<D>(&mut scratch.context, n);
         for (g, group) in scratch.groups[..groups].iter().enumerate() {

@@ -117,7 +117,9 @@ pub fn gemm_xt(
         n,
         ld_out,
     };
-    let threads = crate::threads::get().min((n * k * m / MIN_WORK_PER_THREAD).max(1));
+    let threads = crate::threads::get()
+        .min((n * k * m / MIN_WORK_PER_THREAD).max(1))
+        .min(MAX_THREADS);
     run(kernel, &problem, out, threads);
 }
 
@@ -169,24 +171,29 @@ fn transpose_into(xt: &mut Vec<f32>, x: &[f32], n: usize, k: usize, n_pad: usize
     }
 }
 
-/// Splits the output rows `o` into `threads` contiguous ranges of whole tiles and runs them.
+/// Splits the output columns `o` into `threads` contiguous ranges of whole tiles and runs
+/// them in parallel.
 fn run(kernel: Kernel, p: &Problem<'_>, out: &mut [f32], threads: usize) {
     let mr = kernel.mr();
     let tiles = p.m.div_ceil(mr);
+    let out = OutPtr::new(out);
     if threads <= 1 || tiles < 2 {
-        columns(kernel, p, OutPtr::new(out), 0..p.m);
+        columns(kernel, p, out, 0..p.m);
         return;
     }
     let per = tiles.div_ceil(threads) * mr;
-    let out = OutPtr::new(out);
-    rayon::scope(|s| {
-        for start in (per..p.m).step_by(per) {
-            let range = start..(start + per).min(p.m);
-            s.spawn(move |_| columns(kernel, p, out, range));
-        }
-        columns(kernel, p, out, 0..per.min(p.m));
+    let mut ranges = [(); MAX_THREADS].map(|()| 0..0);
+    let parts = p.m.div_ceil(per).min(MAX_THREADS);
+    for (i, range) in ranges.iter_mut().take(parts).enumerate() {
+        *range = i * per..((i + 1) * per).min(p.m);
+    }
+    crate::threads::for_each_mut(&mut ranges[..parts], &|_, range| {
+        columns(kernel, p, out, range.clone())
     });
 }
+
+/// The most threads one product is split between.
+const MAX_THREADS: usize = 64;
 
 /// The output matrix, shared between threads that each write their own columns `o`.
 #[derive(Clone, Copy)]

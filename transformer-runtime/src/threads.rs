@@ -22,7 +22,34 @@ pub fn get() -> usize {
     }
 }
 
+/// Calls `f(i, &mut items[i])` for every item, the items split between threads, and
+/// returns when all are done. Splits by recursive `rayon::join`, which allocates nothing
+/// (a `rayon::scope` spawn boxes each job), so a forward pass stays allocation-free.
+pub fn for_each_mut<T: Send>(items: &mut [T], f: &(impl Fn(usize, &mut T) + Sync)) {
+    fn split<T: Send>(items: &mut [T], offset: usize, f: &(impl Fn(usize, &mut T) + Sync)) {
+        match items.len() {
+            0 => {}
+            1 => f(offset, &mut items[0]),
+            len => {
+                let (left, right) = items.split_at_mut(len / 2);
+                rayon::join(
+                    || split(left, offset, f),
+                    || split(right, offset + len / 2, f),
+                );
+            }
+        }
+    }
+    split(items, 0, f);
+}
+
+/// `$TRANSFORMER_THREADS`, else the CPUs available; read once (reading the environment
+/// allocates, and a forward pass must not).
 fn default_threads() -> usize {
+    static DEFAULT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *DEFAULT.get_or_init(read_default_threads)
+}
+
+fn read_default_threads() -> usize {
     std::env::var("TRANSFORMER_THREADS")
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
@@ -33,6 +60,13 @@ fn default_threads() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn for_each_mut_visits_every_item_once_with_its_index() {
+        let mut items = vec![0usize; 7];
+        for_each_mut(&mut items, &|i, item| *item += i + 1);
+        assert_eq!(items, [1, 2, 3, 4, 5, 6, 7]);
+    }
 
     #[test]
     fn set_overrides_and_zero_restores_the_default() {

@@ -27,14 +27,18 @@ pub enum Kernel {
 
 impl Kernel {
     /// The fastest kernel this CPU runs; `TRANSFORMER_KERNEL=portable` forces the portable
-    /// one (to test it, or to compare against it).
+    /// one (to test it, or to compare against it). Decided once per process.
     pub fn best() -> Self {
-        let forced_portable =
-            std::env::var_os("TRANSFORMER_KERNEL").is_some_and(|v| v == "portable");
-        if forced_portable {
-            return Self::Portable;
-        }
-        Self::available()[0]
+        static BEST: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
+        *BEST.get_or_init(|| {
+            let forced_portable =
+                std::env::var_os("TRANSFORMER_KERNEL").is_some_and(|v| v == "portable");
+            if forced_portable {
+                Self::Portable
+            } else {
+                Self::available()[0]
+            }
+        })
     }
 
     /// Every kernel this CPU can run, fastest first.

@@ -1,0 +1,97 @@
+//! A forward pass allocates nothing once its scratch exists and the first call has grown the
+//! kernels' buffers: counted by a global allocator, at one thread and at two.
+//!
+//! One test in its own binary, so no other test allocates while it counts.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use transformer::runtime::threads;
+use transformer::transformer;
+
+/// Counts allocations (on any thread) while `COUNTING` is set.
+struct CountingAllocator;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded to `System` unchanged; only a counter is added.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::SeqCst) {
+            ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        }
+        // SAFETY: the caller's contract for `alloc`, passed on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract for `dealloc`, passed on.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::SeqCst) {
+            ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        }
+        // SAFETY: the caller's contract for `realloc`, passed on.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+transformer! {
+    /// The benchmarks' W2 workload shape.
+    Tiny < d_model: 64, heads: 4, layers: 2, d_ff: 256, max_len: 128 >
+    /// Every other code path: pre-norm, GELU, learned positions, causal, final norm.
+    Other < d_model: 96, heads: 3, layers: 2, d_ff: 160, max_len: 64, norm: pre,
+            activation: gelu, positional: learned, final_norm: true, causal: true >
+    /// Cross-attention.
+    Cross < kind: decoder, cross_attention: true, d_model: 32, heads: 2, layers: 1, max_len: 40 >
+}
+
+/// Allocations made by `f`.
+fn allocations(f: impl FnOnce()) -> usize {
+    ALLOCATIONS.store(0, Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    f();
+    COUNTING.store(false, Ordering::SeqCst);
+    ALLOCATIONS.load(Ordering::SeqCst)
+}
+
+#[test]
+fn forward_into_allocates_nothing_after_the_first_call() {
+    let tiny = Tiny::init(1);
+    let other = Other::init(2);
+    let cross = Cross::init(3);
+    for n_threads in [1, 2] {
+        threads::set(n_threads);
+        let (mut tiny_s, mut other_s, mut cross_s) =
+            (Tiny::scratch(), Other::scratch(), Cross::scratch());
+        let memory = vec![[0.25f32; 32]; 40];
+        // Inputs are made before counting; the passes overwrite them in place.
+        let mut xs: Vec<Vec<[f32; 64]>> = [32, 1, 128].map(|n| vec![[0.0; 64]; n]).into();
+        let mut y = vec![[0.0f32; 96]; 64];
+        let mut z = vec![[0.0f32; 32]; 17];
+        let mut run = || {
+            for x in &mut xs {
+                x.iter_mut()
+                    .enumerate()
+                    .for_each(|(t, row)| *row = [t as f32 * 0.01; 64]);
+                tiny.forward_into(x, &mut tiny_s).unwrap();
+            }
+            y.fill([0.5; 96]);
+            other.forward_into(&mut y, &mut other_s).unwrap();
+            z.fill([0.5; 32]);
+            cross.decode_into(&mut z, &memory, &mut cross_s).unwrap();
+        };
+        run();
+        let counted = allocations(&mut run);
+        assert_eq!(
+            counted, 0,
+            "allocations in a forward pass at {n_threads} thread(s)"
+        );
+    }
+}
