@@ -81,6 +81,26 @@ impl fmt::Display for ForwardError {
 
 impl std::error::Error for ForwardError {}
 
+/// The compile-time check of a const sequence length `N` against `1..=MAX_LEN`: a model's
+/// const-length entry points evaluate [`Self::CHECK`], so an empty or too long sequence
+/// does not compile. rustc's error names both numbers, as in `SequenceLength::<600, 512>`.
+pub struct SequenceLength<const N: usize, const MAX_LEN: usize>;
+
+impl<const N: usize, const MAX_LEN: usize> SequenceLength<N, MAX_LEN> {
+    /// Fails to evaluate (a compile error where it is used) unless `1 ≤ N ≤ MAX_LEN`.
+    pub const CHECK: () = {
+        assert!(
+            N >= 1,
+            "a sequence needs at least one token, and this one has none\nhelp: pass at least one row"
+        );
+        assert!(
+            N <= MAX_LEN,
+            "the sequence is longer than the model's `max_len`: `SequenceLength::<N, MAX_LEN>` below names both\n\
+             help: declare a larger `max_len`, or use the `_dyn` entry point for lengths known at run time"
+        );
+    };
+}
+
 /// Checks a run-time sequence length against `1..=max_len`.
 pub fn check_len(input: &'static str, len: usize, max_len: usize) -> Result<(), ForwardError> {
     match len {

@@ -248,7 +248,7 @@ fn entry_points(model: &Model, names: &Names) -> Vec<TokenStream> {
             },
         ],
     };
-    let mut out: Vec<TokenStream> = entries.iter().map(|e| entry(model, names, e)).collect();
+    let mut out: Vec<TokenStream> = entries.iter().map(|e| entry(names, e)).collect();
     if model.kind == Kind::EncoderDecoder {
         out.push(encoder_decoder_forward(names));
     }
@@ -257,10 +257,10 @@ fn entry_points(model: &Model, names: &Names) -> Vec<TokenStream> {
 
 /// `forward<N>` and its `_dyn`, `_into`, `_masked` and `_batch` twins (or `encode…`,
 /// `decode…`) for one entry.
-fn entry(model: &Model, names: &Names, entry: &Entry<'_>) -> TokenStream {
+fn entry(names: &Names, entry: &Entry<'_>) -> TokenStream {
     let parts = EntryParts::new(names, entry);
     let forms = [
-        const_form(model, names, entry, &parts),
+        const_form(names, entry, &parts),
         dyn_form(names, entry, &parts),
         into_form(names, entry, &parts),
         masked_form(names, entry, &parts),
@@ -307,7 +307,7 @@ impl EntryParts {
 }
 
 /// `pub fn forward<const N: usize>(&self, input: &[[f32; D]; N]) -> Box<[[f32; D]; N]>`.
-fn const_form(model: &Model, names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
+fn const_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
     let rt = rt();
     let m = &names.model;
     let EntryParts {
@@ -317,16 +317,10 @@ fn const_form(model: &Model, names: &Names, entry: &Entry<'_>, p: &EntryParts) -
         ..
     } = p;
     let cross = entry.stack.cross;
-    let first = if cross {
-        "first number in "
-    } else {
-        "number in "
-    };
-    let length_check = const_length_check(model, m, entry.name, "N", entry.input, first);
+    let length_check = const_length_check(m, "N");
     let memory_generic = cross.then(|| quote!(, const S: usize));
     let memory_param = cross.then(|| quote!(memory: &[[f32; #m::D_MODEL]; S],));
-    let memory_check =
-        cross.then(|| const_length_check(model, m, entry.name, "S", "memory", "second number in "));
+    let memory_check = cross.then(|| const_length_check(m, "S"));
     let memory_arg = cross.then(|| quote!(&memory[..], &#rt::Mask::default(),));
     let memory_rows = if cross { quote!(S) } else { quote!(N) };
     let memory_doc = cross.then(
@@ -348,10 +342,10 @@ fn const_form(model: &Model, names: &Names, entry: &Entry<'_>, p: &EntryParts) -
             &self,
             #input: &[[f32; #m::D_MODEL]; N],
             #memory_param
-        ) -> ::std::boxed::Box<[[f32; #m::D_MODEL]; N]> {
+        ) -> #rt::Sequence<{ #m::D_MODEL }, N> {
             #length_check
             #memory_check
-            let mut x = #rt::heap::boxed_rows(#input);
+            let mut x = #rt::Sequence::from_rows(#input);
             let mut scratch = #rt::Scratch::with_capacity(N, #memory_rows);
             self.#runner(&mut x[..], #memory_arg &#rt::Mask::default(), &mut scratch);
             x
@@ -542,34 +536,12 @@ fn batch_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
     }
 }
 
-/// `const { assert!(…) }` blocks checking a const length against `1..=MAX_LEN` where the
-/// entry point is instantiated, with messages naming `max_len` and its value. `position`
-/// says where the length stands among the entry's generic arguments, since rustc's note
-/// names the instance (`TinyLm::forward::<600>`), not the parameter.
-pub fn const_length_check(
-    model: &Model,
-    m: &Ident,
-    function: &str,
-    length: &str,
-    input: &str,
-    position: &str,
-) -> TokenStream {
-    let length_ident = format_ident!("{length}");
-    let max_len = model.max_len;
-    let empty = format!(
-        "`{m}::{function}` needs at least one token, but `{input}` is empty\n\
-         help: pass at least one row"
-    );
-    let too_long = format!(
-        "`{input}` is longer than `max_len` ({max_len}) of `{m}`: its length is the {position}`{m}::{function}::<…>` in the note below\n\
-         help: declare a larger `max_len`, or use `{m}::{function}_dyn` for lengths known at run time"
-    );
-    quote! {
-        const {
-            ::core::assert!(#length_ident >= 1, #empty);
-            ::core::assert!(#length_ident <= #m::MAX_LEN, #too_long);
-        }
-    }
+/// `let () = SequenceLength::<N, { MAX_LEN }>::CHECK;`: the const length `length` must be
+/// in `1..=MAX_LEN`, checked where the entry point is instantiated.
+pub fn const_length_check(m: &Ident, length: &str) -> TokenStream {
+    let rt = rt();
+    let length = format_ident!("{length}");
+    quote!(let () = #rt::SequenceLength::<#length, { #m::MAX_LEN }>::CHECK;)
 }
 
 /// `forward(source, target) = decode(target, encode(source))`, const and `_dyn`.
@@ -585,7 +557,7 @@ fn encoder_decoder_forward(names: &Names) -> TokenStream {
             &self,
             source: &[[f32; #m::D_MODEL]; S],
             target: &[[f32; #m::D_MODEL]; N],
-        ) -> ::std::boxed::Box<[[f32; #m::D_MODEL]; N]> {
+        ) -> #rt::Sequence<{ #m::D_MODEL }, N> {
             let memory = self.encode(source);
             self.decode(target, &memory)
         }

@@ -22,7 +22,7 @@ pub fn tokens(model: &Model, names: &Names) -> TokenStream {
     let (m, scratch_ty) = (&names.model, &names.scratch);
     let stack = &names.stacks[0];
     let runner = format_ident!("run_{}", stack.role);
-    let length_check = const_length_check(model, m, "forward_tokens", "N", "ids", "number in ");
+    let length_check = const_length_check(m, "N");
     let token_types = match model.token_types {
         Some(_) => quote! {
             match token_types {
@@ -90,9 +90,9 @@ pub fn tokens(model: &Model, names: &Names) -> TokenStream {
             pub fn forward_tokens<const N: usize>(
                 &self,
                 ids: &[u32; N],
-            ) -> ::core::result::Result<::std::boxed::Box<[[f32; #m::D_MODEL]; N]>, #rt::ForwardError> {
+            ) -> ::core::result::Result<#rt::Sequence<{ #m::D_MODEL }, N>, #rt::ForwardError> {
                 #length_check
-                let mut x: ::std::boxed::Box<[[f32; #m::D_MODEL]; N]> = #rt::heap::boxed_array([0.0; #m::D_MODEL]);
+                let mut x = #rt::Sequence::<{ #m::D_MODEL }, N>::zeroed();
                 self.embed(&mut x[..], ids, ::core::option::Option::None)?;
                 let mut scratch = #rt::Scratch::with_capacity(N, N);
                 self.#runner(&mut x[..], &#rt::Mask::default(), &mut scratch);
