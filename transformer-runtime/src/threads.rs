@@ -44,6 +44,22 @@ pub fn for_each_mut<T: Send>(items: &mut [T], f: &(impl Fn(usize, &mut T) + Sync
 
 /// `$TRANSFORMER_THREADS`, else the CPUs available; read once (reading the environment
 /// allocates, and a forward pass must not).
+/// Calls `f` on consecutive pieces of `items`, split between up to [`get`] threads when
+/// there are more than `grain` items (pieces never shrink below `grain`); allocation-free.
+pub fn for_each_piece<T: Send>(items: &mut [T], grain: usize, f: &(impl Fn(&mut [T]) + Sync)) {
+    fn split<T: Send>(items: &mut [T], grain: usize, ways: usize, f: &(impl Fn(&mut [T]) + Sync)) {
+        if ways <= 1 || items.len() < 2 * grain {
+            return f(items);
+        }
+        let (left, right) = items.split_at_mut(items.len() / 2);
+        rayon::join(
+            || split(left, grain, ways / 2, f),
+            || split(right, grain, ways - ways / 2, f),
+        );
+    }
+    split(items, grain.max(1), get(), f);
+}
+
 fn default_threads() -> usize {
     static DEFAULT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *DEFAULT.get_or_init(read_default_threads)
@@ -66,6 +82,15 @@ mod tests {
         let mut items = vec![0usize; 7];
         for_each_mut(&mut items, &|i, item| *item += i + 1);
         assert_eq!(items, [1, 2, 3, 4, 5, 6, 7]);
+    }
+
+    #[test]
+    fn for_each_piece_covers_every_item_once() {
+        let mut items = vec![1u32; 1000];
+        for_each_piece(&mut items, 10, &|piece| {
+            piece.iter_mut().for_each(|v| *v += 1)
+        });
+        assert!(items.iter().all(|&v| v == 2));
     }
 
     #[test]

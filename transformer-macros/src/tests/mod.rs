@@ -14,3 +14,25 @@ pub fn pretty(input: TokenStream) -> String {
         Err(e) => panic!("expansion is not valid Rust ({e}):\n{output}"),
     }
 }
+
+/// Not a test but a measurement for `scripts/compile-time.sh`: the median time `expand` takes
+/// for a MiniLM-sized spec. Ignored by default; the script runs it in release mode.
+#[test]
+#[ignore = "a measurement, run by scripts/compile-time.sh"]
+fn expansion_time() {
+    let spec = quote::quote! {
+        pub MiniLm < vocab: 30522, d_model: 384, heads: 12, layers: 6, d_ff: 1536, max_len: 512,
+                     positional: learned, token_types: 2, embed_norm: true, activation: gelu,
+                     eps: 1e-12, weights: bert >
+    };
+    let mut times: Vec<f64> = (0..20)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            let tokens = crate::expand(spec.clone());
+            std::hint::black_box(tokens);
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    println!("expansion: {:.2} ms (median of 20)", times[10]);
+}
