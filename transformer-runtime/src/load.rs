@@ -12,6 +12,11 @@
 //! `read` checks one tensor's name, dtype and shape against what the model expects. Faults are
 //! collected rather than returned, so [`Loader::finish`] reports every one of them at once.
 //!
+//! [`Loader::open`] reads a file on disk: the header when it opens it, then each tensor's
+//! bytes when it is read, a chunk at a time, straight into the destination. Loading a model
+//! from a path so takes little more memory than the model; [`Loader::new`] reads a file
+//! already in memory, as [`read_file`] returns it.
+//!
 //! ```
 //! use transformer_runtime::load::{Loader, Strictness, Writer};
 //!
@@ -36,6 +41,9 @@ mod loader;
 mod modules;
 mod shape;
 mod similar;
+mod source;
+#[cfg(test)]
+mod temp;
 mod writer;
 
 use std::path::Path;
@@ -44,7 +52,8 @@ pub use error::{LoadError, TensorFault};
 pub use loader::{Loader, Strictness};
 pub use writer::Writer;
 
-/// Reads the whole file at `path` into memory, for [`Loader::new`].
+/// Reads the whole file at `path` into memory, for [`Loader::new`]. To load weights from a
+/// path, [`Loader::open`] needs no copy of the file in memory.
 pub fn read_file(path: &Path) -> Result<Vec<u8>, LoadError> {
     std::fs::read(path).map_err(|source| LoadError::Io {
         path: path.to_path_buf(),

@@ -338,8 +338,13 @@ fn model_io(model: &Model, names: &Names) -> TokenStream {
             pub fn from_safetensors(
                 path: impl ::core::convert::AsRef<::std::path::Path>,
             ) -> ::core::result::Result<Self, #rt::load::LoadError> {
-                let bytes = #rt::load::read_file(path.as_ref())?;
-                Self::from_safetensors_bytes(&bytes)
+                // Streamed from the file tensor by tensor: the file is never held in memory
+                // beside the model. Opened first, so a bad file fails before any allocation.
+                let mut loader = #rt::load::Loader::open(path.as_ref())?;
+                let mut model = Self::zeroed();
+                model.load(&mut loader);
+                loader.finish(#rt::load::Strictness::Strict)?;
+                ::core::result::Result::Ok(model)
             }
 
             /// [`Self::from_safetensors`] on the bytes of a file; strict: a tensor the model

@@ -6,9 +6,11 @@ use std::path::PathBuf;
 
 /// Why weights could not be loaded or saved.
 ///
-/// `Format` and `Header` come from [`Loader::new`](super::Loader::new), which stops at once on a
-/// file it cannot read. `Tensors` comes from [`Loader::finish`](super::Loader::finish) and
-/// [`Writer::to_bytes`](super::Writer::to_bytes), and lists every fault found.
+/// `Format` and `Header` come from [`Loader::new`](super::Loader::new) and
+/// [`Loader::open`](super::Loader::open), which stop at once on a file they cannot read.
+/// `Tensors` comes from [`Loader::finish`](super::Loader::finish) and
+/// [`Writer::to_bytes`](super::Writer::to_bytes), and lists every fault found. `Io` comes
+/// from whatever touches a file on disk, `finish` included after `open`.
 #[derive(Debug)]
 pub enum LoadError {
     /// The bytes are not a safetensors file: too short, an impossible header length, or a

@@ -1,16 +1,21 @@
 //! Opening a safetensors file: `[n: u64 LE][n bytes of JSON header][data]`.
 //!
-//! `safetensors::SafeTensors::deserialize` checks that the offsets tile the data exactly and
-//! agree with each shape and dtype, so every tensor view it hands out is in bounds. Before
-//! calling it we check the parts it would report vaguely or not safely:
+//! [`parse`] needs only the start of the file and its length, so a file on disk is checked
+//! without reading its data. It checks, in turn:
 //! - what a file that is not safetensors at all is instead (pickle, zip, text);
 //! - a header length past the end of the file (a truncated download);
 //! - each tensor's `data_offsets` against the data size, naming the tensor. This check also
-//!   guards `deserialize`, whose final `end + 8 + n == file length` sum overflows (a panic in
-//!   debug builds) when crafted offsets end near `usize::MAX`;
-//! - each tensor's byte span against `numel(shape) * dtype size`, naming the tensor.
+//!   keeps the sums below from overflowing when crafted offsets end near `usize::MAX`;
+//! - each tensor's byte span against `numel(shape) * dtype size`, naming the tensor;
+//! - what `safetensors`' own `Metadata` checks: the tensors tile the data exactly, with no gap,
+//!   overlap or trailing bytes, and every dtype is one it knows.
+//!
+//! After that every tensor's bytes lie inside the file.
 
-use safetensors::{Dtype, SafeTensorError, SafeTensors};
+use std::collections::{BTreeMap, HashMap};
+
+use safetensors::tensor::{Metadata, TensorInfo};
+use safetensors::{Dtype, SafeTensorError};
 use serde_json::{Map, Value};
 
 use super::LoadError;
@@ -22,13 +27,43 @@ const LEN_BYTES: usize = 8;
 /// The largest header `safetensors` accepts (its `MAX_HEADER_SIZE`).
 const MAX_HEADER: usize = 100_000_000;
 
+/// First bytes of a file looked at to tell what it is when it is not safetensors.
+const RECOGNISE_BYTES: usize = 256;
+
 const CONVERT: &str = "convert a PyTorch checkpoint in Python: `safetensors.torch.save_file(\
                        torch.load(\"pytorch_model.bin\"), \"model.safetensors\")`";
 const DAMAGED: &str = "the file is damaged or was cut short; copy or download it again";
 
-/// Parses and checks the header, returning views of every tensor in `bytes`.
-pub(super) fn open(bytes: &[u8]) -> Result<SafeTensors<'_>, LoadError> {
-    let (header, data) = split(bytes)?;
+/// A checked header: where each tensor's bytes are in the file, and what they hold.
+#[derive(Debug)]
+pub(super) struct Header {
+    /// Offset in the file of the data section, `8 + n`; `data_offsets` count from here.
+    pub(super) data_start: u64,
+    /// Every tensor by name (sorted, as a `BTreeMap` keeps them).
+    pub(super) tensors: BTreeMap<String, TensorInfo>,
+}
+
+/// How many of a file's first bytes [`parse`] needs: the header that the first 8 bytes
+/// announce, if the file can hold it, and enough to recognise another format; never more than
+/// the file has. `first` is the file's first 8 bytes, or all of a shorter file.
+pub(super) fn prefix_len(first: &[u8], file_len: u64) -> u64 {
+    let header_end = first
+        .first_chunk::<LEN_BYTES>()
+        .map(|len| u64::from_le_bytes(*len))
+        .filter(|&n| n <= MAX_HEADER as u64)
+        .map_or(0, |n| LEN_BYTES as u64 + n);
+    header_end.max(RECOGNISE_BYTES as u64).min(file_len)
+}
+
+/// Parses and checks the header of the whole file in `bytes`.
+pub(super) fn open(bytes: &[u8]) -> Result<Header, LoadError> {
+    parse(bytes, bytes.len() as u64)
+}
+
+/// Parses and checks the header of a file of `file_len` bytes that starts with `prefix`, its
+/// first [`prefix_len`] bytes (or more).
+pub(super) fn parse(prefix: &[u8], file_len: u64) -> Result<Header, LoadError> {
+    let header = split(prefix, file_len)?;
     let entries: Map<String, Value> = serde_json::from_slice(header).map_err(|e| {
         let detail = format!("the header is not a JSON object ({e})");
         // A header that starts as one was damaged; anything else never was safetensors.
@@ -37,53 +72,58 @@ pub(super) fn open(bytes: &[u8]) -> Result<SafeTensors<'_>, LoadError> {
                 detail,
                 help: DAMAGED,
             },
-            _ => not_safetensors(bytes, detail),
+            _ => not_safetensors(prefix, detail),
         }
     })?;
-    check_entries(&entries, data.len())?;
-    SafeTensors::deserialize(bytes).map_err(|e| from_safetensors(bytes, e))
+    // `split` found the header inside the file, so neither sum overflows.
+    let data_start = (LEN_BYTES + header.len()) as u64;
+    let data_len = file_len - data_start;
+    check_entries(&entries, data_len)?;
+    let tensors = tensor_infos(entries).map_err(from_safetensors)?;
+    check_tiling(&tensors, data_len).map_err(from_safetensors)?;
+    Ok(Header {
+        data_start,
+        tensors,
+    })
 }
 
-/// Splits the file into its header and data sections.
-fn split(bytes: &[u8]) -> Result<(&[u8], &[u8]), LoadError> {
-    let Some((len, rest)) = bytes.split_first_chunk::<LEN_BYTES>() else {
-        let detail = format!(
-            "the file is {} bytes long, too short for a header",
-            bytes.len()
-        );
-        return Err(not_safetensors(bytes, detail));
+/// The header bytes of a file of `file_len` bytes starting with `prefix`.
+fn split(prefix: &[u8], file_len: u64) -> Result<&[u8], LoadError> {
+    let Some((len, rest)) = prefix.split_first_chunk::<LEN_BYTES>() else {
+        let detail = format!("the file is {file_len} bytes long, too short for a header");
+        return Err(not_safetensors(prefix, detail));
     };
     let n = u64::from_le_bytes(*len);
+    let follow = file_len.saturating_sub(LEN_BYTES as u64);
     let header_len = usize::try_from(n).ok().filter(|&n| n <= MAX_HEADER);
-    match header_len.and_then(|n| rest.split_at_checked(n)) {
-        Some(parts) => Ok(parts),
+    match header_len
+        .filter(|_| n <= follow)
+        .and_then(|n| rest.get(..n))
+    {
+        Some(header) => Ok(header),
         // A JSON object where the header should start: a real file, cut short.
         None if header_len.is_some() && rest.first() == Some(&b'{') => Err(LoadError::Header {
-            detail: format!(
-                "the header is {n} bytes long, but only {} follow",
-                rest.len()
-            ),
+            detail: format!("the header is {n} bytes long, but only {follow} follow"),
             help: DAMAGED,
         }),
         None => {
             let detail = match header_len {
                 Some(_) => format!(
-                    "its first 8 bytes give a header length of {n}, but {} bytes follow",
-                    rest.len()
+                    "its first 8 bytes give a header length of {n}, but {follow} bytes follow"
                 ),
                 None => format!(
                     "its first 8 bytes give a header length of {n}, over the limit of {MAX_HEADER}"
                 ),
             };
-            Err(not_safetensors(bytes, detail))
+            Err(not_safetensors(prefix, detail))
         }
     }
 }
 
 /// Checks every tensor entry's offsets against the data size and its shape and dtype, and
 /// lists each problem on its own line. Entries too malformed to read are left for
-/// `deserialize` to reject.
-fn check_entries(entries: &Map<String, Value>, data_len: usize) -> Result<(), LoadError> {
+/// [`tensor_infos`] to reject.
+fn check_entries(entries: &Map<String, Value>, data_len: u64) -> Result<(), LoadError> {
     let problems: Vec<String> = entries
         .iter()
         .filter(|(name, _)| name.as_str() != "__metadata__")
@@ -98,9 +138,9 @@ fn check_entries(entries: &Map<String, Value>, data_len: usize) -> Result<(), Lo
     })
 }
 
-fn check_entry(name: &str, entry: &Value, data_len: usize) -> Option<String> {
+fn check_entry(name: &str, entry: &Value, data_len: u64) -> Option<String> {
     let [start, end] = offsets(entry)?;
-    if end > data_len as u64 {
+    if end > data_len {
         return Some(format!(
             "tensor \"{name}\" claims bytes {start}..{end} of the data, which has {data_len}"
         ));
@@ -134,25 +174,57 @@ fn dtype_and_shape(entry: &Value) -> Option<(Dtype, Vec<usize>)> {
     Some((dtype, shape))
 }
 
-/// What `deserialize` still rejects after our checks: gaps and overlaps between tensors,
-/// unknown dtypes, bytes after the last tensor.
-fn from_safetensors(bytes: &[u8], error: SafeTensorError) -> LoadError {
+/// Each entry as `safetensors` reads it: a `TensorInfo` per tensor, and `__metadata__`, if
+/// present, a map of strings (checked, then dropped).
+fn tensor_infos(
+    entries: Map<String, Value>,
+) -> Result<BTreeMap<String, TensorInfo>, SafeTensorError> {
+    let mut tensors = BTreeMap::new();
+    for (name, entry) in entries {
+        if name == "__metadata__" {
+            serde_json::from_value::<Option<HashMap<String, String>>>(entry)
+                .map_err(SafeTensorError::InvalidHeaderDeserialization)?;
+        } else {
+            let info = serde_json::from_value(entry)
+                .map_err(SafeTensorError::InvalidHeaderDeserialization)?;
+            tensors.insert(name, info);
+        }
+    }
+    Ok(tensors)
+}
+
+/// `safetensors`' own check, as `SafeTensors::deserialize` makes it: sorted by offset, the
+/// tensors tile the data from its first byte to its last. `check_entries` has put every
+/// offset within the data, so no sum overflows.
+fn check_tiling(
+    tensors: &BTreeMap<String, TensorInfo>,
+    data_len: u64,
+) -> Result<(), SafeTensorError> {
+    let mut by_offset: Vec<(String, TensorInfo)> = tensors
+        .iter()
+        .map(|(name, info)| (name.clone(), info.clone()))
+        .collect();
+    by_offset.sort_by_key(|(_, info)| info.data_offsets);
+    let end = Metadata::new(None, by_offset)?.data_len();
+    if end as u64 != data_len {
+        return Err(SafeTensorError::MetadataIncompleteBuffer);
+    }
+    Ok(())
+}
+
+/// What `safetensors` still rejects after our checks: entries it cannot read (unknown
+/// dtypes), gaps and overlaps between tensors, bytes after the last tensor.
+fn from_safetensors(error: SafeTensorError) -> LoadError {
     let header = |detail: String| LoadError::Header {
         detail,
         help: DAMAGED,
     };
     match error {
-        SafeTensorError::HeaderTooSmall
-        | SafeTensorError::HeaderTooLarge
-        | SafeTensorError::InvalidHeaderLength
-        | SafeTensorError::InvalidHeader(_) => not_safetensors(bytes, error.to_string()),
-        SafeTensorError::InvalidHeaderDeserialization(e) | SafeTensorError::JsonError(e) => {
-            LoadError::Header {
-                detail: format!("the header does not describe tensors ({e})"),
-                help: "the file is damaged, or uses a dtype this version of safetensors \
-                       does not know",
-            }
-        }
+        SafeTensorError::InvalidHeaderDeserialization(e) => LoadError::Header {
+            detail: format!("the header does not describe tensors ({e})"),
+            help: "the file is damaged, or uses a dtype this version of safetensors \
+                   does not know",
+        },
         SafeTensorError::InvalidOffset(name) => header(format!(
             "tensor \"{name}\" does not start where the previous tensor ends"
         )),
@@ -179,7 +251,7 @@ fn not_safetensors(bytes: &[u8], detail: String) -> LoadError {
 
 /// Known kinds of file by their first bytes, with the fix for each.
 fn recognise(bytes: &[u8]) -> Option<(&'static str, &'static str)> {
-    let start = bytes.get(..256).unwrap_or(bytes);
+    let start = bytes.get(..RECOGNISE_BYTES).unwrap_or(bytes);
     if bytes.starts_with(b"PK\x03\x04") {
         Some((
             "it is a zip archive, as PyTorch saves `.bin` and `.pt` checkpoints",
@@ -231,7 +303,37 @@ mod tests {
             r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#,
             &[0; 8],
         );
-        assert_eq!(open(&bytes).unwrap().names(), ["a"]);
+        let header = open(&bytes).unwrap();
+        assert_eq!(header.data_start, bytes.len() as u64 - 8);
+        assert_eq!(header.tensors.keys().collect::<Vec<_>>(), ["a"]);
+    }
+
+    #[test]
+    fn prefix_len_covers_the_header_and_never_passes_the_end() {
+        let n = u64::to_le_bytes;
+        assert_eq!(prefix_len(&n(1000), 5000), 1008);
+        assert_eq!(prefix_len(&n(10), 5000), 256);
+        assert_eq!(prefix_len(&n(1000), 300), 300);
+        assert_eq!(prefix_len(&n(u64::MAX), 5000), 256);
+        assert_eq!(prefix_len(&[1, 2], 2), 2);
+    }
+
+    #[test]
+    fn the_prefix_alone_is_checked_like_the_whole_file() {
+        let header = r#"{"a":{"dtype":"F32","shape":[250],"data_offsets":[0,1000]}}"#;
+        let bytes = file(header, &[0; 1000]);
+        let len = bytes.len() as u64;
+        let prefix = &bytes[..prefix_len(&bytes[..8], len) as usize];
+        assert_eq!(prefix.len(), 256);
+        let parsed = parse(prefix, len).unwrap();
+        assert_eq!(parsed.data_start, 8 + header.len() as u64);
+        assert_eq!(parsed.tensors["a"].data_offsets, (0, 1000));
+        // The same start in a file 3 bytes shorter: its data no longer holds `a`.
+        let message = parse(prefix, len - 3).unwrap_err().to_string();
+        assert!(
+            message.contains("tensor \"a\" claims bytes 0..1000 of the data, which has 997"),
+            "{message}"
+        );
     }
 
     #[test]

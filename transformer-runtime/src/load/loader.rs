@@ -1,13 +1,15 @@
 //! Reading named tensors out of a safetensors file into the model's `f32` buffers.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
 
-use safetensors::SafeTensors;
-use safetensors::tensor::TensorView;
+use safetensors::tensor::TensorInfo;
 
 use super::decode::Float;
+use super::header::{self, Header};
 use super::shape::check_lengths;
-use super::{LoadError, TensorFault, header, similar};
+use super::source::{CHUNK_BYTES, Source};
+use super::{LoadError, TensorFault, similar};
 
 /// What [`Loader::finish`] does about tensors in the file that the model never read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,29 +20,42 @@ pub enum Strictness {
     Lenient,
 }
 
-/// Reads tensors by name from safetensors bytes, converting them to `f32`.
+/// Reads tensors by name from a safetensors file, converting them to `f32`: from its bytes in
+/// memory ([`new`](Self::new)) or from the file on disk ([`open`](Self::open)), with the same
+/// checks, values and faults either way.
 ///
 /// `read*` never fail: each fault (missing tensor, wrong shape or dtype, buffer of the wrong
 /// length) is recorded and the destination is left unchanged, so that [`finish`](Self::finish)
 /// reports every fault at once.
 #[derive(Debug)]
 pub struct Loader<'data> {
-    file: SafeTensors<'data>,
+    source: Source<'data>,
+    header: Header,
     read: HashSet<String>,
     ignored_prefixes: Vec<String>,
     faults: Vec<TensorFault>,
+    /// The first read from disk that failed; `finish` returns it.
+    io_error: Option<LoadError>,
 }
 
 impl<'data> Loader<'data> {
     /// Opens the file in `bytes`, checking its header: `Err` if it is not safetensors
     /// ([`LoadError::Format`]) or its header does not describe its data ([`LoadError::Header`]).
     pub fn new(bytes: &'data [u8]) -> Result<Self, LoadError> {
-        Ok(Self {
-            file: header::open(bytes)?,
+        let header = header::open(bytes)?;
+        Ok(Self::with(Source::Bytes(bytes), header))
+    }
+
+    /// A loader of the tensors `header` lists in `source`, none read yet.
+    fn with(source: Source<'data>, header: Header) -> Self {
+        Self {
+            source,
+            header,
             read: HashSet::new(),
             ignored_prefixes: Vec::new(),
             faults: Vec::new(),
-        })
+            io_error: None,
+        }
     }
 
     /// Reads tensor `name` of `shape` into `out`, row-major: `out.len()` must be `Π shape[i]`.
@@ -75,7 +90,7 @@ impl<'data> Loader<'data> {
     /// Whether the file has a tensor named `name` (to tell checkpoint layouts apart, such as
     /// a `BertModel`'s names from a `BertFor…`'s `bert.`-prefixed ones).
     pub fn contains(&self, name: &str) -> bool {
-        self.file.tensor(name).is_ok()
+        self.header.tensors.contains_key(name)
     }
 
     /// Allows tensors whose names start with `prefix` (`"pooler."`) to stay unread in
@@ -87,7 +102,14 @@ impl<'data> Loader<'data> {
     /// Ends loading: `Err` listing every fault recorded by `read*`, and in strict mode every
     /// tensor left unread outside the ignored prefixes. Each missing tensor names the unread
     /// tensor it was probably meant to be, if one is similar.
+    ///
+    /// A loader from [`open`](Self::open) returns instead the first [`LoadError::Io`] met
+    /// while reading tensor data (the file changed or a disk failed since it was opened),
+    /// naming the file and the tensor; the buffer being filled then may hold part of it.
     pub fn finish(mut self, strictness: Strictness) -> Result<(), LoadError> {
+        if let Some(error) = self.io_error.take() {
+            return Err(error);
+        }
         let mut faults = std::mem::take(&mut self.faults);
         let unread = self.unread();
         for fault in &mut faults {
@@ -120,7 +142,7 @@ impl<'data> Loader<'data> {
         let lengths: Vec<usize> = parts.iter().map(|part| part.len()).collect();
         self.faults.extend(check_lengths(first, shape, &lengths));
 
-        let Some((name, view)) = self.find(names) else {
+        let Some((name, info)) = find(&self.header.tensors, names) else {
             if required {
                 self.faults.push(TensorFault::Missing {
                     name: first.to_owned(),
@@ -132,20 +154,20 @@ impl<'data> Loader<'data> {
             return false;
         };
         self.read.insert(name.to_owned());
-        match check_tensor(name, &view, shape, &mut self.faults) {
+        match check_tensor(name, info, shape, &mut self.faults) {
             Some(float) if self.faults.len() == faults_before => {
-                copy(float, view.data(), parts);
-                true
+                // `header::parse` put every tensor inside the file: the sum cannot overflow.
+                let offset = self.header.data_start + info.data_offsets.0 as u64;
+                match self.source.read(name, float, offset, parts) {
+                    Ok(()) => true,
+                    Err(error) => {
+                        self.io_error.get_or_insert(error);
+                        false
+                    }
+                }
             }
             _ => false,
         }
-    }
-
-    /// The first of `names` in the file, with its view.
-    fn find<'n>(&self, names: &[&'n str]) -> Option<(&'n str, TensorView<'data>)> {
-        names
-            .iter()
-            .find_map(|&name| Some((name, self.file.tensor(name).ok()?)))
     }
 
     /// Names in the file that no `read*` found and no ignored prefix covers, sorted.
@@ -155,15 +177,43 @@ impl<'data> Loader<'data> {
                 .iter()
                 .any(|prefix| name.starts_with(prefix.as_str()))
         };
-        let mut unread: Vec<&str> = self
-            .file
-            .names()
-            .into_iter()
+        // Sorted already: the names are a `BTreeMap`'s keys.
+        self.header
+            .tensors
+            .keys()
+            .map(String::as_str)
             .filter(|&name| !self.read.contains(name) && !ignored(name))
-            .collect();
-        unread.sort_unstable();
-        unread
+            .collect()
     }
+}
+
+impl Loader<'static> {
+    /// Opens the safetensors file at `path` and checks its header as [`new`](Self::new) does,
+    /// without reading the tensors' data: each `read*` reads its tensor from the file, a
+    /// megabyte at a time, converting as it goes. Loading so needs no memory beyond the
+    /// destination buffers.
+    ///
+    /// `Err` as for [`new`](Self::new), or [`LoadError::Io`] naming `path` if it cannot be
+    /// opened or read.
+    pub fn open(path: &Path) -> Result<Self, LoadError> {
+        Self::open_chunked(path, CHUNK_BYTES)
+    }
+
+    /// [`open`](Self::open), reading `chunk_bytes` at a time (tests make them small).
+    fn open_chunked(path: &Path, chunk_bytes: usize) -> Result<Self, LoadError> {
+        let (source, header) = Source::open(path, chunk_bytes)?;
+        Ok(Self::with(source, header))
+    }
+}
+
+/// The first of `names` in the file, with its entry.
+fn find<'n, 'h>(
+    tensors: &'h BTreeMap<String, TensorInfo>,
+    names: &[&'n str],
+) -> Option<(&'n str, &'h TensorInfo)> {
+    names
+        .iter()
+        .find_map(|&name| Some((name, tensors.get(name)?)))
 }
 
 /// Fills a missing tensor's `similar` with the unread name it was probably meant to be,
@@ -187,48 +237,37 @@ fn suggest(fault: &mut TensorFault, unread: &[&str]) {
 /// returns how to decode it if it matches.
 fn check_tensor(
     name: &str,
-    view: &TensorView<'_>,
+    info: &TensorInfo,
     expected: &[usize],
     faults: &mut Vec<TensorFault>,
 ) -> Option<Float> {
-    let float = Float::of(view.dtype());
+    let float = Float::of(info.dtype);
     if float.is_none() {
         faults.push(TensorFault::UnsupportedDtype {
             name: name.to_owned(),
-            dtype: view.dtype().to_string(),
+            dtype: info.dtype.to_string(),
         });
     }
-    if view.shape() != expected {
+    if info.shape != expected {
         faults.push(TensorFault::WrongShape {
             name: name.to_owned(),
             expected: expected.to_vec(),
-            found: view.shape().to_vec(),
+            found: info.shape.clone(),
         });
         return None;
     }
     float
 }
 
-/// Decodes `data` into `parts` laid end to end. `deserialize` made `data` exactly
-/// `numel(shape) * width` bytes and `check_lengths` made the parts add up to `numel(shape)`,
-/// so every split succeeds.
-fn copy(float: Float, mut data: &[u8], parts: &mut [&mut [f32]]) {
-    for part in parts {
-        let Some((head, tail)) = data.split_at_checked(part.len().saturating_mul(float.width()))
-        else {
-            return;
-        };
-        float.decode(head, part);
-        data = tail;
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::fmt::Debug;
+
     use half::{bf16, f16};
 
     use super::*;
     use crate::load::Writer;
+    use crate::load::temp::TempFile;
 
     /// A safetensors file written by hand: `(name, dtype, shape, data)` in order.
     fn file(tensors: &[(&str, &str, &[usize], Vec<u8>)]) -> Vec<u8> {
@@ -260,6 +299,17 @@ mod tests {
         writer.to_bytes().unwrap()
     }
 
+    /// Runs `check` on a loader of `bytes` in memory, then on one of the same bytes in a file
+    /// read 12 bytes at a time (3 `f32` values, so most tensors here span several chunks).
+    /// Both must give the same answer, which is returned.
+    fn both<T: PartialEq + Debug>(bytes: &[u8], check: impl Fn(Loader<'_>) -> T) -> T {
+        let in_memory = check(Loader::new(bytes).unwrap());
+        let file = TempFile::new(bytes);
+        let on_disk = check(Loader::open_chunked(file.path(), 12).unwrap());
+        assert_eq!(in_memory, on_disk, "in memory, then on disk");
+        in_memory
+    }
+
     fn faults(loader: Loader<'_>, strictness: Strictness) -> Vec<TensorFault> {
         match loader.finish(strictness) {
             Err(LoadError::Tensors(faults)) => faults,
@@ -269,13 +319,14 @@ mod tests {
 
     #[test]
     fn reads_values_written_by_the_writer() {
-        let bytes = small();
-        let mut loader = Loader::new(&bytes).unwrap();
-        let (mut a, mut b) = ([0.0; 4], [0.0; 2]);
-        loader.read("a", &[2, 2], &mut a);
-        loader.read("b", &[2], &mut b);
-        loader.finish(Strictness::Strict).unwrap();
-        assert_eq!((a, b), ([1.0, 2.0, 3.0, 4.0], [5.0, 6.0]));
+        let values = both(&small(), |mut loader| {
+            let (mut a, mut b) = ([0.0; 4], [0.0; 2]);
+            loader.read("a", &[2, 2], &mut a);
+            loader.read("b", &[2], &mut b);
+            loader.finish(Strictness::Strict).unwrap();
+            (a, b)
+        });
+        assert_eq!(values, ([1.0, 2.0, 3.0, 4.0], [5.0, 6.0]));
     }
 
     #[test]
@@ -297,13 +348,62 @@ mod tests {
             ("b", "BF16", &[2], brain),
             ("d", "F64", &[2], double),
         ]);
-        let mut loader = Loader::new(&bytes).unwrap();
-        let (mut h, mut b, mut d) = ([0.0; 2], [0.0; 2], [0.0; 2]);
-        loader.read("h", &[2], &mut h);
-        loader.read("b", &[2], &mut b);
-        loader.read("d", &[2], &mut d);
-        loader.finish(Strictness::Strict).unwrap();
-        assert_eq!((h, b, d), ([1.0, -0.5], [3.0, 0.25], [0.1, -8.0]));
+        let values = both(&bytes, |mut loader| {
+            let (mut h, mut b, mut d) = ([0.0; 2], [0.0; 2], [0.0; 2]);
+            loader.read("h", &[2], &mut h);
+            loader.read("b", &[2], &mut b);
+            loader.read("d", &[2], &mut d);
+            loader.finish(Strictness::Strict).unwrap();
+            (h, b, d)
+        });
+        assert_eq!(values, ([1.0, -0.5], [3.0, 0.25], [0.1, -8.0]));
+    }
+
+    #[test]
+    fn both_sources_read_the_same_bits_across_many_chunks() {
+        // NaN payloads, signed zeros, subnormals and infinities in every dtype, 27 values per
+        // tensor: several 12-byte chunks each, the 16-bit ones ending in a partial chunk.
+        let specials = [
+            0.0f32,
+            -0.0,
+            f32::MIN_POSITIVE / 3.0,
+            f32::MAX,
+            f32::NEG_INFINITY,
+            f32::from_bits(0x7FA0_0001),
+            f32::from_bits(0xFFC0_1234),
+            1.0 / 3.0,
+            -7.5,
+        ];
+        let values: Vec<f32> = specials.iter().cycle().take(27).copied().collect();
+        let encode = |bytes: fn(f32) -> Vec<u8>| values.iter().flat_map(|&v| bytes(v)).collect();
+        let half = encode(|v| f16::from_f32(v).to_le_bytes().into());
+        let brain = encode(|v| bf16::from_f32(v).to_le_bytes().into());
+        let double = encode(|v| f64::from(v).to_le_bytes().into());
+        let bytes = file(&[
+            ("f32", "F32", &[27], encode(|v| v.to_le_bytes().into())),
+            ("f16", "F16", &[3, 9], half),
+            ("bf16", "BF16", &[27], brain),
+            ("f64", "F64", &[9, 3], double),
+        ]);
+        let bits = both(&bytes, |mut loader| {
+            let mut out = [[0.0f32; 27]; 4];
+            let [f32s, f16s, bf16s, f64s] = &mut out;
+            loader.read("f32", &[27], f32s);
+            loader.read("f16", &[3, 9], f16s);
+            loader.read("bf16", &[27], bf16s);
+            // In parts of 2, 5 and 2 rows.
+            let (first, rest) = f64s.split_at_mut(6);
+            let (second, third) = rest.split_at_mut(15);
+            loader.read_split("f64", &[9, 3], &mut [first, second, third]);
+            loader.finish(Strictness::Strict).unwrap();
+            out.map(|tensor| tensor.map(f32::to_bits))
+        });
+        assert_eq!(bits[0], std::array::from_fn(|i| values[i].to_bits()));
+        // Widening may quieten the signalling NaN; every other value comes back exactly.
+        for (&got, want) in bits[3].iter().zip(&values) {
+            let same = got == want.to_bits() || (want.is_nan() && f32::from_bits(got).is_nan());
+            assert!(same, "{got:#x} for {:#x}", want.to_bits());
+        }
     }
 
     #[test]
@@ -328,12 +428,14 @@ mod tests {
         let mut writer = Writer::new();
         writer.add("in_proj_weight", &[6, 2], &values);
         let bytes = writer.to_bytes().unwrap();
-        let mut loader = Loader::new(&bytes).unwrap();
-        let (mut q, mut k, mut v) = ([0.0; 4], [0.0; 4], [0.0; 4]);
-        loader.read_split("in_proj_weight", &[6, 2], &mut [&mut q, &mut k, &mut v]);
-        loader.finish(Strictness::Strict).unwrap();
+        let qkv = both(&bytes, |mut loader| {
+            let (mut q, mut k, mut v) = ([0.0; 4], [0.0; 4], [0.0; 4]);
+            loader.read_split("in_proj_weight", &[6, 2], &mut [&mut q, &mut k, &mut v]);
+            loader.finish(Strictness::Strict).unwrap();
+            (q, k, v)
+        });
         assert_eq!(
-            (q, k, v),
+            qkv,
             (
                 [0.0, 1.0, 2.0, 3.0],
                 [4.0, 5.0, 6.0, 7.0],
@@ -344,13 +446,14 @@ mod tests {
 
     #[test]
     fn missing_tensor_is_reported_with_its_shape() {
-        let bytes = small();
-        let mut loader = Loader::new(&bytes).unwrap();
-        let mut out = [7.0; 3];
-        loader.read("c", &[3], &mut out);
+        let (out, faults) = both(&small(), |mut loader| {
+            let mut out = [7.0; 3];
+            loader.read("c", &[3], &mut out);
+            (out, faults(loader, Strictness::Lenient))
+        });
         assert_eq!(out, [7.0; 3]);
         assert_eq!(
-            faults(loader, Strictness::Lenient),
+            faults,
             [TensorFault::Missing {
                 name: "c".into(),
                 also_tried: vec![],
@@ -362,13 +465,14 @@ mod tests {
 
     #[test]
     fn wrong_shape_leaves_the_destination_unchanged() {
-        let bytes = small();
-        let mut loader = Loader::new(&bytes).unwrap();
-        let mut out = [7.0; 4];
-        loader.read("a", &[4], &mut out);
+        let (out, faults) = both(&small(), |mut loader| {
+            let mut out = [7.0; 4];
+            loader.read("a", &[4], &mut out);
+            (out, faults(loader, Strictness::Strict))
+        });
         assert_eq!(out, [7.0; 4]);
         assert_eq!(
-            faults(loader, Strictness::Strict),
+            faults,
             [
                 TensorFault::WrongShape {
                     name: "a".into(),
@@ -383,12 +487,14 @@ mod tests {
     #[test]
     fn unsupported_dtype_is_reported_with_the_dtype() {
         let bytes = file(&[("ids", "I64", &[2], vec![0; 16])]);
-        let mut loader = Loader::new(&bytes).unwrap();
-        let mut out = [7.0; 2];
-        loader.read("ids", &[2], &mut out);
+        let (out, faults) = both(&bytes, |mut loader| {
+            let mut out = [7.0; 2];
+            loader.read("ids", &[2], &mut out);
+            (out, faults(loader, Strictness::Strict))
+        });
         assert_eq!(out, [7.0; 2]);
         assert_eq!(
-            faults(loader, Strictness::Strict),
+            faults,
             [TensorFault::UnsupportedDtype {
                 name: "ids".into(),
                 dtype: "I64".into()
@@ -398,22 +504,20 @@ mod tests {
 
     #[test]
     fn wrong_buffer_length_is_a_fault_not_a_panic() {
-        let bytes = small();
-        let mut loader = Loader::new(&bytes).unwrap();
-        let mut short = [7.0; 3];
-        loader.read("a", &[2, 2], &mut short);
-        let (mut q, mut k) = ([7.0; 3], [7.0; 1]);
-        loader.read_split("a", &[2, 2], &mut [&mut q, &mut k]);
-        assert_eq!((short, q, k), ([7.0; 3], [7.0; 3], [7.0; 1]));
+        let (outs, faults) = both(&small(), |mut loader| {
+            let mut short = [7.0; 3];
+            loader.read("a", &[2, 2], &mut short);
+            let (mut q, mut k) = ([7.0; 3], [7.0; 1]);
+            loader.read_split("a", &[2, 2], &mut [&mut q, &mut k]);
+            ((short, q, k), faults(loader, Strictness::Lenient))
+        });
+        assert_eq!(outs, ([7.0; 3], [7.0; 3], [7.0; 1]));
         let wrong = |lengths: Vec<usize>| TensorFault::WrongLength {
             name: "a".into(),
             shape: vec![2, 2],
             lengths,
         };
-        assert_eq!(
-            faults(loader, Strictness::Lenient),
-            [wrong(vec![3]), wrong(vec![3, 1])]
-        );
+        assert_eq!(faults, [wrong(vec![3]), wrong(vec![3, 1])]);
     }
 
     #[test]
@@ -424,11 +528,12 @@ mod tests {
             ("extra.1", "F32", &[1], f32_bytes(&[0.0])),
             ("extra.2", "F32", &[1], f32_bytes(&[0.0])),
         ]);
-        let mut loader = Loader::new(&bytes).unwrap();
-        loader.read("missing", &[5], &mut [0.0; 5]);
-        loader.read("a", &[2, 3], &mut [0.0; 6]);
-        loader.read("ids", &[2], &mut [0.0; 2]);
-        let faults = faults(loader, Strictness::Strict);
+        let faults = both(&bytes, |mut loader| {
+            loader.read("missing", &[5], &mut [0.0; 5]);
+            loader.read("a", &[2, 3], &mut [0.0; 6]);
+            loader.read("ids", &[2], &mut [0.0; 2]);
+            faults(loader, Strictness::Strict)
+        });
         assert_eq!(
             faults,
             [
@@ -466,14 +571,15 @@ mod tests {
 
     #[test]
     fn lenient_skips_unread_tensors_and_strict_lists_them() {
-        let bytes = small();
-        let mut a = [0.0; 4];
-        let mut strict = Loader::new(&bytes).unwrap();
-        strict.read("a", &[2, 2], &mut a);
-        assert_eq!(faults(strict, Strictness::Strict), [unexpected("b")]);
-        let mut lenient = Loader::new(&bytes).unwrap();
-        lenient.read("a", &[2, 2], &mut a);
-        lenient.finish(Strictness::Lenient).unwrap();
+        let strict = both(&small(), |mut loader| {
+            loader.read("a", &[2, 2], &mut [0.0; 4]);
+            faults(loader, Strictness::Strict)
+        });
+        assert_eq!(strict, [unexpected("b")]);
+        both(&small(), |mut loader| {
+            loader.read("a", &[2, 2], &mut [0.0; 4]);
+            loader.finish(Strictness::Lenient).unwrap();
+        });
     }
 
     #[test]
@@ -484,28 +590,40 @@ mod tests {
             ("pooler.dense.bias", "F32", &[1], f32_bytes(&[3.0])),
             ("poolerx", "F32", &[1], f32_bytes(&[4.0])),
         ]);
-        let mut loader = Loader::new(&bytes).unwrap();
-        loader.read("w", &[1], &mut [0.0]);
-        loader.ignore_prefix("pooler.");
-        assert_eq!(faults(loader, Strictness::Strict), [unexpected("poolerx")]);
+        let faults = both(&bytes, |mut loader| {
+            loader.read("w", &[1], &mut [0.0]);
+            loader.ignore_prefix("pooler.");
+            faults(loader, Strictness::Strict)
+        });
+        assert_eq!(faults, [unexpected("poolerx")]);
+    }
+
+    #[test]
+    fn contains_sees_every_tensor_of_the_file() {
+        let found = both(&small(), |loader| {
+            ["a", "b", "c"].map(|name| loader.contains(name))
+        });
+        assert_eq!(found, [true, true, false]);
     }
 
     #[test]
     fn read_any_falls_back_to_later_names() {
         let bytes = file(&[("ln.gamma", "F32", &[2], f32_bytes(&[1.0, 2.0]))]);
-        let mut loader = Loader::new(&bytes).unwrap();
-        let mut out = [0.0; 2];
-        loader.read_any(&["ln.weight", "ln.gamma"], &[2], &mut out);
-        loader.finish(Strictness::Strict).unwrap();
+        let out = both(&bytes, |mut loader| {
+            let mut out = [0.0; 2];
+            loader.read_any(&["ln.weight", "ln.gamma"], &[2], &mut out);
+            loader.finish(Strictness::Strict).unwrap();
+            out
+        });
         assert_eq!(out, [1.0, 2.0]);
     }
 
     #[test]
     fn read_any_reports_a_miss_under_the_first_name() {
-        let bytes = small();
-        let mut loader = Loader::new(&bytes).unwrap();
-        loader.read_any(&["ln.weight", "ln.gamma"], &[2], &mut [0.0; 2]);
-        let faults = faults(loader, Strictness::Lenient);
+        let faults = both(&small(), |mut loader| {
+            loader.read_any(&["ln.weight", "ln.gamma"], &[2], &mut [0.0; 2]);
+            faults(loader, Strictness::Lenient)
+        });
         assert_eq!(
             faults,
             [TensorFault::Missing {
@@ -519,27 +637,32 @@ mod tests {
 
     #[test]
     fn read_optional_tolerates_absence_but_not_a_wrong_shape() {
-        let bytes = small();
-        let mut loader = Loader::new(&bytes).unwrap();
-        let mut out = [0.0; 2];
-        assert!(!loader.read_optional("lm_head.weight", &[2], &mut out));
-        assert!(loader.read_optional("b", &[2], &mut out));
-        assert!(!loader.read_optional("a", &[2], &mut out));
+        let (filled, out, faults) = both(&small(), |mut loader| {
+            let mut out = [0.0; 2];
+            let filled = [
+                loader.read_optional("lm_head.weight", &[2], &mut out),
+                loader.read_optional("b", &[2], &mut out),
+                loader.read_optional("a", &[2], &mut out),
+            ];
+            (filled, out, faults(loader, Strictness::Strict))
+        });
+        assert_eq!(filled, [false, true, false]);
         assert_eq!(out, [5.0, 6.0]);
         let wrong_shape = TensorFault::WrongShape {
             name: "a".into(),
             expected: vec![2],
             found: vec![2, 2],
         };
-        assert_eq!(faults(loader, Strictness::Strict), [wrong_shape]);
+        assert_eq!(faults, [wrong_shape]);
     }
 
     #[test]
     fn a_missing_tensor_names_a_similar_unread_one() {
         let bytes = file(&[("model.layers.0.w", "F32", &[1], f32_bytes(&[1.0]))]);
-        let mut loader = Loader::new(&bytes).unwrap();
-        loader.read("layers.0.w", &[1], &mut [0.0]);
-        let message = loader.finish(Strictness::Strict).unwrap_err().to_string();
+        let message = both(&bytes, |mut loader| {
+            loader.read("layers.0.w", &[1], &mut [0.0]);
+            loader.finish(Strictness::Strict).unwrap_err().to_string()
+        });
         assert_eq!(
             message,
             "tensor \"layers.0.w\" is missing, expected shape [1]; the file has \"model.layers.0.w\"\n\
@@ -551,9 +674,10 @@ mod tests {
     #[test]
     fn a_similar_name_is_found_for_an_alternative_name_too() {
         let bytes = file(&[("bert.ln.gamma", "F32", &[1], f32_bytes(&[1.0]))]);
-        let mut loader = Loader::new(&bytes).unwrap();
-        loader.read_any(&["ln.weight", "ln.gamma"], &[1], &mut [0.0]);
-        let faults = faults(loader, Strictness::Lenient);
+        let faults = both(&bytes, |mut loader| {
+            loader.read_any(&["ln.weight", "ln.gamma"], &[1], &mut [0.0]);
+            faults(loader, Strictness::Lenient)
+        });
         assert!(
             matches!(&faults[..], [TensorFault::Missing { similar: Some(s), .. }] if s == "bert.ln.gamma"),
             "{faults:?}"
@@ -563,23 +687,71 @@ mod tests {
     #[test]
     fn a_tensor_may_be_read_twice() {
         // Tied weights: one checkpoint tensor fills both the embedding and the output layer.
-        let bytes = small();
-        let mut loader = Loader::new(&bytes).unwrap();
-        let (mut embed, mut head) = ([0.0; 2], [0.0; 2]);
-        loader.read("b", &[2], &mut embed);
-        loader.read("b", &[2], &mut head);
-        loader.read("a", &[2, 2], &mut [0.0; 4]);
-        loader.finish(Strictness::Strict).unwrap();
+        let (embed, head) = both(&small(), |mut loader| {
+            let (mut embed, mut head) = ([0.0; 2], [0.0; 2]);
+            loader.read("b", &[2], &mut embed);
+            loader.read("b", &[2], &mut head);
+            loader.read("a", &[2, 2], &mut [0.0; 4]);
+            loader.finish(Strictness::Strict).unwrap();
+            (embed, head)
+        });
         assert_eq!(embed, head);
     }
 
     #[test]
     fn an_empty_file_loads_nothing() {
         let bytes = Writer::new().to_bytes().unwrap();
-        Loader::new(&bytes)
-            .unwrap()
-            .finish(Strictness::Strict)
-            .unwrap();
+        both(&bytes, |loader| loader.finish(Strictness::Strict).unwrap());
+    }
+
+    #[test]
+    fn open_rejects_a_truncated_file_and_a_lying_header_as_new_does() {
+        let bytes = small();
+        let header_len = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        // Cut in the data, cut in the header, and a header length larger than the file.
+        let mut lying = bytes.clone();
+        lying[..8].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
+        for damaged in [
+            &bytes[..bytes.len() - 1],
+            &bytes[..header_len - 1],
+            &lying[..],
+        ] {
+            let in_memory = Loader::new(damaged).unwrap_err().to_string();
+            let file = TempFile::new(damaged);
+            let on_disk = Loader::open(file.path()).unwrap_err().to_string();
+            assert_eq!(on_disk, in_memory);
+        }
+        let file = TempFile::new(&bytes[..bytes.len() - 1]);
+        let message = Loader::open(file.path()).unwrap_err().to_string();
+        assert!(
+            message.contains("tensor \"b\" claims bytes 16..24 of the data, which has 23"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn open_names_a_missing_path() {
+        let path = Path::new("/nonexistent/transformer/weights.safetensors");
+        let err = Loader::open(path).unwrap_err();
+        assert!(matches!(&err, LoadError::Io { path: p, .. } if p == path));
+    }
+
+    #[test]
+    fn a_file_cut_after_opening_is_an_io_error_from_finish() {
+        let bytes = small();
+        let file = TempFile::new(&bytes);
+        let mut loader = Loader::open_chunked(file.path(), 12).unwrap();
+        // Only `b` (the last 8 bytes) is lost; `a` still reads.
+        let cut = std::fs::OpenOptions::new().write(true).open(file.path());
+        cut.unwrap().set_len(bytes.len() as u64 - 8).unwrap();
+        let (mut a, mut b) = ([0.0; 4], [7.0; 2]);
+        loader.read("a", &[2, 2], &mut a);
+        assert!(!loader.read_optional("b", &[2], &mut b));
+        assert_eq!((a, b), ([1.0, 2.0, 3.0, 4.0], [7.0; 2]));
+        let err = loader.finish(Strictness::Strict).unwrap_err();
+        assert!(matches!(&err, LoadError::Io { path, .. } if path == file.path()));
+        let message = err.to_string();
+        assert!(message.contains(": reading tensor \"b\": "), "{message}");
     }
 
     fn unexpected(name: &str) -> TensorFault {
