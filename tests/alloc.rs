@@ -17,6 +17,9 @@ transformer! {
             activation: gelu, positional: learned, final_norm: true, causal: true >
     /// Cross-attention.
     Cross < kind: decoder, cross_attention: true, d_model: 32, heads: 2, layers: 1, max_len: 40 >
+    /// Token ids in, BERT style.
+    Tokens < vocab: 100, token_types: 2, embed_norm: true, positional: learned, d_model: 32,
+             heads: 2, layers: 1, max_len: 16, activation: gelu >
 }
 
 #[test]
@@ -24,10 +27,14 @@ fn forward_into_allocates_nothing_after_the_first_call() {
     let tiny = Tiny::init(1);
     let other = Other::init(2);
     let cross = Cross::init(3);
+    let tokens = Tokens::init(4);
     for n_threads in [1, 2] {
         threads::set(n_threads);
         let (mut tiny_s, mut other_s, mut cross_s) =
             (Tiny::scratch(), Other::scratch(), Cross::scratch());
+        let mut tokens_s = Tokens::scratch();
+        let ids = [1u32, 5, 99, 2, 7];
+        let mut hidden = [[0.0f32; 32]; 5];
         let memory = vec![[0.25f32; 32]; 40];
         // Inputs are made before counting; the passes overwrite them in place.
         let mut xs: Vec<Vec<[f32; 64]>> = [32, 1, 128].map(|n| vec![[0.0; 64]; n]).into();
@@ -44,6 +51,9 @@ fn forward_into_allocates_nothing_after_the_first_call() {
             other.forward_into(&mut y, &mut other_s).unwrap();
             z.fill([0.5; 32]);
             cross.decode_into(&mut z, &memory, &mut cross_s).unwrap();
+            tokens
+                .forward_tokens_into(&mut hidden, &ids, &mut tokens_s)
+                .unwrap();
         };
         run();
         let counted = allocations(&mut run);

@@ -122,6 +122,11 @@ fn the_const_length_entry_point_agrees_and_bad_ids_are_errors() {
     let fixed = model.forward_tokens(&ids).unwrap();
     let dynamic = model.forward_tokens_dyn(&ids).unwrap();
     assert_eq!(&fixed[..], &dynamic[..]);
+    let mut in_place = [[0.0f32; 384]; 4];
+    model
+        .forward_tokens_into(&mut in_place, &ids, &mut MiniLm::scratch())
+        .unwrap();
+    assert_eq!(&in_place[..], &dynamic[..]);
     let err = model.forward_tokens(&[101u32, 30522, 102]).unwrap_err();
     assert_eq!(
         err,

@@ -116,6 +116,25 @@ pub fn tokens(model: &Model, names: &Names) -> TokenStream {
                 ::core::result::Result::Ok(x)
             }
 
+            /// [`Self::forward_tokens_dyn`] into caller memory: `x` (one row per id) receives
+            /// the last hidden states, with working memory from [`Self::scratch`]; allocates
+            /// nothing.
+            ///
+            /// # Errors
+            ///
+            /// As [`Self::forward_tokens_dyn`], and if `x` and `ids` differ in length.
+            pub fn forward_tokens_into(
+                &self,
+                x: &mut [[f32; #m::D_MODEL]],
+                ids: &[u32],
+                scratch: &mut #scratch_ty,
+            ) -> ::core::result::Result<(), #rt::ForwardError> {
+                #rt::error::check_len("ids", ids.len(), Self::MAX_LEN)?;
+                self.embed(x, ids, ::core::option::Option::None)?;
+                self.#runner(x, &#rt::Mask::default(), scratch);
+                ::core::result::Result::Ok(())
+            }
+
             /// The last hidden states of a padded batch: `ids` (and `token_types`) are
             /// `[batch · seq_len]`, sequence `b` at `b·seq_len..(b+1)·seq_len`; `padding` says
             /// which positions are real tokens (`true` = real, the opposite of PyTorch's
