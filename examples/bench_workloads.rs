@@ -204,7 +204,9 @@ fn w2(data: &Path) -> Result<Workload, Box<dyn Error>> {
         max_abs_diff,
         run: Box::new(move || {
             let mut rows = black_box(x);
-            model.forward_into(&mut rows, &mut scratch).expect("32 tokens fit max_len");
+            model
+                .forward_into(&mut rows, &mut scratch)
+                .expect("32 tokens fit max_len");
             black_box(&rows);
         }),
     })
