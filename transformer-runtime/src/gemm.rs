@@ -273,7 +273,7 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
                 let w = if packed { &panel[..] } else { in_place };
                 for t0 in (t_block..t_end).step_by(nr) {
                     kernel.tile(&mut tile, w, packed, rows, p.xt, p.ldx, t0);
-                    store(p, out, &tile, start, rows, t0, nr);
+                    store(kernel, p, out, &tile, start, rows, t0);
                 }
                 o = start + rows;
             }
@@ -281,10 +281,38 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
     });
 }
 
-/// Writes a `rows × nr` tile (row-major by output) to `out[t][o..o + rows]`, adding biases.
-fn store(p: &Problem<'_>, out: OutPtr, tile: &[f32], o: usize, rows: usize, t0: usize, nr: usize) {
+/// Writes a `rows × NR` tile (row-major by output) to `out[t][o..o + rows]`, adding biases.
+fn store(
+    kernel: Kernel,
+    p: &Problem<'_>,
+    out: OutPtr,
+    tile: &[f32],
+    o: usize,
+    rows: usize,
+    t0: usize,
+) {
+    let nr = kernel.nr();
+    let tokens = nr.min(p.n.saturating_sub(t0));
+    if tokens == 0 {
+        return;
+    }
+    let first = t0 * p.ld_out + o;
+    let bias = p.b.map(|b| &b[o..o + rows]);
+    if let Some(store) = kernel.fast_store(rows) {
+        // The kernel's own transposing store: one gather and one masked store per token.
+        assert!(
+            first + (tokens - 1) * p.ld_out + rows <= out.len,
+            "tile store out of bounds"
+        );
+        assert!(tile.len() >= rows * nr, "tile shorter than {rows} × {nr}");
+        // SAFETY: `fast_store` only offers a store the CPU can run; every write is to
+        // `out[first + dt·ld_out ..][..rows]` for `dt < tokens`, in bounds (asserted above)
+        // and in this thread's columns; `tile` holds `rows · nr` numbers (asserted above).
+        unsafe { store(tile, bias, out.ptr.add(first), p.ld_out, tokens) };
+        return;
+    }
     let mut row = [0.0f32; kernels::MAX_MR];
-    for dt in 0..nr.min(p.n.saturating_sub(t0)) {
+    for dt in 0..tokens {
         for (i, v) in row[..rows].iter_mut().enumerate() {
             *v = tile[i * nr + dt] + p.b.map_or(0.0, |b| b[o + i]);
         }

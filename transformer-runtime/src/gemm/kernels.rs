@@ -151,6 +151,21 @@ impl Kernel {
     }
 }
 
+/// A kernel's transposing tile store: `out[dt·ld ..][..rows] = tile[..][dt] + bias` for
+/// `dt < tokens`, from a `[rows][NR]` tile.
+pub type FastStore = unsafe fn(&[f32], Option<&[f32]>, *mut f32, usize, usize);
+
+impl Kernel {
+    /// The kernel's vectorised store for full tiles of `rows` outputs, if it has one.
+    pub fn fast_store(self, rows: usize) -> Option<FastStore> {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512 if rows == 12 => Some(x86::store_avx512),
+            _ => None,
+        }
+    }
+}
+
 /// Whether rows `k` numbers apart would all fall in one L1 set (`k · 4` bytes a multiple of
 /// 4 KiB), so a tile should read them from a packed panel.
 pub fn rows_conflict(k: usize) -> bool {
@@ -258,6 +273,44 @@ mod x86 {
             let out = &mut tile[i * 16..][..16];
             // SAFETY: `out` holds 16 numbers.
             unsafe { _mm512_storeu_ps(out.as_mut_ptr(), *acc) };
+        }
+    }
+
+    /// Writes a `[12][16]` tile transposed: `out[dt·ld + i] = tile[i·16 + dt] + bias[i]` for
+    /// `i < 12`, `dt < tokens`: one 12-lane gather, add and masked store per token.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has AVX-512F; `tile` holds `12 · 16` numbers; `bias`, if given, 12; `out`
+    /// points at `(tokens − 1)·ld + 12` writable numbers that nothing else accesses.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn store_avx512(
+        tile: &[f32],
+        bias: Option<&[f32]>,
+        out: *mut f32,
+        ld: usize,
+        tokens: usize,
+    ) {
+        const LANES: __mmask16 = 0x0fff;
+        let rows = _mm512_setr_epi32(
+            0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 0, 0, 0, 0,
+        );
+        // SAFETY: the masked load reads only the 12 biases the caller guarantees.
+        let bias = bias.map_or(_mm512_setzero_ps(), |b| unsafe {
+            _mm512_maskz_loadu_ps(LANES, b.as_ptr())
+        });
+        for dt in 0..tokens.min(16) {
+            // SAFETY: lanes i < 12 read tile[i·16 + dt] < 12·16; the store writes the 12
+            // numbers at out + dt·ld, which the caller guarantees.
+            unsafe {
+                let column = _mm512_mask_i32gather_ps::<4>(
+                    _mm512_setzero_ps(),
+                    LANES,
+                    rows,
+                    tile.as_ptr().add(dt),
+                );
+                _mm512_mask_storeu_ps(out.add(dt * ld), LANES, _mm512_add_ps(column, bias));
+            }
         }
     }
 
