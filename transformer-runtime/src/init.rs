@@ -24,6 +24,11 @@ impl Rng {
         z ^ (z >> 31)
     }
 
+    /// A number in `0..n` (`n > 0`), uniform up to a bias of `n / 2⁶⁴`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
     /// Uniform in `[-bound, bound)`, on a grid of 2⁻²³·bound.
     pub fn symmetric(&mut self, bound: f32) -> f32 {
         // 24 bits fit an f32 mantissa exactly: u is exact, and so is 2u - 1.

@@ -4,31 +4,10 @@
 //! The generator is seeded, so a failure replays exactly; the failing iteration and its
 //! bytes are in the panic message.
 
+use transformer_runtime::Rng;
 use transformer_runtime::load::{LoadError, Loader, Strictness, Writer};
 
 const ITERATIONS: usize = 50_000;
-
-/// SplitMix64: a tiny generator with well-mixed output, enough for choosing mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform enough in `0..n`, for `n > 0`.
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn byte(&mut self) -> u8 {
-        self.next().to_le_bytes()[0]
-    }
-}
 
 /// Numbers that sit on the edges the header checks care about: zero, sizes of the real
 /// tensors, `u32`/`u64`/`usize` limits, the overflow-prone `2^61 - 1`, and things that are not
@@ -183,7 +162,9 @@ fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>) {
         2 => {
             let header = header_range(bytes);
             let at = header.start + rng.below(header.len() + 1);
-            let junk: Vec<u8> = (0..1 + rng.below(8)).map(|_| rng.byte()).collect();
+            let junk: Vec<u8> = (0..1 + rng.below(8))
+                .map(|_| rng.next_u64().to_le_bytes()[0])
+                .collect();
             splice_header(rng, bytes, at..at, &junk);
         }
         // Change a number in the header: a dimension or an offset.
@@ -192,7 +173,7 @@ fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>) {
             if !runs.is_empty() {
                 let run = runs[rng.below(runs.len())].clone();
                 let number = match rng.below(3) {
-                    0 => rng.next().to_string(),
+                    0 => rng.next_u64().to_string(),
                     _ => NUMBERS[rng.below(NUMBERS.len())].to_owned(),
                 };
                 splice_header(rng, bytes, run, number.as_bytes());
@@ -210,9 +191,9 @@ fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>) {
         // A random header length.
         5 => {
             let n = match rng.below(3) {
-                0 => rng.next(),
-                1 => rng.next() % (bytes.len() as u64 + 16),
-                _ => u64::MAX - rng.next() % 16,
+                0 => rng.next_u64(),
+                1 => rng.next_u64() % (bytes.len() as u64 + 16),
+                _ => u64::MAX - rng.next_u64() % 16,
             };
             if let Some(len) = bytes.get_mut(..8) {
                 len.copy_from_slice(&n.to_le_bytes());
@@ -248,7 +229,7 @@ fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>) {
             let len = rng.below(64);
             let mut junk = (len as u64).to_le_bytes().to_vec();
             junk.push(b'{');
-            junk.extend((0..rng.below(96)).map(|_| rng.byte()));
+            junk.extend((0..rng.below(96)).map(|_| rng.next_u64().to_le_bytes()[0]));
             *bytes = junk;
         }
     }
@@ -312,7 +293,7 @@ fn the_valid_file_loads() {
 #[test]
 fn random_damage_never_panics_the_loader() {
     let valid = valid_file();
-    let mut rng = Rng(0x5EED_CAFE_F00D_D00D);
+    let mut rng = Rng::new(0x5EED_CAFE_F00D_D00D);
     let mut seen = Vec::new();
     for iteration in 0..ITERATIONS {
         let mut bytes = valid.clone();

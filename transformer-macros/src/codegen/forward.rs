@@ -353,27 +353,22 @@ fn const_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
     }
 }
 
-/// `pub fn forward_dyn(&self, input: &[[f32; D]]) -> Result<Vec<[f32; D]>, ForwardError>`.
+/// `pub fn forward_dyn(&self, input: &[[f32; D]]) -> Result<Vec<[f32; D]>, ForwardError>`:
+/// the masked form with no mask.
 fn dyn_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
     let rt = rt();
     let m = &names.model;
     let EntryParts {
         name,
         input,
-        runner,
-        memory_arg,
         memory_param,
-        memory_check,
         errors_doc,
+        ..
     } = p;
     let dyn_name = format_ident!("{name}_dyn");
-    let input_name = entry.input;
+    let masked_name = format_ident!("{name}_masked");
+    let memory = entry.stack.cross.then(|| quote!(memory,));
     let memory_mask = entry.stack.cross.then(|| quote!(&#rt::Mask::default(),));
-    let memory_rows = if entry.stack.cross {
-        quote!(memory.len())
-    } else {
-        quote!(x.len())
-    };
     let doc = format!(" [`Self::{name}`] for a length known only at run time.");
     quote! {
         #[doc = #doc]
@@ -386,12 +381,7 @@ fn dyn_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
             #input: &[[f32; #m::D_MODEL]],
             #memory_param
         ) -> ::core::result::Result<::std::vec::Vec<[f32; #m::D_MODEL]>, #rt::ForwardError> {
-            #rt::error::check_len(#input_name, #input.len(), Self::MAX_LEN)?;
-            #memory_check
-            let mut x = #input.to_vec();
-            let mut scratch = #rt::Scratch::with_capacity(x.len(), #memory_rows);
-            self.#runner(&mut x, #memory_arg #memory_mask &#rt::Mask::default(), &mut scratch);
-            ::core::result::Result::Ok(x)
+            self.#masked_name(#input, #memory &#rt::Mask::default(), #memory_mask)
         }
     }
 }
