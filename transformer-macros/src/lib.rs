@@ -15,7 +15,33 @@ mod tests;
 
 use proc_macro2::TokenStream;
 
-/// Declares one or more transformer models; see the `transformer` crate's documentation.
+/// Declares one or more transformer models: `VIS Name < key: value, ... >`, separated by
+/// nothing, `;` or `,`. Doc comments and attributes pass through; a model without a name is
+/// a private `Transformer`. See the `transformer` crate for what is generated.
+///
+/// | key | values | default | meaning |
+/// |---|---|---|---|
+/// | `kind` | `encoder`, `decoder`, `encoder_decoder` | `encoder` | one bidirectional stack, one causal stack, or PyTorch's `nn.Transformer` |
+/// | `d_model` | integer > 0 | required | width of the residual stream |
+/// | `heads` | integer > 0 dividing `d_model` | required | attention heads |
+/// | `layers` | integer > 0 | required (not for `encoder_decoder`) | layers of the stack |
+/// | `encoder_layers`, `decoder_layers` | integer > 0 | required for `encoder_decoder` | layers of each stack |
+/// | `d_ff` | integer > 0 (not with `ffn: false`) | `4 * d_model` | feed-forward hidden width |
+/// | `max_len` | integer > 0 | `512` | longest sequence |
+/// | `norm` | `post`, `pre`, `none` | `post` | where each sublayer normalises |
+/// | `final_norm` | `true`, `false` (not with `norm: none`) | `false` (`true` for `encoder_decoder`) | a layer norm after each stack |
+/// | `eps` | float > 0 (needs a norm) | `1e-5` | layer norm epsilon |
+/// | `activation` | `relu`, `gelu`, `gelu_tanh` (not with `ffn: false`) | `relu` | feed-forward non-linearity |
+/// | `positional` | `none`, `sinusoidal`, `learned` | `none` | positions added to the input |
+/// | `bias` | `true`, `false` | `true` | biases in linear layers and layer norms |
+/// | `ffn` | `true`, `false` | `true` | the feed-forward sublayer |
+/// | `out_proj` | `true`, `false` | `true` | the attention output projection |
+/// | `causal` | `true`, `false` (`encoder` only) | `false` | masked self-attention |
+/// | `cross_attention` | `true`, `false` (`decoder` only) | `false` | attention to an encoder memory |
+/// | `vocab` | integer > 0 (single stack, no cross-attention) | none | token ids in |
+/// | `token_types` | integer > 0 (needs `vocab`) | none | a token-type table |
+/// | `embed_norm` | `true`, `false` (single stack) | `false` | a layer norm on the summed embeddings |
+/// | `weights` | `pytorch`, `bert` (`bert`: post-norm encoder) | `pytorch` | tensor names for safetensors |
 #[proc_macro]
 pub fn transformer(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
     expand(input.into()).into()
