@@ -23,6 +23,23 @@ fn first_rows<const W: usize>(buf: &mut Vec<[f32; W]>, n: usize) -> &mut [[f32; 
     &mut buf[..n]
 }
 
+/// The sublayer's input: `x` itself, or (pre-norm) a normalised copy of it in `buf`.
+fn normalised<'a, const D: usize>(
+    buf: &'a mut Vec<[f32; D]>,
+    x: &'a [[f32; D]],
+    pre_norm: Option<&LayerNorm<D>>,
+) -> &'a [[f32; D]] {
+    match pre_norm {
+        Some(norm) => {
+            let normed = first_rows(buf, x.len());
+            normed.copy_from_slice(x);
+            norm.forward(normed);
+            normed
+        }
+        None => x,
+    }
+}
+
 /// `x[t] += y[t]` for every token row: the residual connection.
 pub fn add_rows<const D: usize>(x: &mut [[f32; D]], y: &[[f32; D]]) {
     for (row, add) in x.iter_mut().zip(y) {
@@ -58,15 +75,7 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
     ) {
         let n = x.len();
         let out = first_rows(&mut self.sublayer, n);
-        let input: &[[f32; D]] = match pre_norm {
-            Some(norm) => {
-                let normed = first_rows(&mut self.normed, n);
-                normed.copy_from_slice(x);
-                norm.forward(normed);
-                normed
-            }
-            None => x,
-        };
+        let input = normalised(&mut self.normed, x, pre_norm);
         attention.forward(
             out,
             input,
@@ -89,15 +98,7 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
         let n = x.len();
         let out = first_rows(&mut self.sublayer, n);
         let hidden = first_rows(&mut self.hidden, n);
-        let input: &[[f32; D]] = match pre_norm {
-            Some(norm) => {
-                let normed = first_rows(&mut self.normed, n);
-                normed.copy_from_slice(x);
-                norm.forward(normed);
-                normed
-            }
-            None => x,
-        };
+        let input = normalised(&mut self.normed, x, pre_norm);
         ffn.forward(out, input, activation, hidden);
         add_rows(x, out);
     }
