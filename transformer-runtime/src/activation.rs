@@ -19,7 +19,7 @@ impl Activation {
     /// Applies the activation to every element of `x`, vectorised, and split between
     /// threads for large inputs.
     pub fn apply(self, x: &mut [f32]) {
-        crate::threads::for_each_piece(x, 1 << 15, &|piece| match self {
+        crate::threads::for_each_piece(x, 1 << 13, &|piece| match self {
             Self::Relu => for_each_vectorised(piece, Relu),
             Self::Gelu => for_each_vectorised(piece, Gelu),
             Self::GeluTanh => for_each_vectorised(piece, GeluTanh),

@@ -130,7 +130,7 @@ fn first(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
 }
 
 /// Heads are computed in parallel only when each thread gets this many multiply-adds.
-const MIN_WORK_PER_THREAD: usize = 1 << 20;
+const MIN_WORK_PER_THREAD: usize = 1 << 17;
 
 impl AttentionScratch {
     /// Memory for `queries` query rows and `keys` key rows of width `d_model`, reserved now

@@ -68,7 +68,7 @@ impl<const D: usize> LayerNorm<D> {
     /// Normalises every token row of `x` (`[n][D]`) in place, rows split between threads
     /// for large inputs.
     pub fn forward(&self, x: &mut [[f32; D]]) {
-        let grain = (1 << 14) / D.max(1);
+        let grain = (1 << 12) / D.max(1);
         crate::threads::for_each_piece(x, grain, &|rows| {
             for row in rows {
                 layer_norm(row, &self.weight, self.bias.as_deref(), self.eps);
