@@ -4,7 +4,7 @@
 //! settings relate. Each rule is one function, and a rule whose inputs were already
 //! rejected stays quiet, so one mistake gives one error.
 
-mod keys;
+pub(crate) mod keys;
 mod settings;
 
 use std::collections::HashMap;

@@ -4,6 +4,8 @@
 
 use proc_macro2::{Delimiter, Group, Ident, Literal, Punct, Spacing, Span, TokenStream, TokenTree};
 
+use crate::validate::keys::KEYS;
+
 /// SplitMix64: deterministic, so a failure reproduces from its seed.
 struct Rng(u64);
 
@@ -25,25 +27,9 @@ impl Rng {
     }
 }
 
-const WORDS: &[&str] = &[
-    "d_model",
-    "heads",
-    "layers",
-    "d_ff",
-    "max_len",
-    "norm",
-    "final_norm",
-    "eps",
-    "activation",
-    "positional",
-    "bias",
-    "ffn",
-    "out_proj",
-    "kind",
-    "causal",
-    "cross_attention",
-    "encoder_layers",
-    "decoder_layers",
+/// Words that are not keys: values, names, keywords, a typo and a raw identifier. Keys come
+/// from the validator's own list, so new keys are fuzzed as soon as they exist.
+const OTHER_WORDS: &[&str] = &[
     "pub",
     "crate",
     "true",
@@ -58,6 +44,8 @@ const WORDS: &[&str] = &[
     "encoder",
     "decoder",
     "encoder_decoder",
+    "bert",
+    "pytorch",
     "Model",
     "Transformer",
     "_",
@@ -89,7 +77,11 @@ const LITERALS: &[&str] = &[
 fn random_tree(rng: &mut Rng, depth: usize) -> TokenTree {
     match rng.below(if depth > 2 { 3 } else { 4 }) {
         0 => {
-            let word = *rng.pick(WORDS);
+            let word = if rng.below(2) == 0 {
+                *rng.pick(KEYS)
+            } else {
+                *rng.pick(OTHER_WORDS)
+            };
             match word.strip_prefix("r#") {
                 Some(raw) => TokenTree::Ident(Ident::new_raw(raw, Span::call_site())),
                 None => TokenTree::Ident(Ident::new(word, Span::call_site())),

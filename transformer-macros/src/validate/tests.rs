@@ -22,6 +22,17 @@ fn reject(tokens: proc_macro2::TokenStream) -> String {
     }
 }
 
+/// Each spec is rejected with an error containing its expected text.
+fn assert_rejected_with(cases: &[(proc_macro2::TokenStream, &str)]) {
+    for (tokens, expected) in cases {
+        let err = reject(tokens.clone());
+        assert!(
+            err.contains(expected),
+            "{tokens}: missing {expected:?} in:\n{err}"
+        );
+    }
+}
+
 #[test]
 fn defaults_fill_in_what_is_left_out() {
     let models = check(quote! { M < d_model: 64, heads: 4, layers: 2 > }).unwrap();
@@ -125,13 +136,7 @@ fn values_of_the_wrong_kind_name_what_was_found() {
             "the limit is 1048576",
         ),
     ];
-    for (tokens, expected) in cases {
-        let err = reject(tokens.clone());
-        assert!(
-            err.contains(expected),
-            "{tokens}: missing {expected:?} in:\n{err}"
-        );
-    }
+    assert_rejected_with(&cases);
 }
 
 #[test]
@@ -182,13 +187,7 @@ fn contradictions_between_keys_are_errors() {
             "too large: its weights would not fit",
         ),
     ];
-    for (tokens, expected) in cases {
-        let err = reject(tokens.clone());
-        assert!(
-            err.contains(expected),
-            "{tokens}: missing {expected:?} in:\n{err}"
-        );
-    }
+    assert_rejected_with(&cases);
 }
 
 #[test]
