@@ -271,8 +271,11 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
                     kernels::pack(panel, in_place, rows, p.k);
                 }
                 let w = if packed { &panel[..] } else { in_place };
+                // While the first token tile computes, the next rows stream in from memory.
+                let next = &p.w[(start + rows) * p.k..(start + 2 * rows).min(range.end) * p.k];
                 for t0 in (t_block..t_end).step_by(nr) {
-                    kernel.tile(&mut tile, w, packed, rows, p.xt, p.ldx, t0);
+                    let ahead = if t0 == t_block && !packed { next } else { &[] };
+                    kernel.tile(&mut tile, w, packed, rows, p.xt, p.ldx, t0, ahead);
                     store(kernel, p, out, &tile, start, rows, t0);
                 }
                 o = start + rows;

@@ -92,6 +92,9 @@ impl Kernel {
     /// `t0..t0 + NR` of `xt` (`[k][ldx]`). `w` holds `rows · k` numbers: `[rows][k]`, or
     /// `[k][rows]` if `packed`. `rows` is `MR` or `MR_SMALL`; any other count (a layer
     /// narrower than a small tile) takes a slower path.
+    ///
+    /// `ahead` is memory the next tiles will read (the next weight rows), prefetched a cache
+    /// line per step of `k` while this tile computes; empty if there is none to warm.
     #[expect(
         clippy::too_many_arguments,
         reason = "a tile is these slices, strides and offsets"
@@ -105,6 +108,7 @@ impl Kernel {
         xt: &[f32],
         ldx: usize,
         t0: usize,
+        ahead: &[f32],
     ) {
         let nr = self.nr();
         let k = w.len() / rows.max(1);
@@ -131,19 +135,19 @@ impl Kernel {
             // each kernel reads were asserted above.
             #[cfg(target_arch = "x86_64")]
             (Self::Avx512, true) => unsafe {
-                x86::tile_avx512::<12>(tile, w, row, col, xt, ldx, t0, k)
+                x86::tile_avx512::<12>(tile, w, row, col, xt, ldx, t0, k, ahead)
             },
             #[cfg(target_arch = "x86_64")]
             (Self::Avx512, false) => unsafe {
-                x86::tile_avx512::<4>(tile, w, row, col, xt, ldx, t0, k)
+                x86::tile_avx512::<4>(tile, w, row, col, xt, ldx, t0, k, ahead)
             },
             #[cfg(target_arch = "x86_64")]
             (Self::Avx2, true) => unsafe {
-                x86::tile_avx2::<12>(tile, w, row, col, xt, ldx, t0, k)
+                x86::tile_avx2::<12>(tile, w, row, col, xt, ldx, t0, k, ahead)
             },
             #[cfg(target_arch = "x86_64")]
             (Self::Avx2, false) => unsafe {
-                x86::tile_avx2::<4>(tile, w, row, col, xt, ldx, t0, k)
+                x86::tile_avx2::<4>(tile, w, row, col, xt, ldx, t0, k, ahead)
             },
             (Self::Portable, true) => portable_tile::<4>(tile, w, (row, col), xt, ldx, t0, k),
             (Self::Portable, false) => portable_tile::<2>(tile, w, (row, col), xt, ldx, t0, k),
@@ -238,6 +242,15 @@ fn portable_tile<const MR: usize>(
 mod x86 {
     use std::arch::x86_64::*;
 
+    /// Asks the CPU to bring the cache line holding `data[at]` into L2, without waiting.
+    #[inline(always)]
+    fn prefetch(data: &[f32], at: usize) {
+        if let Some(v) = data.get(at) {
+            // SAFETY: a prefetch reads nothing architecturally; the address is in `data`.
+            unsafe { _mm_prefetch::<_MM_HINT_T1>(std::ptr::from_ref(v).cast()) };
+        }
+    }
+
     /// AVX-512F tile: `MR` outputs × 16 tokens, one zmm accumulator per output; weight
     /// `(i, kk)` is at `w[i · row + kk · col]`.
     ///
@@ -245,7 +258,7 @@ mod x86 {
     ///
     /// The CPU has AVX-512F; `tile` holds `MR · 16` numbers; `w` holds every
     /// `i · row + kk · col` for `i < MR`, `kk < k`; `xt` holds `xt[kk·ldx + t0 + 15]` for
-    /// every `kk < k`.
+    /// every `kk < k`. `ahead` is only prefetched.
     #[expect(clippy::too_many_arguments, reason = "as `Kernel::tile`")]
     #[target_feature(enable = "avx512f")]
     pub unsafe fn tile_avx512<const MR: usize>(
@@ -257,12 +270,17 @@ mod x86 {
         ldx: usize,
         t0: usize,
         k: usize,
+        ahead: &[f32],
     ) {
         let mut acc = [_mm512_setzero_ps(); MR];
         // SAFETY (all pointer reads): within the bounds the caller guarantees.
         let xp = unsafe { xt.as_ptr().add(t0) };
         let wp = w.as_ptr();
+        let lines = ahead.len() / 16;
         for kk in 0..k {
+            if kk < lines {
+                prefetch(ahead, kk * 16);
+            }
             let x = unsafe { _mm512_loadu_ps(xp.add(kk * ldx)) };
             for (i, acc) in acc.iter_mut().enumerate() {
                 let a = _mm512_set1_ps(unsafe { *wp.add(i * row + kk * col) });
@@ -333,12 +351,17 @@ mod x86 {
         ldx: usize,
         t0: usize,
         k: usize,
+        ahead: &[f32],
     ) {
         let mut acc = [_mm256_setzero_ps(); MR];
         // SAFETY (all pointer reads): within the bounds the caller guarantees.
         let xp = unsafe { xt.as_ptr().add(t0) };
         let wp = w.as_ptr();
+        let lines = ahead.len() / 16;
         for kk in 0..k {
+            if kk < lines {
+                prefetch(ahead, kk * 16);
+            }
             let x = unsafe { _mm256_loadu_ps(xp.add(kk * ldx)) };
             for (i, acc) in acc.iter_mut().enumerate() {
                 let a = _mm256_set1_ps(unsafe { *wp.add(i * row + kk * col) });
