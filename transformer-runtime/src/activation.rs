@@ -19,11 +19,18 @@ impl Activation {
     /// Applies the activation to every element of `x`, vectorised, and split between
     /// threads for large inputs.
     pub fn apply(self, x: &mut [f32]) {
-        crate::threads::for_each_piece(x, 1 << 13, &|piece| match self {
-            Self::Relu => for_each_vectorised(piece, Relu),
-            Self::Gelu => for_each_vectorised(piece, Gelu),
-            Self::GeluTanh => for_each_vectorised(piece, GeluTanh),
-        });
+        crate::threads::for_each_piece(x, 1 << 13, &|piece| self.apply_here(piece));
+    }
+}
+
+impl Activation {
+    /// [`Self::apply`] on this thread only: for pieces that are already one thread's share.
+    pub fn apply_here(self, x: &mut [f32]) {
+        match self {
+            Self::Relu => for_each_vectorised(x, Relu),
+            Self::Gelu => for_each_vectorised(x, Gelu),
+            Self::GeluTanh => for_each_vectorised(x, GeluTanh),
+        }
     }
 }
 

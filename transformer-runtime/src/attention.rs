@@ -4,7 +4,7 @@
 //! `[out][in]` as PyTorch stores it.
 
 use crate::fastmath::{Add, ExpOfDifference, Max, Mul, zip_vectorised};
-use crate::gemm::{Dims, TOKEN_PAD, gemm_xt};
+use crate::gemm::{Dims, TOKEN_PAD, gemm_xt, gemm_xt_transposed, transpose};
 use crate::matmul::{Linear, dot};
 use crate::softmax::softmax;
 
@@ -95,10 +95,18 @@ pub fn scaled_dot_product_attention<const DK: usize, const DV: usize>(
 /// is reused: after the first call of a given size, a forward pass allocates nothing.
 #[derive(Clone, Debug, Default)]
 pub struct AttentionScratch {
+    /// The queries' tokens transposed, `[D][n_pad]`.
+    xt: Vec<f32>,
+    /// The keys' tokens transposed, `[D][m_pad]` (cross-attention only).
+    memory_t: Vec<f32>,
+    /// `[n][D]`.
     q: Vec<f32>,
-    k: Vec<f32>,
-    v: Vec<f32>,
-    context: Vec<f32>,
+    /// `Kᵀ`, `[D][m_pad]`: head `h`'s keys are rows `h·DH..`, ready to be an `xt`.
+    kt: Vec<f32>,
+    /// `Vᵀ`, `[D][m_pad]`: head `h`'s values are rows `h·DH..`, ready to be weights.
+    vt: Vec<f32>,
+    /// The heads' outputs transposed, `[D][n_pad]`: the output projection's `xt`.
+    context_t: Vec<f32>,
     /// One per group of heads computed in parallel.
     groups: Vec<HeadScratch>,
 }
@@ -107,12 +115,11 @@ pub struct AttentionScratch {
 #[derive(Clone, Debug, Default)]
 struct HeadScratch {
     head_q: Vec<f32>,
-    head_kt: Vec<f32>,
-    head_vt: Vec<f32>,
+    /// `Sᵀ`, `[m_pad][n_pad]`; rows past `m` and columns past `n` stay zero.
     scores: Vec<f32>,
     column_max: Vec<f32>,
     column_sum: Vec<f32>,
-    /// The group's outputs, `[heads][n][DH]`.
+    /// The group's outputs transposed, `[heads · DH][n_pad]`.
     out: Vec<f32>,
 }
 
@@ -137,20 +144,24 @@ impl AttentionScratch {
     /// so that no later forward pass of at most that size allocates.
     pub fn with_capacity(queries: usize, keys: usize, d_model: usize) -> Self {
         let buf = |len: usize| vec![0.0; len];
+        let (n_pad, m_pad) = (
+            queries.next_multiple_of(TOKEN_PAD),
+            keys.next_multiple_of(TOKEN_PAD),
+        );
         let group = HeadScratch {
             head_q: buf(queries * d_model),
-            head_kt: buf(keys.next_multiple_of(TOKEN_PAD) * d_model),
-            head_vt: buf(keys * d_model),
-            scores: buf(keys * queries.next_multiple_of(TOKEN_PAD)),
+            scores: buf(m_pad * n_pad),
             column_max: buf(queries),
             column_sum: buf(queries),
-            out: buf(queries * d_model),
+            out: buf(d_model * n_pad),
         };
         Self {
+            xt: buf(d_model * n_pad),
+            memory_t: buf(d_model * m_pad),
             q: buf(queries * d_model),
-            k: buf(keys * d_model),
-            v: buf(keys * d_model),
-            context: buf(queries * d_model),
+            kt: buf(d_model * m_pad),
+            vt: buf(d_model * m_pad),
+            context_t: buf(d_model * n_pad),
             groups: vec![group; crate::threads::get()],
         }
     }
@@ -221,10 +232,12 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
     /// tokens: `x` itself for self-attention, the encoder output for cross-attention),
     /// `out` is `[n][D]`.
     ///
-    /// Each head is two products on [`gemm_xt`], arranged so that nothing is transposed
-    /// twice: the scores transposed, `Sᵀ = K_h (Q_h/√DH)ᵀ` (`[m][n]`: column `i` holds query
-    /// `i`'s scores), soft-maxed down each column, then `context_h = Sᵀᵀ V_h`, written
-    /// straight into the head's lanes of the context.
+    /// Every product runs on [`gemm_xt`] or [`gemm_xt_transposed`], arranged so that the
+    /// tokens are transposed once (twice with a separate memory) and nothing else is: `Kᵀ`
+    /// and `Vᵀ` come out of their projections transposed, each head's scores are computed
+    /// transposed, `Sᵀ = K_h (Q_h/√DH)ᵀ` (`[m][n]`: column `i` holds query `i`'s scores) and
+    /// soft-maxed down each column, and each head's context comes out transposed, straight
+    /// into the output projection's operand.
     pub fn forward(
         &self,
         out: &mut [[f32; D]],
@@ -234,13 +247,29 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
         scratch: &mut AttentionScratch,
     ) {
         let (n, m) = (x.len(), memory.len());
+        if n == 0 {
+            return;
+        }
+        let (n_pad, m_pad) = (n.next_multiple_of(TOKEN_PAD), m.next_multiple_of(TOKEN_PAD));
+        transpose(&mut scratch.xt, x.as_flattened(), n, D);
+        let self_attention = std::ptr::eq(x, memory);
+        if !self_attention {
+            transpose(&mut scratch.memory_t, memory.as_flattened(), m, D);
+        }
+        let memory_t = if self_attention {
+            &scratch.xt
+        } else {
+            &scratch.memory_t
+        };
         let q = rows_of::<D>(&mut scratch.q, n);
-        let k = rows_of::<D>(&mut scratch.k, m);
-        let v = rows_of::<D>(&mut scratch.v, m);
-        self.w_q.forward(q, x);
-        self.w_k.forward(k, memory);
-        self.w_v.forward(v, memory);
-        let (q, k, v) = (&*q, &*k, &*v);
+        self.w_q.forward_xt(q, &scratch.xt, n_pad);
+        let kt = first(&mut scratch.kt, D * m_pad);
+        self.w_k
+            .forward_transposed(kt, m_pad, memory_t, m_pad, m, None);
+        let vt = first(&mut scratch.vt, D * m_pad);
+        self.w_v
+            .forward_transposed(vt, m_pad, memory_t, m_pad, m, None);
+        let (q, kt, vt) = (&*q, &*kt, &*vt);
         // Groups of heads run in parallel, each on its own scratch.
         let work = 2 * n * m * D;
         let groups = crate::threads::get()
@@ -252,61 +281,59 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
         let per_group = H.div_ceil(groups);
         crate::threads::for_each_mut(&mut scratch.groups[..groups], &|g, group| {
             let heads = g * per_group..((g + 1) * per_group).min(H);
-            Self::attend_heads(heads, q, k, v, mask, group);
+            Self::attend_heads(heads, q, kt, vt, m, mask, group);
         });
-        let context = rows_of::<D>(&mut scratch.context, n);
-        for (g, group) in scratch.groups[..groups].iter().enumerate() {
-            let heads = g * per_group..((g + 1) * per_group).min(H);
-            for (slot, h) in heads.enumerate() {
-                let head_out = group.out[slot * n * DH..][..n * DH].as_chunks::<DH>().0;
-                for (row, head_row) in context.iter_mut().zip(head_out) {
-                    row.as_chunks_mut::<DH>().0[h] = *head_row;
+        // Each group's heads are consecutive rows of the transposed context.
+        let context_t = first(&mut scratch.context_t, D * n_pad);
+        let rows = per_group * DH * n_pad;
+        for (chunk, group) in context_t.chunks_mut(rows).zip(&scratch.groups[..groups]) {
+            chunk.copy_from_slice(&group.out[..chunk.len()]);
+        }
+        match &self.w_o {
+            Some(w_o) => w_o.forward_xt(out, context_t, n_pad),
+            None => {
+                for (t, row) in out.iter_mut().enumerate() {
+                    for (d, v) in row.iter_mut().enumerate() {
+                        *v = context_t[d * n_pad + t];
+                    }
                 }
             }
         }
-        match &self.w_o {
-            Some(w_o) => w_o.forward(out, context),
-            None => out.copy_from_slice(context),
-        }
     }
 
-    /// Heads `heads` of the projected `q` (`[n][D]`), `k` and `v` (`[m][D]`), into
-    /// `scratch.out` as `[heads][n][DH]`.
+    /// Heads `heads` of the projected `q` (`[n][D]`) and of `m` keys and values, transposed
+    /// (`kt`, `vt`: `[D][m_pad]`), into `scratch.out` as `[heads · DH][n_pad]`.
     ///
-    /// Two products on [`gemm_xt`] per head, arranged so that nothing is transposed twice:
-    /// the scores transposed, `Sᵀ = K_h (Q_h/√DH)ᵀ` (`[m][n]`: column `i` holds query `i`'s
-    /// scores), soft-maxed down each column, then `context_h = S V_h`.
+    /// Two products per head: the scores transposed, `Sᵀ = K_h (Q_h/√DH)ᵀ` (`[m][n]`:
+    /// column `i` holds query `i`'s scores), soft-maxed down each column, then
+    /// `context_hᵀ = V_hᵀ S`, both operands as they are.
     fn attend_heads(
         heads: std::ops::Range<usize>,
         q: &[[f32; D]],
-        k: &[[f32; D]],
-        v: &[[f32; D]],
+        kt: &[f32],
+        vt: &[f32],
+        m: usize,
         mask: &Mask<'_>,
         scratch: &mut HeadScratch,
     ) {
-        let (n, m) = (q.len(), k.len());
+        let n = q.len();
         let (n_pad, m_pad) = (n.next_multiple_of(TOKEN_PAD), m.next_multiple_of(TOKEN_PAD));
         let scale = 1.0 / (DH as f32).sqrt();
-        let out = first(&mut scratch.out, heads.len() * n * DH);
+        let out = first(&mut scratch.out, heads.len() * DH * n_pad);
+        let scores = first(&mut scratch.scores, m_pad * n_pad);
+        // The products below write rows `< m` and columns `< n` only. The second product
+        // reads every row and column: the rest must be zero (padding keys weigh nothing).
+        for row in scores[..m * n_pad].chunks_exact_mut(n_pad) {
+            row[n..].fill(0.0);
+        }
+        scores[m * n_pad..].fill(0.0);
         for (slot, h) in heads.enumerate() {
-            // Q_h/√DH as `[n][DH]`, K_hᵀ as `[DH][m_pad]`, V_hᵀ as `[DH][m]`.
+            // Q_h/√DH as `[n][DH]`: the weights of the first product.
             let head_q = rows_of::<DH>(&mut scratch.head_q, n);
             for (dst, src) in head_q.iter_mut().zip(q) {
                 *dst = src.as_chunks::<DH>().0[h].map(|v| v * scale);
             }
-            let head_kt = first(&mut scratch.head_kt, DH * m_pad);
-            let head_vt = first(&mut scratch.head_vt, DH * m);
-            for (j, (k_row, v_row)) in k.iter().zip(v).enumerate() {
-                let (k_head, v_head) =
-                    (&k_row.as_chunks::<DH>().0[h], &v_row.as_chunks::<DH>().0[h]);
-                for d in 0..DH {
-                    head_kt[d * m_pad + j] = k_head[d];
-                    head_vt[d * m + j] = v_head[d];
-                }
-            }
-            let scores = first(&mut scratch.scores, m * n_pad);
-            // Columns past n are read by the second product (and discarded): keep them 0.
-            scores.fill(0.0);
+            let head_kt = &kt[h * DH * m_pad..][..DH * m_pad];
             gemm_xt(
                 scores,
                 n_pad,
@@ -317,22 +344,25 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
                 Dims { n: m, k: DH, m: n },
             );
             softmax_columns(
-                scores,
+                &mut scores[..m * n_pad],
                 n_pad,
                 n,
                 mask,
                 &mut scratch.column_max,
                 &mut scratch.column_sum,
             );
-            let head_out = &mut out[slot * n * DH..][..n * DH];
-            gemm_xt(
-                head_out,
-                DH,
+            // V_hᵀ is `[DH][m_pad]`: weights over every key, padding included (its scores
+            // are zero).
+            let head_vt = &vt[h * DH * m_pad..][..DH * m_pad];
+            gemm_xt_transposed(
+                &mut out[slot * DH * n_pad..][..DH * n_pad],
+                n_pad,
                 head_vt,
                 None,
                 scores,
                 n_pad,
-                Dims { n, k: m, m: DH },
+                Dims { n, k: m_pad, m: DH },
+                None,
             );
         }
     }

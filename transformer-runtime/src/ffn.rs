@@ -1,6 +1,7 @@
 //! The position-wise feed-forward sublayer: `FFN(x) = act(x W_upᵀ + b_up) W_downᵀ + b_down`.
 
 use crate::activation::Activation;
+use crate::gemm::{TOKEN_PAD, transpose};
 use crate::init::Rng;
 use crate::matmul::Linear;
 
@@ -43,17 +44,46 @@ impl<const D: usize, const FF: usize> FeedForward<D, FF> {
     }
 
     /// `out = act(x W_upᵀ + b_up) W_downᵀ + b_down` for each token row. `x` and `out` are
-    /// `[n][D]`; `hidden` is `[n][FF]` of working memory.
+    /// `[n][D]`.
+    ///
+    /// The tokens are transposed once; the hidden layer is produced transposed, activated as
+    /// it is stored, and consumed as it is by the second product.
     pub fn forward(
         &self,
         out: &mut [[f32; D]],
         x: &[[f32; D]],
         activation: Activation,
-        hidden: &mut [[f32; FF]],
+        scratch: &mut FeedForwardScratch,
     ) {
-        self.w_up.forward(hidden, x);
-        activation.apply(hidden.as_flattened_mut());
-        self.w_down.forward(out, hidden);
+        let n = out.len().min(x.len());
+        let ld = transpose(&mut scratch.xt, x[..n].as_flattened(), n, D);
+        if scratch.hidden.len() < FF * ld {
+            scratch.hidden.resize(FF * ld, 0.0);
+        }
+        let hidden = &mut scratch.hidden[..FF * ld];
+        self.w_up
+            .forward_transposed(hidden, ld, &scratch.xt, ld, n, Some(activation));
+        self.w_down.forward_xt(&mut out[..n], hidden, ld);
+    }
+}
+
+/// Working memory of [`FeedForward::forward`]: the tokens and the hidden layer, both
+/// transposed. Grows to the largest sequence seen and is then reused.
+#[derive(Clone, Debug, Default)]
+pub struct FeedForwardScratch {
+    xt: Vec<f32>,
+    hidden: Vec<f32>,
+}
+
+impl FeedForwardScratch {
+    /// Room for `rows` tokens of width `d` and hidden width `ff`, reserved now so that no
+    /// forward pass of at most that many tokens allocates.
+    pub fn with_capacity(rows: usize, d: usize, ff: usize) -> Self {
+        let ld = rows.next_multiple_of(TOKEN_PAD);
+        Self {
+            xt: vec![0.0; d * ld],
+            hidden: vec![0.0; ff * ld],
+        }
     }
 }
 
@@ -69,9 +99,9 @@ mod tests {
         *ffn.w_down.weight = [[1.0, 1.0, 1.0], [2.0, 0.0, 0.0]];
         ffn.w_down.bias = Some(Box::new([0.5, 0.0]));
         let mut out = [[0.0f32; 2]; 1];
-        let mut hidden = [[0.0f32; 3]; 1];
+        let mut scratch = FeedForwardScratch::default();
         // up: [3, -1, -8] -> relu [3, 0, 0] -> down: [3.5, 6]
-        ffn.forward(&mut out, &[[3.0, -1.0]], Activation::Relu, &mut hidden);
+        ffn.forward(&mut out, &[[3.0, -1.0]], Activation::Relu, &mut scratch);
         assert_eq!(out, [[3.5, 6.0]]);
         assert_eq!(FeedForward::<2, 3>::parameters(true), 9 + 8);
         assert_eq!(FeedForward::<2, 3>::flops(5), 2 * 2 * 5 * 6);

@@ -23,6 +23,8 @@ use std::cell::RefCell;
 
 use kernels::Kernel;
 
+use crate::activation::Activation;
+
 /// Tokens per parallel chunk are not split below this many multiply-adds per thread: waking
 /// a thread costs a few microseconds.
 const MIN_WORK_PER_THREAD: usize = 1 << 20;
@@ -57,10 +59,9 @@ pub const TOKEN_PAD: usize = 16;
 pub fn gemm_nt(out: &mut [f32], w: &[f32], b: Option<&[f32]>, x: &[f32], dims: Dims) {
     let Dims { n, k, .. } = dims;
     assert!(x.len() >= n * k, "gemm_nt: x shorter than {dims:?}");
-    let n_pad = n.next_multiple_of(TOKEN_PAD);
     TRANSPOSED.with_borrow_mut(|xt| {
-        transpose_into(xt, x, n, k, n_pad);
-        gemm_xt(out, dims.m, w, b, xt, n_pad, dims);
+        let ldx = transpose(xt, x, n, k);
+        gemm_xt(out, dims.m, w, b, xt, ldx, dims);
     });
 }
 
@@ -79,15 +80,68 @@ pub fn gemm_xt(
     ldx: usize,
     dims: Dims,
 ) {
-    let Dims { n, k, m } = dims;
+    let Dims { n, m, .. } = dims;
+    if n == 0 || m == 0 {
+        return;
+    }
+    assert!(
+        ld_out >= m && out.len() >= (n - 1) * ld_out + m,
+        "gemm_xt: out shorter than {dims:?}"
+    );
+    product(out, ld_out, Layout::Rows, w, b, xt, ldx, dims);
+}
+
+/// [`gemm_xt`] writing its result transposed, through an optional activation:
+/// `outt[o·ldt + t] = act(Σₖ w[o·k_len + k] · xt[k·ldx + t] + b[o])` for `o < m` and every
+/// `t < n` rounded up to [`TOKEN_PAD`].
+///
+/// The padding columns `n ≤ t` are computed from `xt`'s own padding (so they are finite if
+/// that is), which makes `outt` the `xt` of a following product: a chain of products needs
+/// no transposition between its steps, and the activation needs no pass of its own.
+///
+/// Layout: `xt` as in [`gemm_xt`]; `outt` is `[m][ldt]` with `ldt ≥ n` rounded up to
+/// [`TOKEN_PAD`].
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a product is these slices, strides and its shape"
+)]
+pub fn gemm_xt_transposed(
+    outt: &mut [f32],
+    ldt: usize,
+    w: &[f32],
+    b: Option<&[f32]>,
+    xt: &[f32],
+    ldx: usize,
+    dims: Dims,
+    activation: Option<Activation>,
+) {
+    let Dims { n, m, .. } = dims;
     if n == 0 || m == 0 {
         return;
     }
     let n_pad = n.next_multiple_of(TOKEN_PAD);
     assert!(
-        ld_out >= m && out.len() >= (n - 1) * ld_out + m,
-        "gemm_xt: out shorter than {dims:?}"
+        ldt >= n_pad && outt.len() >= (m - 1) * ldt + n_pad,
+        "gemm_xt_transposed: out shorter than {dims:?}"
     );
+    let layout = Layout::Columns(activation);
+    product(outt, ldt, layout, w, b, xt, ldx, dims);
+}
+
+/// The checks and the work both layouts share.
+#[expect(clippy::too_many_arguments, reason = "as `gemm_xt_transposed`")]
+fn product(
+    out: &mut [f32],
+    ld_out: usize,
+    layout: Layout,
+    w: &[f32],
+    b: Option<&[f32]>,
+    xt: &[f32],
+    ldx: usize,
+    dims: Dims,
+) {
+    let Dims { n, k, m } = dims;
+    let n_pad = n.next_multiple_of(TOKEN_PAD);
     assert!(w.len() >= m * k, "gemm_xt: w shorter than {dims:?}");
     assert!(
         ldx >= n_pad && (k == 0 || xt.len() >= (k - 1) * ldx + n_pad),
@@ -98,10 +152,23 @@ pub fn gemm_xt(
         "gemm_xt: bias shorter than {m}"
     );
     if k == 0 {
-        for row in out.chunks_mut(ld_out).take(n) {
-            match b {
-                Some(b) => row[..m].copy_from_slice(&b[..m]),
-                None => row[..m].fill(0.0),
+        let bias = |o: usize| b.map_or(0.0, |b| b[o]);
+        match layout {
+            Layout::Rows => {
+                for row in out.chunks_mut(ld_out).take(n) {
+                    for (o, v) in row[..m].iter_mut().enumerate() {
+                        *v = bias(o);
+                    }
+                }
+            }
+            Layout::Columns(activation) => {
+                for (o, row) in out.chunks_mut(ld_out).take(m).enumerate() {
+                    let row = &mut row[..n_pad];
+                    row.fill(bias(o));
+                    if let Some(activation) = activation {
+                        activation.apply_here(row);
+                    }
+                }
             }
         }
         return;
@@ -116,6 +183,7 @@ pub fn gemm_xt(
         m,
         n,
         ld_out,
+        layout,
     };
     let threads = crate::threads::get()
         .min((n * k * m / MIN_WORK_PER_THREAD).max(1))
@@ -135,40 +203,49 @@ struct Problem<'a> {
     n: usize,
     /// Row stride of `out`.
     ld_out: usize,
+    layout: Layout,
 }
 
-/// `xt[kk][t] = x[t][kk]`, zero for `n ≤ t < n_pad`.
-///
-/// In blocks of 16 tokens × 16 features through a small array, so that both the reads
-/// (rows of `x`) and the writes (rows of `xt`) are whole cache lines.
-fn transpose_into(xt: &mut Vec<f32>, x: &[f32], n: usize, k: usize, n_pad: usize) {
+/// How a product writes its tiles.
+#[derive(Clone, Copy, Debug)]
+enum Layout {
+    /// `out[t][o]`, for tokens `t < n`.
+    Rows,
+    /// `out[o][t]`, for every token `t` up to `n` rounded up to [`TOKEN_PAD`], through the
+    /// activation if there is one.
+    Columns(Option<Activation>),
+}
+
+/// Transposes `x` (`[n][k]`, row-major) into `xt` as `[k][ldx]`: `xt[kk·ldx + t] =
+/// x[t·k + kk]`, zero for `n ≤ t < ldx`, where `ldx` (returned) is `n` rounded up to
+/// [`TOKEN_PAD`]. `xt` grows if it is too short, and is never shrunk or cleared: after the
+/// first call of a size, no allocation.
+pub fn transpose(xt: &mut Vec<f32>, x: &[f32], n: usize, k: usize) -> usize {
     const B: usize = 16;
-    xt.clear();
-    xt.resize(k * n_pad, 0.0);
-    for t0 in (0..n).step_by(B) {
-        let tokens = B.min(n - t0);
+    let ldx = n.next_multiple_of(TOKEN_PAD);
+    assert!(x.len() >= n * k, "transpose: x shorter than {n} × {k}");
+    if xt.len() < k * ldx {
+        xt.resize(k * ldx, 0.0);
+    }
+    // Blocks of 16 tokens × 16 features: both the reads (rows of `x`) and the writes (rows
+    // of `xt`) are whole cache lines.
+    for t0 in (0..ldx).step_by(B) {
+        let tokens = B.min(n.saturating_sub(t0));
         for k0 in (0..k).step_by(B) {
             let features = B.min(k - k0);
-            // Whole blocks move as fixed-size arrays: copies of a slice this short would
-            // each become a call to memcpy.
-            let mut block = [[0.0f32; B]; B];
-            for (dt, row) in block.iter_mut().enumerate().take(tokens) {
-                let src = &x[(t0 + dt) * k + k0..][..features];
-                match <&[f32; B]>::try_from(src) {
-                    Ok(whole) => *row = *whole,
-                    Err(_) => row[..features].copy_from_slice(src),
-                }
-            }
             for dk in 0..features {
-                let column: [f32; B] = std::array::from_fn(|dt| block[dt][dk]);
-                let dst = &mut xt[(k0 + dk) * n_pad + t0..][..tokens];
-                match <&mut [f32; B]>::try_from(&mut *dst) {
-                    Ok(whole) => *whole = column,
-                    Err(_) => dst.copy_from_slice(&column[..tokens]),
+                let dst = &mut xt[(k0 + dk) * ldx + t0..][..B];
+                for (dt, v) in dst.iter_mut().enumerate() {
+                    *v = if dt < tokens {
+                        x[(t0 + dt) * k + k0 + dk]
+                    } else {
+                        0.0
+                    };
                 }
             }
         }
     }
+    ldx
 }
 
 /// Splits the output columns `o` into `threads` contiguous ranges of whole tiles and runs
@@ -216,6 +293,16 @@ impl OutPtr {
         }
     }
 
+    /// Writes `values` to `out[index..][..values.len()]`.
+    fn write_slice(self, index: usize, values: &[f32]) {
+        assert!(index + values.len() <= self.len, "tile store out of bounds");
+        // SAFETY: in bounds (checked above), and no other thread writes these outputs `o`;
+        // `values` is a local tile, which cannot overlap `out`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(values.as_ptr(), self.ptr.add(index), values.len());
+        }
+    }
+
     /// Writes the first `len` numbers of `row` to `out[index..][..len]`.
     fn write(self, index: usize, row: &[f32; kernels::MAX_MR], len: usize) {
         assert!(
@@ -244,7 +331,11 @@ impl OutPtr {
 /// the range is narrower than a small tile) a short one.
 fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<usize>) {
     let (mr, mr_small, nr) = (kernel.mr(), kernel.mr_small(), kernel.nr());
-    let n_pad = p.n.next_multiple_of(nr);
+    // Rows stop at the last real token; columns also fill the padding up to TOKEN_PAD.
+    let n_pad = match p.layout {
+        Layout::Rows => p.n.next_multiple_of(nr),
+        Layout::Columns(_) => p.n.next_multiple_of(TOKEN_PAD),
+    };
     // Blocks of tokens small enough that their slice of xt stays in L2 across all tiles.
     let block = ((512 * 1024 / 4) / p.k).max(nr) / nr * nr;
     let mut tile = [0.0f32; kernels::MAX_TILE];
@@ -276,7 +367,20 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
                 for t0 in (t_block..t_end).step_by(nr) {
                     let ahead = if t0 == t_block && !packed { next } else { &[] };
                     kernel.tile(&mut tile, w, packed, rows, p.xt, p.ldx, t0, ahead);
-                    store(kernel, p, out, &tile, start, rows, t0);
+                    match p.layout {
+                        Layout::Rows => store(kernel, p, out, &tile, start, rows, t0),
+                        Layout::Columns(activation) => {
+                            store_columns(
+                                p,
+                                out,
+                                &mut tile[..rows * nr],
+                                nr,
+                                start,
+                                t0,
+                                activation,
+                            );
+                        }
+                    }
                 }
                 o = start + rows;
             }
@@ -323,6 +427,32 @@ fn store(
     }
 }
 
+/// Writes a `[rows][nr]` tile as it is to `out[(o + i)·ld + t0..][..nr]`, adding biases
+/// and applying the activation on the way.
+fn store_columns(
+    p: &Problem<'_>,
+    out: OutPtr,
+    tile: &mut [f32],
+    nr: usize,
+    o: usize,
+    t0: usize,
+    activation: Option<Activation>,
+) {
+    if let Some(b) = p.b {
+        for (row, &bias) in tile.chunks_exact_mut(nr).zip(&b[o..]) {
+            for v in row {
+                *v += bias;
+            }
+        }
+    }
+    if let Some(activation) = activation {
+        activation.apply_here(tile);
+    }
+    for (i, row) in tile.chunks_exact(nr).enumerate() {
+        out.write_slice((o + i) * p.ld_out + t0, row);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,44 +475,139 @@ mod tests {
         (0..len).map(|_| rng.symmetric(1.0)).collect()
     }
 
-    fn check(d: Dims, threads: usize, kernel: Option<Kernel>) {
+    /// Runs one product on `kernel` (`None`: the public entry point and the best kernel) in
+    /// `layout`, and compares `out` (rows, or columns including the padding) with the
+    /// reference.
+    fn check_layout(d: Dims, threads: usize, kernel: Option<Kernel>, layout: Layout) {
         let mut rng = Rng::new((d.n * 31 + d.k * 7 + d.m) as u64);
         let (w, x, b) = (
             random(&mut rng, d.m * d.k),
             random(&mut rng, d.n * d.k),
             random(&mut rng, d.m),
         );
-        let mut out = vec![f32::NAN; d.n * d.m];
-        match kernel {
-            None => {
+        let mut xt = Vec::new();
+        let ldx = transpose(&mut xt, &x, d.n, d.k);
+        let ld_out = match layout {
+            Layout::Rows => d.m,
+            Layout::Columns(_) => ldx + 3,
+        };
+        let rows = match layout {
+            Layout::Rows => d.n,
+            Layout::Columns(_) => d.m,
+        };
+        let mut out = vec![f32::NAN; rows * ld_out];
+        match (kernel, layout) {
+            (None, Layout::Rows) => {
                 crate::threads::set(threads);
                 gemm_nt(&mut out, &w, Some(&b), &x, d);
                 crate::threads::set(0);
             }
-            Some(kernel) => {
-                let n_pad = d.n.next_multiple_of(TOKEN_PAD);
-                let mut xt = Vec::new();
-                transpose_into(&mut xt, &x, d.n, d.k, n_pad);
+            (None, Layout::Columns(activation)) => {
+                crate::threads::set(threads);
+                let (ld, b) = (ld_out, Some(&b[..]));
+                gemm_xt_transposed(&mut out, ld, &w, b, &xt, ldx, d, activation);
+                crate::threads::set(0);
+            }
+            (Some(kernel), _) => {
                 let p = Problem {
                     w: &w,
                     b: Some(&b),
                     xt: &xt,
-                    ldx: n_pad,
+                    ldx,
                     k: d.k,
                     m: d.m,
                     n: d.n,
-                    ld_out: d.m,
+                    ld_out,
+                    layout,
                 };
                 run(kernel, &p, &mut out, threads);
             }
         }
-        let want = naive(&w, Some(&b), &x, d);
-        for (i, (g, w)) in out.iter().zip(&want).enumerate() {
-            assert!(
-                (f64::from(*g) - w).abs() < 1e-4,
-                "{d:?} {kernel:?}: out[{i}] = {g}, want {w}"
+        // Padding tokens are zero: their outputs are the biases, activated.
+        let x_padded: Vec<f32> = (0..ldx)
+            .flat_map(|t| (0..d.k).map(move |kk| (t, kk)))
+            .map(|(t, kk)| if t < d.n { x[t * d.k + kk] } else { 0.0 })
+            .collect();
+        let tokens = match layout {
+            Layout::Rows => d.n,
+            Layout::Columns(_) => ldx,
+        };
+        let want = naive(&w, Some(&b), &x_padded, Dims { n: tokens, ..d });
+        for t in 0..tokens {
+            for o in 0..d.m {
+                let (got, mut want) = match layout {
+                    Layout::Rows => (out[t * ld_out + o], want[t * d.m + o]),
+                    Layout::Columns(_) => (out[o * ld_out + t], want[t * d.m + o]),
+                };
+                if let Layout::Columns(Some(activation)) = layout {
+                    let mut v = [want as f32];
+                    activation.apply_here(&mut v);
+                    want = f64::from(v[0]);
+                }
+                assert!(
+                    (f64::from(got) - want).abs() < 1e-4,
+                    "{d:?} {kernel:?} {layout:?}: out[t {t}][o {o}] = {got}, want {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn transposed_products_fill_the_padding_and_apply_the_activation() {
+        let layouts = [
+            Layout::Columns(None),
+            Layout::Columns(Some(Activation::Relu)),
+            Layout::Columns(Some(Activation::Gelu)),
+        ];
+        for kernel in Kernel::available() {
+            for layout in layouts {
+                for (n, k, m) in [(1, 1, 1), (3, 5, 7), (33, 17, 13), (16, 64, 40), (2, 3, 50)] {
+                    check_layout(Dims { n, k, m }, 1, Some(kernel), layout);
+                }
+                check_layout(
+                    Dims {
+                        n: 40,
+                        k: 64,
+                        m: 300,
+                    },
+                    2,
+                    Some(kernel),
+                    layout,
+                );
+            }
+        }
+        for layout in layouts {
+            check_layout(Dims { n: 20, k: 0, m: 5 }, 1, None, layout);
+            check_layout(
+                Dims {
+                    n: 128,
+                    k: 384,
+                    m: 1536,
+                },
+                2,
+                None,
+                layout,
             );
         }
+    }
+
+    #[test]
+    fn transpose_pads_with_zeros_and_reuses_its_buffer() {
+        let x: Vec<f32> = (0..3 * 5).map(|v| v as f32).collect();
+        let mut xt = vec![f32::NAN; 200];
+        let ld = transpose(&mut xt, &x, 3, 5);
+        assert_eq!(ld, 16);
+        assert_eq!(xt.len(), 200);
+        for kk in 0..5 {
+            for t in 0..16 {
+                let want = if t < 3 { x[t * 5 + kk] } else { 0.0 };
+                assert_eq!(xt[kk * ld + t], want);
+            }
+        }
+    }
+
+    fn check(d: Dims, threads: usize, kernel: Option<Kernel>) {
+        check_layout(d, threads, kernel, Layout::Rows);
     }
 
     #[test]

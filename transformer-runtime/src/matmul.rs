@@ -4,7 +4,8 @@
 //! `nn.Linear.weight`, so checkpoints load without a transpose and every output is a dot
 //! product of two contiguous rows.
 
-use crate::gemm::{Dims, gemm_nt};
+use crate::activation::Activation;
+use crate::gemm::{Dims, gemm_nt, gemm_xt, gemm_xt_transposed};
 use crate::heap::{boxed_array, zeroed_matrix};
 use crate::init::Rng;
 
@@ -83,6 +84,45 @@ impl<const IN: usize, const OUT: usize> Linear<IN, OUT> {
     /// `out = x Wᵀ + b` for each token row; see [`linear`].
     pub fn forward(&self, out: &mut [[f32; OUT]], x: &[[f32; IN]]) {
         linear(out, &self.weight, self.bias.as_deref(), x);
+    }
+
+    /// [`Self::forward`] from the tokens already transposed: `xt` is `[IN][ldx]` as
+    /// [`transpose`](crate::gemm::transpose) writes it; `out` is `[n][OUT]`, one row per token.
+    pub fn forward_xt(&self, out: &mut [[f32; OUT]], xt: &[f32], ldx: usize) {
+        let n = out.len();
+        gemm_xt(
+            out.as_flattened_mut(),
+            OUT,
+            self.weight.as_flattened(),
+            self.bias.as_deref().map(|b| &b[..]),
+            xt,
+            ldx,
+            Dims { n, k: IN, m: OUT },
+        );
+    }
+
+    /// `outᵀ = act(x Wᵀ + b)ᵀ` for `n` tokens, from and to the transposed layout: `xt` is
+    /// `[IN][ldx]`, `outt` is `[OUT][ldt]` (see [`gemm_xt_transposed`]), ready to be the
+    /// `xt` of the next layer.
+    pub fn forward_transposed(
+        &self,
+        outt: &mut [f32],
+        ldt: usize,
+        xt: &[f32],
+        ldx: usize,
+        n: usize,
+        activation: Option<Activation>,
+    ) {
+        gemm_xt_transposed(
+            outt,
+            ldt,
+            self.weight.as_flattened(),
+            self.bias.as_deref().map(|b| &b[..]),
+            xt,
+            ldx,
+            Dims { n, k: IN, m: OUT },
+            activation,
+        );
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::activation::Activation;
 use crate::attention::{AttentionScratch, Mask, MultiHeadAttention};
-use crate::ffn::FeedForward;
+use crate::ffn::{FeedForward, FeedForwardScratch};
 use crate::norm::LayerNorm;
 
 /// Working memory for a model of width `D` and feed-forward width `FF`. Allocated once
@@ -12,7 +12,7 @@ pub struct Scratch<const D: usize, const FF: usize> {
     attention: AttentionScratch,
     normed: Vec<[f32; D]>,
     sublayer: Vec<[f32; D]>,
-    hidden: Vec<[f32; FF]>,
+    feed_forward: FeedForwardScratch,
 }
 
 /// The first `n` rows of `buf`, growing it if it is shorter.
@@ -56,7 +56,7 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
             attention: AttentionScratch::with_capacity(rows, rows.max(memory_rows), D),
             normed: vec![[0.0; D]; rows],
             sublayer: vec![[0.0; D]; rows],
-            hidden: vec![[0.0; FF]; rows],
+            feed_forward: FeedForwardScratch::with_capacity(rows, D, FF),
         }
     }
 
@@ -97,9 +97,8 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
     ) {
         let n = x.len();
         let out = first_rows(&mut self.sublayer, n);
-        let hidden = first_rows(&mut self.hidden, n);
         let input = normalised(&mut self.normed, x, pre_norm);
-        ffn.forward(out, input, activation, hidden);
+        ffn.forward(out, input, activation, &mut self.feed_forward);
         add_rows(x, out);
     }
 }
