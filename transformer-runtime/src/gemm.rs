@@ -299,7 +299,12 @@ impl OutPtr {
         // SAFETY: in bounds (checked above), and no other thread writes these outputs `o`;
         // `values` is a local tile, which cannot overlap `out`.
         unsafe {
-            std::ptr::copy_nonoverlapping(values.as_ptr(), self.ptr.add(index), values.len());
+            let dst = self.ptr.add(index);
+            // A tile's row is a fixed-size copy (vector moves, not a call to memcpy).
+            match <&[f32; 16]>::try_from(values) {
+                Ok(row) => dst.cast::<[f32; 16]>().write_unaligned(*row),
+                Err(_) => std::ptr::copy_nonoverlapping(values.as_ptr(), dst, values.len()),
+            }
         }
     }
 

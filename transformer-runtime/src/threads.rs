@@ -1,8 +1,13 @@
 //! How many threads the kernels may use: one knob for the whole process.
 //!
 //! Defaults to `$TRANSFORMER_THREADS` if set, else the number of CPUs the process may run
-//! on. Kernels split work only when there is enough of it to pay for waking a thread, so a
-//! small model stays on the calling thread whatever the setting.
+//! on. Kernels split work only when there is enough of it to pay for handing it to another
+//! thread, so a small model stays on the calling thread whatever the setting.
+//!
+//! The threads are this module's own small pool rather than a general scheduler's: a forward
+//! pass hands out a few dozen parts, each some tens of microseconds of work, so what counts
+//! is how fast an idle worker picks up a part (it spins on an atomic counter for a while
+//! instead of sleeping at once) and that handing it over allocates nothing.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -22,44 +27,237 @@ pub fn get() -> usize {
     }
 }
 
-/// Calls `f(i, &mut items[i])` for every item, the items split between threads, and
-/// returns when all are done. Splits by recursive `rayon::join`, which allocates nothing
-/// (a `rayon::scope` spawn boxes each job), so a forward pass stays allocation-free.
+/// Calls `f(i, &mut items[i])` for every item, the items split into up to [`get`]
+/// consecutive runs, one per thread, and returns when all are done. Allocation-free.
 pub fn for_each_mut<T: Send>(items: &mut [T], f: &(impl Fn(usize, &mut T) + Sync)) {
-    fn split<T: Send>(items: &mut [T], offset: usize, f: &(impl Fn(usize, &mut T) + Sync)) {
-        match items.len() {
-            0 => {}
-            1 => f(offset, &mut items[0]),
-            len => {
-                let (left, right) = items.split_at_mut(len / 2);
-                rayon::join(
-                    || split(left, offset, f),
-                    || split(right, offset + len / 2, f),
-                );
+    let parts = get().min(items.len());
+    in_parts(items, parts, &|offset, run| {
+        for (i, item) in run.iter_mut().enumerate() {
+            f(offset + i, item);
+        }
+    });
+}
+
+/// Calls `f` on consecutive pieces of `items`, split between up to [`get`] threads when
+/// there are more than `grain` items (pieces never shrink below `grain`); allocation-free.
+pub fn for_each_piece<T: Send>(items: &mut [T], grain: usize, f: &(impl Fn(&mut [T]) + Sync)) {
+    let parts = get().min(items.len() / grain.max(1)).max(1);
+    in_parts(items, parts, &|_, piece| f(piece));
+}
+
+/// Splits `items` into `parts` consecutive runs of nearly equal length and calls
+/// `f(offset, run)` on each, in parallel on the [`pool`] threads.
+fn in_parts<T: Send>(items: &mut [T], parts: usize, f: &(impl Fn(usize, &mut [T]) + Sync)) {
+    let len = items.len();
+    if parts <= 1 {
+        return f(0, items);
+    }
+    let base = SendPtr(items.as_mut_ptr());
+    pool::run(parts, &|part| {
+        let (start, end) = (part * len / parts, (part + 1) * len / parts);
+        // SAFETY: parts `0..parts` cover `0..len` in disjoint runs, each handed to exactly
+        // one call, and `items` stays borrowed until `pool::run` returns, after every call.
+        let run = unsafe { std::slice::from_raw_parts_mut(base.at(start), end - start) };
+        f(start, run);
+    });
+}
+
+/// A pointer into a slice whose disjoint runs are handed to different threads.
+struct SendPtr<T>(*mut T);
+
+impl<T> Clone for SendPtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for SendPtr<T> {}
+
+// SAFETY: only used by `in_parts`, which gives each thread its own run of the items (`T:
+// Send`).
+unsafe impl<T: Send> Send for SendPtr<T> {}
+unsafe impl<T: Send> Sync for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    /// The pointer to item `i`: a method, so that closures capture the whole `SendPtr`.
+    fn at(self, i: usize) -> *mut T {
+        self.0.wrapping_add(i)
+    }
+}
+
+/// The worker threads: spawned on first use, then kept, each spinning for a while after its
+/// last job (so the next product finds it awake, with no system call) before it sleeps.
+///
+/// One caller at a time uses the pool; a call that finds it busy (another thread's forward
+/// pass, or a job that itself splits work) runs its parts on its own thread, one after
+/// another, with the same results.
+mod pool {
+    use std::cell::UnsafeCell;
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    /// How long an idle worker spins before it sleeps: longer than the serial steps between
+    /// two products of a forward pass, far shorter than a pause between requests.
+    const SPIN: Duration = Duration::from_micros(500);
+
+    /// The most workers: the threads of the largest split, less the caller.
+    const MAX_WORKERS: usize = 63;
+
+    /// A job as workers see it: part `i` of a split. The lifetime is erased; see `run`.
+    type Job = *const (dyn Fn(usize) + Sync + 'static);
+
+    struct Worker {
+        /// Jobs posted so far; the worker runs one each time this moves.
+        posted: AtomicUsize,
+        /// Jobs finished so far; equal to `posted` when the worker is idle.
+        finished: AtomicUsize,
+        /// The current job and its part; written only while the worker is idle.
+        job: UnsafeCell<Option<(Job, usize)>>,
+        /// Set while the worker sleeps (or is about to), so that a poster wakes it.
+        sleeping: AtomicBool,
+        /// Set if a job panicked; the caller re-raises the panic.
+        panicked: AtomicBool,
+        thread: OnceLock<std::thread::Thread>,
+    }
+
+    // SAFETY: `job` is written by the one caller holding `BUSY`, only while the worker is
+    // idle (`finished == posted`), and published by the release increment of `posted`; the
+    // worker reads it after the acquire load that sees that increment. Everything else is
+    // atomic or set once.
+    unsafe impl Sync for Worker {}
+    // SAFETY: as for `Sync`: the job pointer is only dereferenced while its caller waits.
+    unsafe impl Send for Worker {}
+
+    static WORKERS: [OnceLock<Worker>; MAX_WORKERS] = [const { OnceLock::new() }; MAX_WORKERS];
+    static BUSY: AtomicBool = AtomicBool::new(false);
+
+    /// The worker in slot `i`, spawned on first use; `None` if the thread cannot be spawned.
+    fn worker(i: usize) -> Option<&'static Worker> {
+        let worker = WORKERS[i].get_or_init(|| Worker {
+            posted: AtomicUsize::new(0),
+            finished: AtomicUsize::new(0),
+            job: UnsafeCell::new(None),
+            sleeping: AtomicBool::new(false),
+            panicked: AtomicBool::new(false),
+            thread: OnceLock::new(),
+        });
+        if worker.thread.get().is_none() {
+            let spawned = std::thread::Builder::new()
+                .name(format!("transformer-{}", i + 1))
+                .spawn(move || serve(worker))
+                .ok()?;
+            let _ = worker.thread.set(spawned.thread().clone());
+        }
+        Some(worker)
+    }
+
+    /// A worker's life: wait for a job, run it, say so, again.
+    fn serve(worker: &'static Worker) {
+        let mut seen = 0;
+        loop {
+            let started = Instant::now();
+            let mut spins = 0u32;
+            while worker.posted.load(Ordering::Acquire) == seen {
+                spins = spins.wrapping_add(1);
+                if !spins.is_multiple_of(256) || started.elapsed() < SPIN {
+                    std::hint::spin_loop();
+                    continue;
+                }
+                worker.sleeping.store(true, Ordering::SeqCst);
+                if worker.posted.load(Ordering::SeqCst) == seen {
+                    std::thread::park();
+                }
+                worker.sleeping.store(false, Ordering::SeqCst);
             }
+            seen = worker.posted.load(Ordering::Acquire);
+            // SAFETY: the poster wrote `job` before the increment just seen, and waits for
+            // `finished` to catch up before the job's closure goes out of scope.
+            if let Some((job, part)) = unsafe { *worker.job.get() } {
+                let job = unsafe { &*job };
+                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(part)));
+                if ran.is_err() {
+                    worker.panicked.store(true, Ordering::Relaxed);
+                }
+            }
+            worker.finished.store(seen, Ordering::Release);
         }
     }
-    split(items, 0, f);
+
+    /// Waits, when dropped (also while unwinding), until the workers given parts of a job
+    /// are done with it, then frees the pool.
+    struct Joined<'a> {
+        workers: &'a [Option<&'static Worker>],
+    }
+
+    impl Drop for Joined<'_> {
+        fn drop(&mut self) {
+            for worker in self.workers.iter().flatten() {
+                let target = worker.posted.load(Ordering::Relaxed);
+                let mut spins = 0u32;
+                while worker.finished.load(Ordering::Acquire) != target {
+                    spins = spins.wrapping_add(1);
+                    if spins.is_multiple_of(1024) {
+                        std::thread::yield_now();
+                    } else {
+                        std::hint::spin_loop();
+                    }
+                }
+            }
+            BUSY.store(false, Ordering::Release);
+        }
+    }
+
+    /// Runs `job(0)`, …, `job(parts − 1)`, part 0 on this thread and the others on workers,
+    /// and returns when all are done. A panic in any part is raised here, after all are done.
+    pub fn run(parts: usize, job: &(dyn Fn(usize) + Sync)) {
+        let helpers = parts.saturating_sub(1).min(MAX_WORKERS);
+        if helpers == 0 || BUSY.swap(true, Ordering::Acquire) {
+            (0..parts).for_each(job);
+            return;
+        }
+        let mut workers = [None; MAX_WORKERS];
+        // SAFETY: the lifetime is erased only for the workers, and `Joined` (dropped below,
+        // also when unwinding) waits until they are all done with the job.
+        let erased: Job =
+            unsafe { std::mem::transmute::<*const (dyn Fn(usize) + Sync + '_), Job>(job) };
+        let joined = {
+            for (slot, part) in workers.iter_mut().zip(1..=helpers) {
+                *slot = worker(part - 1);
+                match slot {
+                    Some(worker) => {
+                        // SAFETY: this caller holds `BUSY`, and the worker is idle: every
+                        // earlier job was joined before `BUSY` was released.
+                        unsafe { *worker.job.get() = Some((erased, part)) };
+                        worker.posted.fetch_add(1, Ordering::SeqCst);
+                        if worker.sleeping.load(Ordering::SeqCst)
+                            && let Some(thread) = worker.thread.get()
+                        {
+                            thread.unpark();
+                        }
+                    }
+                    // No thread for this part: run it here.
+                    None => job(part),
+                }
+            }
+            Joined {
+                workers: &workers[..helpers],
+            }
+        };
+        job(0);
+        drop(joined);
+        let panicked = workers[..helpers]
+            .iter()
+            .flatten()
+            .any(|w| w.panicked.swap(false, Ordering::Relaxed));
+        if panicked {
+            panic!("a part of a parallel step panicked on a worker thread");
+        }
+    }
 }
 
 /// `$TRANSFORMER_THREADS`, else the CPUs available; read once (reading the environment
 /// allocates, and a forward pass must not).
-/// Calls `f` on consecutive pieces of `items`, split between up to [`get`] threads when
-/// there are more than `grain` items (pieces never shrink below `grain`); allocation-free.
-pub fn for_each_piece<T: Send>(items: &mut [T], grain: usize, f: &(impl Fn(&mut [T]) + Sync)) {
-    fn split<T: Send>(items: &mut [T], grain: usize, ways: usize, f: &(impl Fn(&mut [T]) + Sync)) {
-        if ways <= 1 || items.len() < 2 * grain {
-            return f(items);
-        }
-        let (left, right) = items.split_at_mut(items.len() / 2);
-        rayon::join(
-            || split(left, grain, ways / 2, f),
-            || split(right, grain, ways - ways / 2, f),
-        );
-    }
-    split(items, grain.max(1), get(), f);
-}
-
 fn default_threads() -> usize {
     static DEFAULT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *DEFAULT.get_or_init(read_default_threads)
@@ -91,6 +289,63 @@ mod tests {
             piece.iter_mut().for_each(|v| *v += 1)
         });
         assert!(items.iter().all(|&v| v == 2));
+    }
+
+    /// The pool, driven directly: the thread count of other tests does not matter.
+    #[test]
+    fn every_part_runs_once_on_repeated_and_nested_splits() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        for parts in [2, 3, 8] {
+            for _ in 0..200 {
+                let hits: Vec<AtomicUsize> = (0..parts).map(|_| AtomicUsize::new(0)).collect();
+                pool::run(parts, &|i| {
+                    hits[i].fetch_add(1, Ordering::Relaxed);
+                });
+                assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
+            }
+        }
+        // A part that splits again finds the pool busy and runs its own parts in line.
+        let total = AtomicUsize::new(0);
+        pool::run(2, &|_| {
+            pool::run(3, &|j| {
+                total.fetch_add(j + 1, Ordering::Relaxed);
+            })
+        });
+        assert_eq!(total.load(Ordering::Relaxed), 2 * (1 + 2 + 3));
+    }
+
+    #[test]
+    fn a_panicking_part_is_raised_by_the_caller_and_the_pool_recovers() {
+        let caught = std::panic::catch_unwind(|| {
+            pool::run(2, &|i| assert!(i == 0, "part {i} fails"));
+        });
+        assert!(caught.is_err());
+        let caught = std::panic::catch_unwind(|| {
+            pool::run(2, &|i| assert!(i == 1, "part {i} fails"));
+        });
+        assert!(caught.is_err());
+        let mut items = vec![0u8; 64];
+        in_parts(&mut items, 2, &|_, run| run.fill(1));
+        assert!(items.iter().all(|&v| v == 1));
+    }
+
+    #[test]
+    fn callers_on_several_threads_share_the_pool() {
+        std::thread::scope(|scope| {
+            for t in 0..4u32 {
+                scope.spawn(move || {
+                    for _ in 0..100 {
+                        let mut items = vec![t; 1000];
+                        in_parts(&mut items, 3, &|offset, run| {
+                            for (i, v) in run.iter_mut().enumerate() {
+                                *v += (offset + i) as u32;
+                            }
+                        });
+                        assert!(items.iter().enumerate().all(|(i, &v)| v == t + i as u32));
+                    }
+                });
+            }
+        });
     }
 
     #[test]
