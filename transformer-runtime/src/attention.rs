@@ -3,7 +3,7 @@
 //! Row-vector convention throughout: token `t` is row `t`; `Q = X W_Qᵀ`, with `W_Q` stored
 //! `[out][in]` as PyTorch stores it.
 
-use crate::fastmath::{Add, ExpOfDifference, Max, Mul, zip_vectorised};
+use crate::fastmath::{Vectorise, exp, vectorised};
 use crate::gemm::{Dims, TOKEN_PAD, gemm_xt, gemm_xt_transposed, transpose};
 use crate::matmul::{Linear, dot};
 use crate::softmax::softmax;
@@ -137,7 +137,7 @@ fn first(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
 }
 
 /// Heads are computed in parallel only when each thread gets this many multiply-adds.
-const MIN_WORK_PER_THREAD: usize = 1 << 17;
+const MIN_WORK_PER_THREAD: usize = 1 << 15;
 
 impl AttentionScratch {
     /// Memory for `queries` query rows and `keys` key rows of width `d_model`, reserved now
@@ -384,7 +384,8 @@ fn softmax_columns(
     // Query i sits at position i + offset; causal masking hides keys j > i + offset.
     let offset = m.saturating_sub(n);
     let valid = mask.valid_keys.map_or(m, |v| v.min(m));
-    for (j, row) in rows().enumerate() {
+    let masked = mask.causal || valid < m || mask.keys.is_some() || mask.additive.is_some();
+    for (j, row) in rows().enumerate().take(if masked { m } else { 0 }) {
         let row = &mut st[row];
         let padding = mask
             .keys
@@ -402,26 +403,63 @@ fn softmax_columns(
             }
         }
     }
-    let max = first(max, n);
-    max.fill(f32::NEG_INFINITY);
-    for row in rows() {
-        zip_vectorised(max, &st[row], Max);
-    }
-    // A query that may see no key: shifting by 0 makes its weights exp(-∞) = 0.
-    for v in max.iter_mut().filter(|v| **v == f32::NEG_INFINITY) {
-        *v = 0.0;
-    }
-    let sum = first(sum, n);
-    sum.fill(0.0);
-    for row in rows() {
-        zip_vectorised(&mut st[row.clone()], max, ExpOfDifference);
-        zip_vectorised(sum, &st[row], Add);
-    }
-    for v in sum.iter_mut() {
-        *v = if *v > 0.0 { 1.0 / *v } else { 0.0 };
-    }
-    for row in rows() {
-        zip_vectorised(&mut st[row], sum, Mul);
+    vectorised(ColumnSoftmax {
+        st,
+        ld,
+        n,
+        max: first(max, n),
+        sum: first(sum, n),
+    });
+}
+
+/// The softmax of [`softmax_columns`] after masking, as one vectorised loop nest.
+struct ColumnSoftmax<'a> {
+    /// `[m][ld]`, soft-maxed down columns `0..n`.
+    st: &'a mut [f32],
+    ld: usize,
+    n: usize,
+    /// `n` numbers of working memory each.
+    max: &'a mut [f32],
+    sum: &'a mut [f32],
+}
+
+impl Vectorise for ColumnSoftmax<'_> {
+    #[inline(always)]
+    fn run(self) {
+        let Self {
+            st,
+            ld,
+            n,
+            max,
+            sum,
+        } = self;
+        max.fill(f32::NEG_INFINITY);
+        for row in st.chunks_exact(ld) {
+            for (m, &s) in max.iter_mut().zip(&row[..n]) {
+                *m = m.max(s);
+            }
+        }
+        // A query that may see no key: shifting by 0 makes its weights exp(-∞) = 0.
+        for m in max.iter_mut() {
+            if *m == f32::NEG_INFINITY {
+                *m = 0.0;
+            }
+        }
+        sum.fill(0.0);
+        for row in st.chunks_exact_mut(ld) {
+            for ((s, &m), total) in row[..n].iter_mut().zip(&*max).zip(sum.iter_mut()) {
+                *s = exp(*s - m);
+                *total += *s;
+            }
+        }
+        for total in sum.iter_mut() {
+            *total = if *total > 0.0 { 1.0 / *total } else { 0.0 };
+        }
+        for row in st.chunks_exact_mut(ld) {
+            for (s, &inverse) in row[..n].iter_mut().zip(&*sum) {
+                *s *= inverse;
+            }
+        }
     }
 }
 

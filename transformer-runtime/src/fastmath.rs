@@ -20,8 +20,10 @@ const ROUND: f32 = 12_582_912.0;
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
     let clamped = x.clamp(-86.6, 88.722_83);
-    // eˣ = 2ⁿ · eʳ with n = round(x / ln 2) and |r| ≤ ln 2 / 2.
-    let n = (clamped * LOG2_E + ROUND) - ROUND;
+    // eˣ = 2ⁿ · eʳ with n = round(x / ln 2) and |r| ≤ ln 2 / 2. `shifted` is 1.5 · 2²³ + n,
+    // whose low mantissa bits are n itself.
+    let shifted = clamped * LOG2_E + ROUND;
+    let n = shifted - ROUND;
     let r = (clamped - n * LN2_HI) - n * LN2_LO;
     // Taylor series of eʳ to r⁷: the next term is below 6e-9 relative for |r| ≤ 0.347.
     let p = 1.0
@@ -31,8 +33,13 @@ pub fn exp(x: f32) -> f32 {
                     + r * (1.0 / 24.0
                         + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
     // 2ⁿ⁻¹ from its exponent bits (n ∈ [-125, 128] after the clamp, so n - 1 has a normal
-    // exponent), times 2.
-    let half_scale = f32::from_bits(((n as i32 + 126) as u32) << 23);
+    // exponent), times 2. The exponent is taken from `shifted`'s bits in integer arithmetic:
+    // `n as i32` would be a saturating conversion, which compilers do lane by lane.
+    let exponent = shifted
+        .to_bits()
+        .wrapping_sub(ROUND.to_bits())
+        .wrapping_add(126);
+    let half_scale = f32::from_bits(exponent << 23);
     let y = (p * 2.0) * half_scale;
     if x < -86.6 {
         0.0
@@ -121,80 +128,32 @@ impl Elementwise for Scale {
     }
 }
 
-/// A function of two numbers applied pairwise, like [`Elementwise`].
-pub trait Pairwise: Copy {
-    /// The function.
-    fn apply(self, x: f32, y: f32) -> f32;
+/// A whole loop nest to compile for the widest instruction set the CPU has: [`vectorised`]
+/// inlines `run` into a function built with those features, so its inner loops vectorise
+/// at that width and its helpers (`exp`, …) are inlined into them. One dispatch per call,
+/// however many loops `run` holds.
+pub trait Vectorise {
+    /// The loops. Implementations are `#[inline(always)]`.
+    fn run(self);
 }
 
-/// `max(x, y)`.
-#[derive(Clone, Copy, Debug)]
-pub struct Max;
-
-impl Pairwise for Max {
-    #[inline(always)]
-    fn apply(self, x: f32, y: f32) -> f32 {
-        x.max(y)
-    }
-}
-
-/// `x + y`.
-#[derive(Clone, Copy, Debug)]
-pub struct Add;
-
-impl Pairwise for Add {
-    #[inline(always)]
-    fn apply(self, x: f32, y: f32) -> f32 {
-        x + y
-    }
-}
-
-/// `x · y`.
-#[derive(Clone, Copy, Debug)]
-pub struct Mul;
-
-impl Pairwise for Mul {
-    #[inline(always)]
-    fn apply(self, x: f32, y: f32) -> f32 {
-        x * y
-    }
-}
-
-/// `eˣ⁻ʸ`.
-#[derive(Clone, Copy, Debug)]
-pub struct ExpOfDifference;
-
-impl Pairwise for ExpOfDifference {
-    #[inline(always)]
-    fn apply(self, x: f32, y: f32) -> f32 {
-        exp(x - y)
-    }
-}
-
-/// `x[i] = f(x[i], y[i])` over the shorter of the two, vectorised as
-/// [`for_each_vectorised`].
+/// Runs `f`, compiled for AVX-512 or AVX2 + FMA when the CPU has them, else for the
+/// baseline instruction set.
 #[inline(always)]
-pub fn zip_vectorised(x: &mut [f32], y: &[f32], f: impl Pairwise) {
+pub fn vectorised(f: impl Vectorise) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU has AVX-512F, checked just above.
-            return unsafe { x86::zip_avx512(x, y, f) };
+            return unsafe { x86::run_avx512(f) };
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the CPU has AVX2 and FMA, checked just above.
-            return unsafe { x86::zip_avx2(x, y, f) };
+            return unsafe { x86::run_avx2(f) };
         }
     }
-    zip(x, y, f);
-}
-
-#[inline(always)]
-fn zip(x: &mut [f32], y: &[f32], f: impl Pairwise) {
-    for (a, b) in x.iter_mut().zip(y) {
-        *a = f.apply(*a, *b);
-    }
+    f.run();
 }
 
 /// Applies `f` to every element of `x`, compiled for AVX-512 or AVX2 when the CPU has them
@@ -246,16 +205,16 @@ mod x86 {
     ///
     /// The CPU has AVX-512F.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn zip_avx512(x: &mut [f32], y: &[f32], f: impl super::Pairwise) {
-        super::zip(x, y, f);
+    pub unsafe fn run_avx512(f: impl super::Vectorise) {
+        f.run();
     }
 
     /// # Safety
     ///
     /// The CPU has AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn zip_avx2(x: &mut [f32], y: &[f32], f: impl super::Pairwise) {
-        super::zip(x, y, f);
+    pub unsafe fn run_avx2(f: impl super::Vectorise) {
+        f.run();
     }
 }
 
@@ -307,15 +266,6 @@ mod tests {
             );
         }
         assert_eq!((tanh(100.0), tanh(-100.0)), (1.0, -1.0));
-    }
-
-    #[test]
-    fn the_pairwise_loop_combines_elements() {
-        let mut x = vec![1.0f32, 5.0, -2.0];
-        zip_vectorised(&mut x, &[3.0, 4.0, 0.0], Max);
-        assert_eq!(x, [3.0, 5.0, 0.0]);
-        zip_vectorised(&mut x, &[3.0, 4.0, 0.0], ExpOfDifference);
-        assert_eq!(x, [1.0, exp(1.0), 1.0]);
     }
 
     #[test]

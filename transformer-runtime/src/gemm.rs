@@ -27,7 +27,7 @@ use crate::activation::Activation;
 
 /// Tokens per parallel chunk are not split below this many multiply-adds per thread: waking
 /// a thread costs a few microseconds.
-const MIN_WORK_PER_THREAD: usize = 1 << 20;
+const MIN_WORK_PER_THREAD: usize = 1 << 17;
 
 thread_local! {
     /// `xt`, the transposed activations; grows to the largest call and is then reused.
