@@ -3,8 +3,9 @@
 //! Row-vector convention throughout: token `t` is row `t`; `Q = X W_Qᵀ`, with `W_Q` stored
 //! `[out][in]` as PyTorch stores it.
 
+use crate::fastmath::{Scale, for_each_vectorised};
 use crate::fastmath::{Vectorise, exp, vectorised};
-use crate::gemm::{Dims, TOKEN_PAD, gemm_xt, gemm_xt_transposed, transpose};
+use crate::gemm::{Dims, Layout, TOKEN_PAD, Weights, gemm_xt_transposed, product, transpose};
 use crate::matmul::{Linear, dot};
 use crate::softmax::softmax;
 
@@ -99,9 +100,9 @@ pub struct AttentionScratch {
     xt: Vec<f32>,
     /// The keys' tokens transposed, `[D][m_pad]` (cross-attention only).
     memory_t: Vec<f32>,
-    /// `[n][D]`.
-    q: Vec<f32>,
-    /// `Kᵀ`, `[D][m_pad]`: head `h`'s keys are rows `h·DH..`, ready to be an `xt`.
+    /// `(Q/√DH)ᵀ`, `[D][n_pad]`: head `h`'s queries are rows `h·DH..`, ready to be an `xt`.
+    qt: Vec<f32>,
+    /// `Kᵀ`, `[D][m_pad]`: head `h`'s keys are rows `h·DH..`, read as weights in place.
     kt: Vec<f32>,
     /// `Vᵀ`, `[D][m_pad]`: head `h`'s values are rows `h·DH..`, ready to be weights.
     vt: Vec<f32>,
@@ -114,18 +115,12 @@ pub struct AttentionScratch {
 /// What one thread needs to compute a group of heads.
 #[derive(Clone, Debug, Default)]
 struct HeadScratch {
-    head_q: Vec<f32>,
-    /// `Sᵀ`, `[m_pad][n_pad]`; rows past `m` and columns past `n` stay zero.
+    /// `Sᵀ`, `[m_pad][n_pad]`; rows past `m` stay zero.
     scores: Vec<f32>,
     column_max: Vec<f32>,
     column_sum: Vec<f32>,
     /// The group's outputs transposed, `[heads · DH][n_pad]`.
     out: Vec<f32>,
-}
-
-/// The first `rows` rows of `buf`, viewed as `[rows][W]`, growing `buf` if it is too short.
-fn rows_of<const W: usize>(buf: &mut Vec<f32>, rows: usize) -> &mut [[f32; W]] {
-    first(buf, rows * W).as_chunks_mut::<W>().0
 }
 
 /// The first `len` numbers of `buf`, growing it if it is too short.
@@ -149,7 +144,6 @@ impl AttentionScratch {
             keys.next_multiple_of(TOKEN_PAD),
         );
         let group = HeadScratch {
-            head_q: buf(queries * d_model),
             scores: buf(m_pad * n_pad),
             column_max: buf(queries),
             column_sum: buf(queries),
@@ -158,7 +152,7 @@ impl AttentionScratch {
         Self {
             xt: buf(d_model * n_pad),
             memory_t: buf(d_model * m_pad),
-            q: buf(queries * d_model),
+            qt: buf(d_model * n_pad),
             kt: buf(d_model * m_pad),
             vt: buf(d_model * m_pad),
             context_t: buf(d_model * n_pad),
@@ -261,15 +255,17 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
         } else {
             &scratch.memory_t
         };
-        let q = rows_of::<D>(&mut scratch.q, n);
-        self.w_q.forward_xt(q, &scratch.xt, n_pad);
+        let qt = first(&mut scratch.qt, D * n_pad);
+        self.w_q
+            .forward_transposed(qt, n_pad, &scratch.xt, n_pad, n, None);
+        for_each_vectorised(qt, Scale(1.0 / (DH as f32).sqrt()));
         let kt = first(&mut scratch.kt, D * m_pad);
         self.w_k
             .forward_transposed(kt, m_pad, memory_t, m_pad, m, None);
         let vt = first(&mut scratch.vt, D * m_pad);
         self.w_v
             .forward_transposed(vt, m_pad, memory_t, m_pad, m, None);
-        let (q, kt, vt) = (&*q, &*kt, &*vt);
+        let (qt, kt, vt) = (&*qt, &*kt, &*vt);
         // Groups of heads run in parallel, each on its own scratch.
         let work = 2 * n * m * D;
         let groups = crate::threads::get()
@@ -281,7 +277,7 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
         let per_group = H.div_ceil(groups);
         crate::threads::for_each_mut(&mut scratch.groups[..groups], &|g, group| {
             let heads = g * per_group..((g + 1) * per_group).min(H);
-            Self::attend_heads(heads, q, kt, vt, m, mask, group);
+            Self::attend_heads(heads, qt, kt, vt, (n, m), mask, group);
         });
         // Each group's heads are consecutive rows of the transposed context.
         let context_t = first(&mut scratch.context_t, D * n_pad);
@@ -301,47 +297,47 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
         }
     }
 
-    /// Heads `heads` of the projected `q` (`[n][D]`) and of `m` keys and values, transposed
-    /// (`kt`, `vt`: `[D][m_pad]`), into `scratch.out` as `[heads · DH][n_pad]`.
+    /// Heads `heads` of `n` queries and `m` keys and values, all transposed and projected
+    /// (`qt`: `[D][n_pad]`, scaled by `1/√DH`; `kt`, `vt`: `[D][m_pad]`), into `scratch.out`
+    /// as `[heads · DH][n_pad]`.
     ///
-    /// Two products per head: the scores transposed, `Sᵀ = K_h (Q_h/√DH)ᵀ` (`[m][n]`:
-    /// column `i` holds query `i`'s scores), soft-maxed down each column, then
-    /// `context_hᵀ = V_hᵀ S`, both operands as they are.
+    /// Two products per head, each reading its operands where they lie: the scores
+    /// transposed, `Sᵀ = K_h (Q_h/√DH)ᵀ` (`[m][n]`: column `i` holds query `i`'s scores;
+    /// `K_h` is read from `Kᵀ` with strides), soft-maxed down each column, then
+    /// `context_hᵀ = V_hᵀ S`.
     fn attend_heads(
         heads: std::ops::Range<usize>,
-        q: &[[f32; D]],
+        qt: &[f32],
         kt: &[f32],
         vt: &[f32],
-        m: usize,
+        (n, m): (usize, usize),
         mask: &Mask<'_>,
         scratch: &mut HeadScratch,
     ) {
-        let n = q.len();
         let (n_pad, m_pad) = (n.next_multiple_of(TOKEN_PAD), m.next_multiple_of(TOKEN_PAD));
-        let scale = 1.0 / (DH as f32).sqrt();
         let out = first(&mut scratch.out, heads.len() * DH * n_pad);
         let scores = first(&mut scratch.scores, m_pad * n_pad);
-        // The products below write rows `< m` and columns `< n` only. The second product
-        // reads every row and column: the rest must be zero (padding keys weigh nothing).
-        for row in scores[..m * n_pad].chunks_exact_mut(n_pad) {
-            row[n..].fill(0.0);
-        }
+        // The first product writes rows `< m`; the second reads every row: padding keys
+        // must weigh nothing.
         scores[m * n_pad..].fill(0.0);
         for (slot, h) in heads.enumerate() {
-            // Q_h/√DH as `[n][DH]`: the weights of the first product.
-            let head_q = rows_of::<DH>(&mut scratch.head_q, n);
-            for (dst, src) in head_q.iter_mut().zip(q) {
-                *dst = src.as_chunks::<DH>().0[h].map(|v| v * scale);
-            }
-            let head_kt = &kt[h * DH * m_pad..][..DH * m_pad];
-            gemm_xt(
-                scores,
-                n_pad,
-                head_q.as_flattened(),
+            // K_h: element (key j, lane d) at kt[(h·DH + d)·m_pad + j].
+            let head_k = Weights {
+                data: &kt[h * DH * m_pad..][..DH * m_pad],
+                row: 1,
+                col: m_pad,
+            };
+            let head_qt = &qt[h * DH * n_pad..][..DH * n_pad];
+            let (s, ld) = (&mut scores[..], n_pad);
+            product(
+                s,
+                ld,
+                Layout::Columns(None),
+                head_k,
                 None,
-                head_kt,
-                m_pad,
-                Dims { n: m, k: DH, m: n },
+                head_qt,
+                n_pad,
+                Dims { n, k: DH, m },
             );
             softmax_columns(
                 &mut scores[..m * n_pad],

@@ -80,15 +80,16 @@ pub fn gemm_xt(
     ldx: usize,
     dims: Dims,
 ) {
-    let Dims { n, m, .. } = dims;
-    if n == 0 || m == 0 {
-        return;
-    }
-    assert!(
-        ld_out >= m && out.len() >= (n - 1) * ld_out + m,
-        "gemm_xt: out shorter than {dims:?}"
+    product(
+        out,
+        ld_out,
+        Layout::Rows,
+        Weights::rows(w, dims.k),
+        b,
+        xt,
+        ldx,
+        dims,
     );
-    product(out, ld_out, Layout::Rows, w, b, xt, ldx, dims);
 }
 
 /// [`gemm_xt`] writing its result transposed, through an optional activation:
@@ -115,34 +116,71 @@ pub fn gemm_xt_transposed(
     dims: Dims,
     activation: Option<Activation>,
 ) {
-    let Dims { n, m, .. } = dims;
-    if n == 0 || m == 0 {
-        return;
-    }
-    let n_pad = n.next_multiple_of(TOKEN_PAD);
-    assert!(
-        ldt >= n_pad && outt.len() >= (m - 1) * ldt + n_pad,
-        "gemm_xt_transposed: out shorter than {dims:?}"
-    );
     let layout = Layout::Columns(activation);
-    product(outt, ldt, layout, w, b, xt, ldx, dims);
+    product(
+        outt,
+        ldt,
+        layout,
+        Weights::rows(w, dims.k),
+        b,
+        xt,
+        ldx,
+        dims,
+    );
+}
+
+/// The `w` operand of a product: element `(o, kk)` is `data[o·row + kk·col]`. Dense
+/// `[m][k]` rows (`row = k`, `col = 1`) for layers; other strides let attention use a
+/// head's slice of a projection where it lies.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Weights<'a> {
+    pub data: &'a [f32],
+    pub row: usize,
+    pub col: usize,
+}
+
+impl<'a> Weights<'a> {
+    /// Dense rows of `k` numbers.
+    pub fn rows(data: &'a [f32], k: usize) -> Self {
+        Self {
+            data,
+            row: k,
+            col: 1,
+        }
+    }
 }
 
 /// The checks and the work both layouts share.
 #[expect(clippy::too_many_arguments, reason = "as `gemm_xt_transposed`")]
-fn product(
+pub(crate) fn product(
     out: &mut [f32],
     ld_out: usize,
     layout: Layout,
-    w: &[f32],
+    w: Weights<'_>,
     b: Option<&[f32]>,
     xt: &[f32],
     ldx: usize,
     dims: Dims,
 ) {
     let Dims { n, k, m } = dims;
+    if n == 0 || m == 0 {
+        return;
+    }
     let n_pad = n.next_multiple_of(TOKEN_PAD);
-    assert!(w.len() >= m * k, "gemm_xt: w shorter than {dims:?}");
+    match layout {
+        Layout::Rows => assert!(
+            ld_out >= m && out.len() >= (n - 1) * ld_out + m,
+            "gemm_xt: out shorter than {dims:?}"
+        ),
+        Layout::Columns(_) => assert!(
+            ld_out >= n_pad && out.len() >= (m - 1) * ld_out + n_pad,
+            "gemm_xt_transposed: out shorter than {dims:?}"
+        ),
+    }
+    assert!(
+        m == 0 || k == 0 || (m - 1) * w.row + (k - 1) * w.col < w.data.len(),
+        "gemm_xt: w shorter than {dims:?}"
+    );
     assert!(
         ldx >= n_pad && (k == 0 || xt.len() >= (k - 1) * ldx + n_pad),
         "gemm_xt: xt shorter than {dims:?}"
@@ -193,7 +231,7 @@ fn product(
 
 /// What every tile of one product reads.
 struct Problem<'a> {
-    w: &'a [f32],
+    w: Weights<'a>,
     b: Option<&'a [f32]>,
     /// `[k][ldx]`: the activations transposed.
     xt: &'a [f32],
@@ -208,7 +246,7 @@ struct Problem<'a> {
 
 /// How a product writes its tiles.
 #[derive(Clone, Copy, Debug)]
-enum Layout {
+pub(crate) enum Layout {
     /// `out[t][o]`, for tokens `t < n`.
     Rows,
     /// `out[o][t]`, for every token `t` up to `n` rounded up to [`TOKEN_PAD`], through the
@@ -343,6 +381,7 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
     };
     // Blocks of tokens small enough that their slice of xt stays in L2 across all tiles.
     let block = ((512 * 1024 / 4) / p.k).max(nr) / nr * nr;
+    let Weights { data, row, col } = p.w;
     let mut tile = [0.0f32; kernels::MAX_TILE];
     PANEL.with_borrow_mut(|panel| {
         for t_block in (0..n_pad).step_by(block) {
@@ -361,17 +400,28 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
                 } else {
                     (o, left)
                 };
-                let in_place = &p.w[start * p.k..(start + rows) * p.k];
-                let packed = kernels::rows_conflict(p.k);
+                let first = start * row;
+                let in_place = &data[first..first + (rows - 1) * row + (p.k - 1) * col + 1];
+                let packed = col == 1 && kernels::rows_conflict(row);
                 if packed {
-                    kernels::pack(panel, in_place, rows, p.k);
+                    kernels::pack(panel, in_place, rows, p.k, row);
                 }
-                let w = if packed { &panel[..] } else { in_place };
+                let (w, strides) = if packed {
+                    (&panel[..], (1, rows))
+                } else {
+                    (in_place, (row, col))
+                };
                 // While the first token tile computes, the next rows stream in from memory.
-                let next = &p.w[(start + rows) * p.k..(start + 2 * rows).min(range.end) * p.k];
+                let next = if col == 1 && !packed {
+                    let end = ((start + 2 * rows).min(range.end) * row).min(data.len());
+                    &data[(first + rows * row).min(end)..end]
+                } else {
+                    &[]
+                };
                 for t0 in (t_block..t_end).step_by(nr) {
-                    let ahead = if t0 == t_block && !packed { next } else { &[] };
-                    kernel.tile(&mut tile, w, packed, rows, p.xt, p.ldx, t0, ahead);
+                    let ahead = if t0 == t_block { next } else { &[] };
+                    let a = (w, strides, rows, p.k);
+                    kernel.tile(&mut tile, a, p.xt, p.ldx, t0, ahead);
                     match p.layout {
                         Layout::Rows => store(kernel, p, out, &tile, start, rows, t0),
                         Layout::Columns(activation) => {
@@ -515,7 +565,7 @@ mod tests {
             }
             (Some(kernel), _) => {
                 let p = Problem {
-                    w: &w,
+                    w: Weights::rows(&w, d.k),
                     b: Some(&b),
                     xt: &xt,
                     ldx,

@@ -88,47 +88,38 @@ impl Kernel {
         }
     }
 
-    /// Fills `tile` (`[rows][NR]`, row-major) from the weight rows `w` and tokens
-    /// `t0..t0 + NR` of `xt` (`[k][ldx]`). `w` holds `rows · k` numbers: `[rows][k]`, or
-    /// `[k][rows]` if `packed`. `rows` is `MR` or `MR_SMALL`; any other count (a layer
-    /// narrower than a small tile) takes a slower path.
+    /// Fills `tile` (`[rows][NR]`, row-major) from `rows` weight rows and tokens
+    /// `t0..t0 + NR` of `xt` (`[k][ldx]`). The weights are `(w, (row, col), rows, k)`:
+    /// element `(i, kk)` is `w[i·row + kk·col]`. `rows` is `MR` or `MR_SMALL`; any other
+    /// count (a layer narrower than a small tile) takes a slower path.
     ///
     /// `ahead` is memory the next tiles will read (the next weight rows), prefetched a cache
     /// line per step of `k` while this tile computes; empty if there is none to warm.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "a tile is these slices, strides and offsets"
-    )]
     pub fn tile(
         self,
         tile: &mut [f32],
-        w: &[f32],
-        packed: bool,
-        rows: usize,
+        (w, (row, col), rows, k): (&[f32], (usize, usize), usize, usize),
         xt: &[f32],
         ldx: usize,
         t0: usize,
         ahead: &[f32],
     ) {
         let nr = self.nr();
-        let k = w.len() / rows.max(1);
         assert!(
-            rows <= self.mr() && tile.len() >= rows * nr,
+            rows > 0 && rows <= self.mr() && tile.len() >= rows * nr,
             "tile: {rows} rows do not fit"
         );
         assert!(
-            k > 0 && w.len() == k * rows,
-            "tile: the weights are not {rows} rows"
+            k > 0 && (rows - 1) * row + (k - 1) * col < w.len(),
+            "tile: the weights are not {rows} rows of {k}"
         );
         assert!(
             (k - 1) * ldx + t0 + nr <= xt.len(),
             "tile: token columns out of bounds"
         );
-        // Element (i, kk) of the rows is at `i · row + kk · col`.
-        let (row, col) = if packed { (1, rows) } else { (k, 1) };
         let full = rows == self.mr();
         if !full && rows != self.mr_small() {
-            return short_tile(tile, w, (row, col), rows, xt, ldx, t0, nr);
+            return short_tile(tile, w, (row, col), rows, k, xt, ldx, t0, nr);
         }
         match (self, full) {
             // SAFETY: `available` only lists kernels whose features the CPU has; the bounds
@@ -176,11 +167,13 @@ pub fn rows_conflict(k: usize) -> bool {
     (k * 4).is_multiple_of(4096)
 }
 
-/// Packs `rows` weight rows (`[rows][k]`) as `[k][rows]` into `panel`.
-pub fn pack(panel: &mut Vec<f32>, w: &[f32], rows: usize, k: usize) {
+/// Packs `rows` weight rows of `k` numbers, `stride` apart in `w`, as `[k][rows]` into
+/// `panel`.
+pub fn pack(panel: &mut Vec<f32>, w: &[f32], rows: usize, k: usize, stride: usize) {
     panel.clear();
     panel.resize(k * rows, 0.0);
-    for (i, row) in w.chunks_exact(k).take(rows).enumerate() {
+    for i in 0..rows {
+        let row = &w[i * stride..][..k];
         for (dst, &v) in panel[i..].iter_mut().step_by(rows).zip(row) {
             *dst = v;
         }
@@ -194,12 +187,12 @@ fn short_tile(
     w: &[f32],
     (row, col): (usize, usize),
     rows: usize,
+    k: usize,
     xt: &[f32],
     ldx: usize,
     t0: usize,
     nr: usize,
 ) {
-    let k = w.len() / rows;
     tile[..rows * nr].fill(0.0);
     for kk in 0..k {
         let x = &xt[kk * ldx + t0..][..nr];
