@@ -331,19 +331,16 @@ impl OutPtr {
         }
     }
 
-    /// Writes `values` to `out[index..][..values.len()]`.
-    fn write_slice(self, index: usize, values: &[f32]) {
-        assert!(index + values.len() <= self.len, "tile store out of bounds");
-        // SAFETY: in bounds (checked above), and no other thread writes these outputs `o`;
-        // `values` is a local tile, which cannot overlap `out`.
-        unsafe {
-            let dst = self.ptr.add(index);
-            // A tile's row is a fixed-size copy (vector moves, not a call to memcpy).
-            match <&[f32; 16]>::try_from(values) {
-                Ok(row) => dst.cast::<[f32; 16]>().write_unaligned(*row),
-                Err(_) => std::ptr::copy_nonoverlapping(values.as_ptr(), dst, values.len()),
-            }
-        }
+    /// `out[index..][..len]` as a slice.
+    ///
+    /// # Safety
+    ///
+    /// No other thread accesses those numbers, and nothing else in this thread does while
+    /// the slice lives.
+    unsafe fn slice_mut<'a>(self, index: usize, len: usize) -> &'a mut [f32] {
+        assert!(index + len <= self.len, "tile store out of bounds");
+        // SAFETY: in bounds (checked above); exclusive by the caller's guarantee.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(index), len) }
     }
 
     /// Writes the first `len` numbers of `row` to `out[index..][..len]`.
@@ -418,22 +415,35 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
                 } else {
                     &[]
                 };
+                let bias = p.b.map(|b| &b[start..start + rows]);
                 for t0 in (t_block..t_end).step_by(nr) {
                     let ahead = if t0 == t_block { next } else { &[] };
-                    let a = (w, strides, rows, p.k);
-                    kernel.tile(&mut tile, a, p.xt, p.ldx, t0, ahead);
+                    let w = (w, strides, rows, p.k);
                     match p.layout {
-                        Layout::Rows => store(kernel, p, out, &tile, start, rows, t0),
-                        Layout::Columns(activation) => {
-                            store_columns(
-                                p,
-                                out,
-                                &mut tile[..rows * nr],
-                                nr,
-                                start,
-                                t0,
-                                activation,
-                            );
+                        Layout::Rows => {
+                            kernel.tile((&mut tile, nr), w, bias, p.xt, p.ldx, t0, ahead);
+                            store(kernel, p, out, &tile, start, rows, t0);
+                        }
+                        Layout::Columns(_) => {
+                            let (first, len) = (start * p.ld_out + t0, (rows - 1) * p.ld_out + nr);
+                            // SAFETY: the span covers outputs `start..start + rows` only,
+                            // which are this thread's (`run` splits by output), and nothing
+                            // else in this thread holds it.
+                            let dst = unsafe { out.slice_mut(first, len) };
+                            kernel.tile((dst, p.ld_out), w, bias, p.xt, p.ldx, t0, ahead);
+                        }
+                    }
+                }
+                if let Layout::Columns(Some(activation)) = p.layout {
+                    // Once per block of outputs, in place: one call for whole rows.
+                    let (first, len) = (start * p.ld_out + t_block, t_end - t_block);
+                    // SAFETY: as for the tiles above.
+                    let rows_out = unsafe { out.slice_mut(first, (rows - 1) * p.ld_out + len) };
+                    if len == p.ld_out {
+                        activation.apply_here(rows_out);
+                    } else {
+                        for row in rows_out.chunks_mut(p.ld_out) {
+                            activation.apply_here(&mut row[..len]);
                         }
                     }
                 }
@@ -443,7 +453,7 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
     });
 }
 
-/// Writes a `rows × NR` tile (row-major by output) to `out[t][o..o + rows]`, adding biases.
+/// Writes a `rows × NR` tile (row-major by output) to `out[t][o..o + rows]`.
 fn store(
     kernel: Kernel,
     p: &Problem<'_>,
@@ -459,7 +469,6 @@ fn store(
         return;
     }
     let first = t0 * p.ld_out + o;
-    let bias = p.b.map(|b| &b[o..o + rows]);
     if let Some(store) = kernel.fast_store(rows) {
         // The kernel's own transposing store: one gather and one masked store per token.
         assert!(
@@ -470,41 +479,15 @@ fn store(
         // SAFETY: `fast_store` only offers a store the CPU can run; every write is to
         // `out[first + dt·ld_out ..][..rows]` for `dt < tokens`, in bounds (asserted above)
         // and in this thread's columns; `tile` holds `rows · nr` numbers (asserted above).
-        unsafe { store(tile, bias, out.ptr.add(first), p.ld_out, tokens) };
+        unsafe { store(tile, out.ptr.add(first), p.ld_out, tokens) };
         return;
     }
     let mut row = [0.0f32; kernels::MAX_MR];
     for dt in 0..tokens {
         for (i, v) in row[..rows].iter_mut().enumerate() {
-            *v = tile[i * nr + dt] + p.b.map_or(0.0, |b| b[o + i]);
+            *v = tile[i * nr + dt];
         }
         out.write((t0 + dt) * p.ld_out + o, &row, rows);
-    }
-}
-
-/// Writes a `[rows][nr]` tile as it is to `out[(o + i)·ld + t0..][..nr]`, adding biases
-/// and applying the activation on the way.
-fn store_columns(
-    p: &Problem<'_>,
-    out: OutPtr,
-    tile: &mut [f32],
-    nr: usize,
-    o: usize,
-    t0: usize,
-    activation: Option<Activation>,
-) {
-    if let Some(b) = p.b {
-        for (row, &bias) in tile.chunks_exact_mut(nr).zip(&b[o..]) {
-            for v in row {
-                *v += bias;
-            }
-        }
-    }
-    if let Some(activation) = activation {
-        activation.apply_here(tile);
-    }
-    for (i, row) in tile.chunks_exact(nr).enumerate() {
-        out.write_slice((o + i) * p.ld_out + t0, row);
     }
 }
 

@@ -88,17 +88,23 @@ impl Kernel {
         }
     }
 
-    /// Fills `tile` (`[rows][NR]`, row-major) from `rows` weight rows and tokens
-    /// `t0..t0 + NR` of `xt` (`[k][ldx]`). The weights are `(w, (row, col), rows, k)`:
-    /// element `(i, kk)` is `w[i·row + kk·col]`. `rows` is `MR` or `MR_SMALL`; any other
-    /// count (a layer narrower than a small tile) takes a slower path.
+    /// Computes `dst[i·ld + j] = bias[i] + Σₖ w(i, kk) · xt[kk·ldx + t0 + j]` for `i < rows`,
+    /// `j < NR`, where `dst` is `(dst, ld)` (a local tile, or the output itself) and the
+    /// weights are `(w, (row, col), rows, k)`: element `(i, kk)` is `w[i·row + kk·col]`.
+    /// `rows` is `MR` or `MR_SMALL`; any other count (a layer narrower than a small tile)
+    /// takes a slower path.
     ///
     /// `ahead` is memory the next tiles will read (the next weight rows), prefetched a cache
     /// line per step of `k` while this tile computes; empty if there is none to warm.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a tile is these slices, strides and offsets"
+    )]
     pub fn tile(
         self,
-        tile: &mut [f32],
+        (dst, ld): (&mut [f32], usize),
         (w, (row, col), rows, k): (&[f32], (usize, usize), usize, usize),
+        bias: Option<&[f32]>,
         xt: &[f32],
         ldx: usize,
         t0: usize,
@@ -106,7 +112,7 @@ impl Kernel {
     ) {
         let nr = self.nr();
         assert!(
-            rows > 0 && rows <= self.mr() && tile.len() >= rows * nr,
+            rows > 0 && rows <= self.mr() && ld >= nr && dst.len() >= (rows - 1) * ld + nr,
             "tile: {rows} rows do not fit"
         );
         assert!(
@@ -117,38 +123,44 @@ impl Kernel {
             (k - 1) * ldx + t0 + nr <= xt.len(),
             "tile: token columns out of bounds"
         );
+        let bias = bias.map(|b| &b[..rows]);
         let full = rows == self.mr();
         if !full && rows != self.mr_small() {
-            return short_tile(tile, w, (row, col), rows, k, xt, ldx, t0, nr);
+            let w = (w, (row, col), rows, k);
+            return short_tile((dst, ld), w, bias, xt, ldx, t0, nr);
         }
         match (self, full) {
             // SAFETY: `available` only lists kernels whose features the CPU has; the bounds
             // each kernel reads were asserted above.
             #[cfg(target_arch = "x86_64")]
             (Self::Avx512, true) => unsafe {
-                x86::tile_avx512::<12>(tile, w, row, col, xt, ldx, t0, k, ahead)
+                x86::tile_avx512::<12>((dst, ld), (w, row, col), bias, xt, ldx, t0, k, ahead)
             },
             #[cfg(target_arch = "x86_64")]
             (Self::Avx512, false) => unsafe {
-                x86::tile_avx512::<4>(tile, w, row, col, xt, ldx, t0, k, ahead)
+                x86::tile_avx512::<4>((dst, ld), (w, row, col), bias, xt, ldx, t0, k, ahead)
             },
             #[cfg(target_arch = "x86_64")]
             (Self::Avx2, true) => unsafe {
-                x86::tile_avx2::<12>(tile, w, row, col, xt, ldx, t0, k, ahead)
+                x86::tile_avx2::<12>((dst, ld), (w, row, col), bias, xt, ldx, t0, k, ahead)
             },
             #[cfg(target_arch = "x86_64")]
             (Self::Avx2, false) => unsafe {
-                x86::tile_avx2::<4>(tile, w, row, col, xt, ldx, t0, k, ahead)
+                x86::tile_avx2::<4>((dst, ld), (w, row, col), bias, xt, ldx, t0, k, ahead)
             },
-            (Self::Portable, true) => portable_tile::<4>(tile, w, (row, col), xt, ldx, t0, k),
-            (Self::Portable, false) => portable_tile::<2>(tile, w, (row, col), xt, ldx, t0, k),
+            (Self::Portable, true) => {
+                portable_tile::<4>((dst, ld), (w, (row, col), k), bias, xt, ldx, t0)
+            }
+            (Self::Portable, false) => {
+                portable_tile::<2>((dst, ld), (w, (row, col), k), bias, xt, ldx, t0)
+            }
         }
     }
 }
 
-/// A kernel's transposing tile store: `out[dt·ld ..][..rows] = tile[..][dt] + bias` for
+/// A kernel's transposing tile store: `out[dt·ld ..][..rows] = tile[..][dt]` for
 /// `dt < tokens`, from a `[rows][NR]` tile.
-pub type FastStore = unsafe fn(&[f32], Option<&[f32]>, *mut f32, usize, usize);
+pub type FastStore = unsafe fn(&[f32], *mut f32, usize, usize);
 
 impl Kernel {
     /// The kernel's vectorised store for full tiles of `rows` outputs, if it has one.
@@ -181,24 +193,21 @@ pub fn pack(panel: &mut Vec<f32>, w: &[f32], rows: usize, k: usize, stride: usiz
 }
 
 /// Any number of outputs: a straightforward loop, for layers narrower than a small tile.
-#[expect(clippy::too_many_arguments, reason = "as `Kernel::tile`")]
 fn short_tile(
-    tile: &mut [f32],
-    w: &[f32],
-    (row, col): (usize, usize),
-    rows: usize,
-    k: usize,
+    (dst, ld): (&mut [f32], usize),
+    (w, (row, col), rows, k): (&[f32], (usize, usize), usize, usize),
+    bias: Option<&[f32]>,
     xt: &[f32],
     ldx: usize,
     t0: usize,
     nr: usize,
 ) {
-    tile[..rows * nr].fill(0.0);
-    for kk in 0..k {
-        let x = &xt[kk * ldx + t0..][..nr];
-        for (i, out) in tile.chunks_exact_mut(nr).take(rows).enumerate() {
+    for (i, out) in dst.chunks_mut(ld).take(rows).enumerate() {
+        let out = &mut out[..nr];
+        out.fill(bias.map_or(0.0, |b| b[i]));
+        for kk in 0..k {
             let a = w[i * row + kk * col];
-            for (acc, x) in out.iter_mut().zip(x) {
+            for (acc, x) in out.iter_mut().zip(&xt[kk * ldx + t0..][..nr]) {
                 *acc += a * x;
             }
         }
@@ -207,16 +216,15 @@ fn short_tile(
 
 /// Portable: `MR` outputs × 8 tokens in plain arrays, which compilers vectorise.
 fn portable_tile<const MR: usize>(
-    tile: &mut [f32],
-    w: &[f32],
-    (row, col): (usize, usize),
+    (dst, ld): (&mut [f32], usize),
+    (w, (row, col), k): (&[f32], (usize, usize), usize),
+    bias: Option<&[f32]>,
     xt: &[f32],
     ldx: usize,
     t0: usize,
-    k: usize,
 ) {
     const NR: usize = 8;
-    let mut acc = [[0.0f32; NR]; MR];
+    let mut acc: [[f32; NR]; MR] = std::array::from_fn(|i| [bias.map_or(0.0, |b| b[i]); NR]);
     for kk in 0..k {
         let x: &[f32] = &xt[kk * ldx + t0..][..NR];
         for (i, acc_row) in acc.iter_mut().enumerate() {
@@ -227,7 +235,7 @@ fn portable_tile<const MR: usize>(
         }
     }
     for (i, acc_row) in acc.iter().enumerate() {
-        tile[i * NR..][..NR].copy_from_slice(acc_row);
+        dst[i * ld..][..NR].copy_from_slice(acc_row);
     }
 }
 
@@ -249,23 +257,23 @@ mod x86 {
     ///
     /// # Safety
     ///
-    /// The CPU has AVX-512F; `tile` holds `MR · 16` numbers; `w` holds every
-    /// `i · row + kk · col` for `i < MR`, `kk < k`; `xt` holds `xt[kk·ldx + t0 + 15]` for
-    /// every `kk < k`. `ahead` is only prefetched.
+    /// The CPU has AVX-512F; `dst` holds `(MR − 1)·ld + 16` numbers; `bias`, if given, `MR`;
+    /// `w` holds every `i · row + kk · col` for `i < MR`, `kk < k`; `xt` holds
+    /// `xt[kk·ldx + t0 + 15]` for every `kk < k`. `ahead` is only prefetched.
     #[expect(clippy::too_many_arguments, reason = "as `Kernel::tile`")]
     #[target_feature(enable = "avx512f")]
     pub unsafe fn tile_avx512<const MR: usize>(
-        tile: &mut [f32],
-        w: &[f32],
-        row: usize,
-        col: usize,
+        (dst, ld): (&mut [f32], usize),
+        (w, row, col): (&[f32], usize, usize),
+        bias: Option<&[f32]>,
         xt: &[f32],
         ldx: usize,
         t0: usize,
         k: usize,
         ahead: &[f32],
     ) {
-        let mut acc = [_mm512_setzero_ps(); MR];
+        let mut acc: [__m512; MR] =
+            std::array::from_fn(|i| _mm512_set1_ps(bias.map_or(0.0, |b| b[i])));
         // SAFETY (all pointer reads): within the bounds the caller guarantees.
         let xp = unsafe { xt.as_ptr().add(t0) };
         let wp = w.as_ptr();
@@ -281,35 +289,25 @@ mod x86 {
             }
         }
         for (i, acc) in acc.iter().enumerate() {
-            let out = &mut tile[i * 16..][..16];
+            let out = &mut dst[i * ld..][..16];
             // SAFETY: `out` holds 16 numbers.
             unsafe { _mm512_storeu_ps(out.as_mut_ptr(), *acc) };
         }
     }
 
-    /// Writes a `[12][16]` tile transposed: `out[dt·ld + i] = tile[i·16 + dt] + bias[i]` for
-    /// `i < 12`, `dt < tokens`: one 12-lane gather, add and masked store per token.
+    /// Writes a `[12][16]` tile transposed: `out[dt·ld + i] = tile[i·16 + dt]` for `i < 12`,
+    /// `dt < tokens`: one 12-lane gather and masked store per token.
     ///
     /// # Safety
     ///
-    /// The CPU has AVX-512F; `tile` holds `12 · 16` numbers; `bias`, if given, 12; `out`
-    /// points at `(tokens − 1)·ld + 12` writable numbers that nothing else accesses.
+    /// The CPU has AVX-512F; `tile` holds `12 · 16` numbers; `out` points at
+    /// `(tokens − 1)·ld + 12` writable numbers that nothing else accesses.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn store_avx512(
-        tile: &[f32],
-        bias: Option<&[f32]>,
-        out: *mut f32,
-        ld: usize,
-        tokens: usize,
-    ) {
+    pub unsafe fn store_avx512(tile: &[f32], out: *mut f32, ld: usize, tokens: usize) {
         const LANES: __mmask16 = 0x0fff;
         let rows = _mm512_setr_epi32(
             0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 0, 0, 0, 0,
         );
-        // SAFETY: the masked load reads only the 12 biases the caller guarantees.
-        let bias = bias.map_or(_mm512_setzero_ps(), |b| unsafe {
-            _mm512_maskz_loadu_ps(LANES, b.as_ptr())
-        });
         for dt in 0..tokens.min(16) {
             // SAFETY: lanes i < 12 read tile[i·16 + dt] < 12·16; the store writes the 12
             // numbers at out + dt·ld, which the caller guarantees.
@@ -320,7 +318,7 @@ mod x86 {
                     rows,
                     tile.as_ptr().add(dt),
                 );
-                _mm512_mask_storeu_ps(out.add(dt * ld), LANES, _mm512_add_ps(column, bias));
+                _mm512_mask_storeu_ps(out.add(dt * ld), LANES, column);
             }
         }
     }
@@ -330,23 +328,23 @@ mod x86 {
     ///
     /// # Safety
     ///
-    /// The CPU has AVX2 and FMA; `tile` holds `MR · 8` numbers; `w` holds every
-    /// `i · row + kk · col` for `i < MR`, `kk < k`; `xt` holds `xt[kk·ldx + t0 + 7]` for
-    /// every `kk < k`.
+    /// The CPU has AVX2 and FMA; `dst` holds `(MR − 1)·ld + 8` numbers; `bias`, if given,
+    /// `MR`; `w` holds every `i · row + kk · col` for `i < MR`, `kk < k`; `xt` holds
+    /// `xt[kk·ldx + t0 + 7]` for every `kk < k`. `ahead` is only prefetched.
     #[expect(clippy::too_many_arguments, reason = "as `Kernel::tile`")]
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn tile_avx2<const MR: usize>(
-        tile: &mut [f32],
-        w: &[f32],
-        row: usize,
-        col: usize,
+        (dst, ld): (&mut [f32], usize),
+        (w, row, col): (&[f32], usize, usize),
+        bias: Option<&[f32]>,
         xt: &[f32],
         ldx: usize,
         t0: usize,
         k: usize,
         ahead: &[f32],
     ) {
-        let mut acc = [_mm256_setzero_ps(); MR];
+        let mut acc: [__m256; MR] =
+            std::array::from_fn(|i| _mm256_set1_ps(bias.map_or(0.0, |b| b[i])));
         // SAFETY (all pointer reads): within the bounds the caller guarantees.
         let xp = unsafe { xt.as_ptr().add(t0) };
         let wp = w.as_ptr();
@@ -362,7 +360,7 @@ mod x86 {
             }
         }
         for (i, acc) in acc.iter().enumerate() {
-            let out = &mut tile[i * 8..][..8];
+            let out = &mut dst[i * ld..][..8];
             // SAFETY: `out` holds 8 numbers.
             unsafe { _mm256_storeu_ps(out.as_mut_ptr(), *acc) };
         }
