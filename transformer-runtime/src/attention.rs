@@ -5,7 +5,9 @@
 
 use crate::fastmath::{Scale, for_each_vectorised};
 use crate::fastmath::{Vectorise, exp, vectorised};
-use crate::gemm::{Dims, Layout, TOKEN_PAD, Weights, gemm_xt_transposed, product, transpose};
+use crate::gemm::{
+    Dims, Layout, TOKEN_PAD, Weights, gemm_xt_transposed, product, transpose, untranspose,
+};
 use crate::matmul::{Linear, dot};
 use crate::softmax::softmax;
 
@@ -108,6 +110,8 @@ pub struct AttentionScratch {
     vt: Vec<f32>,
     /// The heads' outputs transposed, `[D][n_pad]`: the output projection's `xt`.
     context_t: Vec<f32>,
+    /// The output transposed, `[D][n_pad]`.
+    out_t: Vec<f32>,
     /// One per group of heads computed in parallel.
     groups: Vec<HeadScratch>,
 }
@@ -156,6 +160,7 @@ impl AttentionScratch {
             kt: buf(d_model * m_pad),
             vt: buf(d_model * m_pad),
             context_t: buf(d_model * n_pad),
+            out_t: buf(d_model * n_pad),
             groups: vec![group; crate::threads::get()],
         }
     }
@@ -240,9 +245,23 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
         mask: &Mask<'_>,
         scratch: &mut AttentionScratch,
     ) {
+        let n = out.len().min(x.len());
+        let (out_t, ld) = self.forward_transposed(&x[..n], memory, mask, scratch);
+        untranspose(out[..n].as_flattened_mut(), n, D, out_t, ld);
+    }
+
+    /// [`Self::forward`] with the result left transposed: `[D][ld]` in `scratch`, `ld` (also
+    /// returned) being `n` rounded up to [`TOKEN_PAD`].
+    pub fn forward_transposed<'s>(
+        &self,
+        x: &[[f32; D]],
+        memory: &[[f32; D]],
+        mask: &Mask<'_>,
+        scratch: &'s mut AttentionScratch,
+    ) -> (&'s [f32], usize) {
         let (n, m) = (x.len(), memory.len());
         if n == 0 {
-            return;
+            return (&[], TOKEN_PAD);
         }
         let (n_pad, m_pad) = (n.next_multiple_of(TOKEN_PAD), m.next_multiple_of(TOKEN_PAD));
         transpose(&mut scratch.xt, x.as_flattened(), n, D);
@@ -286,14 +305,12 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
             chunk.copy_from_slice(&group.out[..chunk.len()]);
         }
         match &self.w_o {
-            Some(w_o) => w_o.forward_xt(out, context_t, n_pad),
-            None => {
-                for (t, row) in out.iter_mut().enumerate() {
-                    for (d, v) in row.iter_mut().enumerate() {
-                        *v = context_t[d * n_pad + t];
-                    }
-                }
+            Some(w_o) => {
+                let out_t = first(&mut scratch.out_t, D * n_pad);
+                w_o.forward_transposed(out_t, n_pad, context_t, n_pad, n, None);
+                (out_t, n_pad)
             }
+            None => (context_t, n_pad),
         }
     }
 

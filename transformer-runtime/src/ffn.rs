@@ -1,7 +1,7 @@
 //! The position-wise feed-forward sublayer: `FFN(x) = act(x W_upᵀ + b_up) W_downᵀ + b_down`.
 
 use crate::activation::Activation;
-use crate::gemm::{TOKEN_PAD, transpose};
+use crate::gemm::{TOKEN_PAD, transpose, untranspose};
 use crate::init::Rng;
 use crate::matmul::Linear;
 
@@ -45,9 +45,6 @@ impl<const D: usize, const FF: usize> FeedForward<D, FF> {
 
     /// `out = act(x W_upᵀ + b_up) W_downᵀ + b_down` for each token row. `x` and `out` are
     /// `[n][D]`.
-    ///
-    /// The tokens are transposed once; the hidden layer is produced transposed, activated as
-    /// it is stored, and consumed as it is by the second product.
     pub fn forward(
         &self,
         out: &mut [[f32; D]],
@@ -56,15 +53,39 @@ impl<const D: usize, const FF: usize> FeedForward<D, FF> {
         scratch: &mut FeedForwardScratch,
     ) {
         let n = out.len().min(x.len());
-        let ld = transpose(&mut scratch.xt, x[..n].as_flattened(), n, D);
-        if scratch.hidden.len() < FF * ld {
-            scratch.hidden.resize(FF * ld, 0.0);
-        }
-        let hidden = &mut scratch.hidden[..FF * ld];
+        let (out_t, ld) = self.forward_transposed(&x[..n], activation, scratch);
+        untranspose(out[..n].as_flattened_mut(), n, D, out_t, ld);
+    }
+
+    /// [`Self::forward`] with the result left transposed: `[D][ld]` in `scratch`, `ld` (also
+    /// returned) being `n` rounded up to [`TOKEN_PAD`].
+    ///
+    /// The tokens are transposed once; the hidden layer is produced transposed, activated as
+    /// it is stored, and consumed as it is by the second product.
+    pub fn forward_transposed<'s>(
+        &self,
+        x: &[[f32; D]],
+        activation: Activation,
+        scratch: &'s mut FeedForwardScratch,
+    ) -> (&'s [f32], usize) {
+        let n = x.len();
+        let ld = transpose(&mut scratch.xt, x.as_flattened(), n, D);
+        let hidden = grown(&mut scratch.hidden, FF * ld);
         self.w_up
             .forward_transposed(hidden, ld, &scratch.xt, ld, n, Some(activation));
-        self.w_down.forward_xt(&mut out[..n], hidden, ld);
+        let out_t = grown(&mut scratch.out_t, D * ld);
+        self.w_down
+            .forward_transposed(out_t, ld, hidden, ld, n, None);
+        (out_t, ld)
     }
+}
+
+/// The first `len` numbers of `buf`, growing it if it is too short.
+fn grown(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    &mut buf[..len]
 }
 
 /// Working memory of [`FeedForward::forward`]: the tokens and the hidden layer, both
@@ -73,6 +94,7 @@ impl<const D: usize, const FF: usize> FeedForward<D, FF> {
 pub struct FeedForwardScratch {
     xt: Vec<f32>,
     hidden: Vec<f32>,
+    out_t: Vec<f32>,
 }
 
 impl FeedForwardScratch {
@@ -83,6 +105,7 @@ impl FeedForwardScratch {
         Self {
             xt: vec![0.0; d * ld],
             hidden: vec![0.0; ff * ld],
+            out_t: vec![0.0; d * ld],
         }
     }
 }

@@ -18,10 +18,12 @@
 //! Work is split over threads by output rows when there is enough of it.
 
 mod kernels;
+mod transpose;
 
 use std::cell::RefCell;
 
 use kernels::Kernel;
+pub use transpose::{add_transposed, transpose, untranspose};
 
 use crate::activation::Activation;
 
@@ -252,38 +254,6 @@ pub(crate) enum Layout {
     /// `out[o][t]`, for every token `t` up to `n` rounded up to [`TOKEN_PAD`], through the
     /// activation if there is one.
     Columns(Option<Activation>),
-}
-
-/// Transposes `x` (`[n][k]`, row-major) into `xt` as `[k][ldx]`: `xt[kk·ldx + t] =
-/// x[t·k + kk]`, zero for `n ≤ t < ldx`, where `ldx` (returned) is `n` rounded up to
-/// [`TOKEN_PAD`]. `xt` grows if it is too short, and is never shrunk or cleared: after the
-/// first call of a size, no allocation.
-pub fn transpose(xt: &mut Vec<f32>, x: &[f32], n: usize, k: usize) -> usize {
-    const B: usize = 16;
-    let ldx = n.next_multiple_of(TOKEN_PAD);
-    assert!(x.len() >= n * k, "transpose: x shorter than {n} × {k}");
-    if xt.len() < k * ldx {
-        xt.resize(k * ldx, 0.0);
-    }
-    // Blocks of 16 tokens × 16 features: both the reads (rows of `x`) and the writes (rows
-    // of `xt`) are whole cache lines.
-    for t0 in (0..ldx).step_by(B) {
-        let tokens = B.min(n.saturating_sub(t0));
-        for k0 in (0..k).step_by(B) {
-            let features = B.min(k - k0);
-            for dk in 0..features {
-                let dst = &mut xt[(k0 + dk) * ldx + t0..][..B];
-                for (dt, v) in dst.iter_mut().enumerate() {
-                    *v = if dt < tokens {
-                        x[(t0 + dt) * k + k0 + dk]
-                    } else {
-                        0.0
-                    };
-                }
-            }
-        }
-    }
-    ldx
 }
 
 /// Splits the output columns `o` into `threads` contiguous ranges of whole tiles and runs
@@ -626,21 +596,6 @@ mod tests {
                 None,
                 layout,
             );
-        }
-    }
-
-    #[test]
-    fn transpose_pads_with_zeros_and_reuses_its_buffer() {
-        let x: Vec<f32> = (0..3 * 5).map(|v| v as f32).collect();
-        let mut xt = vec![f32::NAN; 200];
-        let ld = transpose(&mut xt, &x, 3, 5);
-        assert_eq!(ld, 16);
-        assert_eq!(xt.len(), 200);
-        for kk in 0..5 {
-            for t in 0..16 {
-                let want = if t < 3 { x[t * 5 + kk] } else { 0.0 };
-                assert_eq!(xt[kk * ld + t], want);
-            }
         }
     }
 

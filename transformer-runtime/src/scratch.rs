@@ -3,6 +3,7 @@
 use crate::activation::Activation;
 use crate::attention::{AttentionScratch, Mask, MultiHeadAttention};
 use crate::ffn::{FeedForward, FeedForwardScratch};
+use crate::gemm::add_transposed;
 use crate::norm::LayerNorm;
 
 /// Working memory for a model of width `D` and feed-forward width `FF`. Allocated once
@@ -11,7 +12,6 @@ use crate::norm::LayerNorm;
 pub struct Scratch<const D: usize, const FF: usize> {
     attention: AttentionScratch,
     normed: Vec<[f32; D]>,
-    sublayer: Vec<[f32; D]>,
     feed_forward: FeedForwardScratch,
 }
 
@@ -55,7 +55,6 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
         Self {
             attention: AttentionScratch::with_capacity(rows, rows.max(memory_rows), D),
             normed: vec![[0.0; D]; rows],
-            sublayer: vec![[0.0; D]; rows],
             feed_forward: FeedForwardScratch::with_capacity(rows, D, FF),
         }
     }
@@ -74,16 +73,10 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
         mask: &Mask<'_>,
     ) {
         let n = x.len();
-        let out = first_rows(&mut self.sublayer, n);
         let input = normalised(&mut self.normed, x, pre_norm);
-        attention.forward(
-            out,
-            input,
-            memory.unwrap_or(input),
-            mask,
-            &mut self.attention,
-        );
-        add_rows(x, out);
+        let memory = memory.unwrap_or(input);
+        let (out_t, ld) = attention.forward_transposed(input, memory, mask, &mut self.attention);
+        add_transposed(x.as_flattened_mut(), n, D, out_t, ld);
     }
 
     /// `x ← x + ffn(norm(x))`: the feed-forward sublayer with its residual connection;
@@ -96,10 +89,9 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
         pre_norm: Option<&LayerNorm<D>>,
     ) {
         let n = x.len();
-        let out = first_rows(&mut self.sublayer, n);
         let input = normalised(&mut self.normed, x, pre_norm);
-        ffn.forward(out, input, activation, &mut self.feed_forward);
-        add_rows(x, out);
+        let (out_t, ld) = ffn.forward_transposed(input, activation, &mut self.feed_forward);
+        add_transposed(x.as_flattened_mut(), n, D, out_t, ld);
     }
 }
 
@@ -152,10 +144,11 @@ mod tests {
     #[test]
     fn a_scratch_with_capacity_never_grows() {
         let mut scratch = Scratch::<4, 8>::with_capacity(3, 3);
-        let before = scratch.sublayer.as_ptr();
+        let before = scratch.normed.as_ptr();
         let ffn = FeedForward::<4, 8>::zeroed(true);
+        let norm = LayerNorm::<4>::new(1e-5, true);
         let mut x = [[1.0f32; 4]; 3];
-        scratch.residual_feed_forward(&mut x, &ffn, Activation::Gelu, None);
-        assert_eq!(before, scratch.sublayer.as_ptr());
+        scratch.residual_feed_forward(&mut x, &ffn, Activation::Gelu, Some(&norm));
+        assert_eq!(before, scratch.normed.as_ptr());
     }
 }

@@ -1,0 +1,292 @@
+//! Moving token rows to and from the transposed layout the products work in, in blocks of
+//! 16 × 16: with AVX-512 a block is 16 loads, 64 register shuffles and 16 stores.
+
+use super::TOKEN_PAD;
+
+/// Transposes `x` (`[n][k]`, row-major) into `xt` as `[k][ldx]`: `xt[kk·ldx + t] =
+/// x[t·k + kk]`, zero for `n ≤ t < ldx`, where `ldx` (returned) is `n` rounded up to
+/// [`TOKEN_PAD`]. `xt` grows if it is too short, and is never shrunk or cleared: after the
+/// first call of a size, no allocation.
+pub fn transpose(xt: &mut Vec<f32>, x: &[f32], n: usize, k: usize) -> usize {
+    let ldx = n.next_multiple_of(TOKEN_PAD);
+    assert!(x.len() >= n * k, "transpose: x shorter than {n} × {k}");
+    if xt.len() < k * ldx {
+        xt.resize(k * ldx, 0.0);
+    }
+    let to_columns = Blocks {
+        src: x,
+        src_ld: k,
+        // Source rows are tokens (`n` real, then zeros up to `ldx`), columns features.
+        rows: (n, ldx),
+        cols: k,
+        dst: &mut xt[..k * ldx],
+        dst_ld: ldx,
+        add: false,
+    };
+    to_columns.run();
+    ldx
+}
+
+/// `x[t·k + kk] += xt[kk·ldx + t]` for `t < n`, `kk < k`: adds a transposed result (`[k][ldx]`)
+/// to token rows (`[n][k]`), as a residual connection does.
+pub fn add_transposed(x: &mut [f32], n: usize, k: usize, xt: &[f32], ldx: usize) {
+    to_rows(x, n, k, xt, ldx, true);
+}
+
+/// `x[t·k + kk] = xt[kk·ldx + t]` for `t < n`, `kk < k`: a transposed result (`[k][ldx]`)
+/// back as token rows (`[n][k]`).
+pub fn untranspose(x: &mut [f32], n: usize, k: usize, xt: &[f32], ldx: usize) {
+    to_rows(x, n, k, xt, ldx, false);
+}
+
+fn to_rows(x: &mut [f32], n: usize, k: usize, xt: &[f32], ldx: usize, add: bool) {
+    if n == 0 || k == 0 {
+        return;
+    }
+    assert!(x.len() >= n * k, "x shorter than {n} × {k}");
+    assert!(
+        ldx >= n && xt.len() >= (k - 1) * ldx + n,
+        "xt shorter than {k} × {n}"
+    );
+    let blocks = Blocks {
+        src: xt,
+        src_ld: ldx,
+        // Source rows are features, columns tokens.
+        rows: (k, k),
+        cols: n,
+        dst: &mut x[..n * k],
+        dst_ld: k,
+        add,
+    };
+    blocks.run();
+}
+
+/// `dst[c·dst_ld + r] (+)= src[r·src_ld + c]` for rows `r < rows.1` and columns `c < cols`,
+/// where source rows `rows.0 ≤ r < rows.1` read as zeros.
+struct Blocks<'a> {
+    src: &'a [f32],
+    src_ld: usize,
+    /// (rows that exist in `src`, rows to write).
+    rows: (usize, usize),
+    cols: usize,
+    dst: &'a mut [f32],
+    dst_ld: usize,
+    add: bool,
+}
+
+impl Blocks<'_> {
+    /// With AVX-512 unless the CPU lacks it or `TRANSFORMER_KERNEL=portable` (see
+    /// [`Kernel::best`](super::kernels::Kernel::best)) asks for the portable code.
+    fn run(self) {
+        #[cfg(target_arch = "x86_64")]
+        if super::kernels::Kernel::best() == super::kernels::Kernel::Avx512 {
+            // SAFETY: `best` picks the AVX-512 kernel only on a CPU with AVX-512F.
+            return unsafe { x86::blocks_avx512(self) };
+        }
+        self.portable();
+    }
+
+    fn portable(self) {
+        let Self {
+            src,
+            src_ld,
+            rows: (real, rows),
+            cols,
+            dst,
+            dst_ld,
+            add,
+        } = self;
+        const B: usize = 16;
+        for r0 in (0..rows).step_by(B) {
+            for c0 in (0..cols).step_by(B) {
+                for c in c0..(c0 + B).min(cols) {
+                    let out = &mut dst[c * dst_ld..];
+                    for r in r0..(r0 + B).min(rows) {
+                        let v = if r < real { src[r * src_ld + c] } else { 0.0 };
+                        if add {
+                            out[r] += v;
+                        } else {
+                            out[r] = v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::Blocks;
+
+    /// The transpose of a 16 × 16 block held as 16 row vectors.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
+        // Within each 128-bit lane: after these two steps, lane j of b[4i + q] holds column
+        // 4j + q of rows 4i..4i + 4.
+        let mut a = [_mm512_setzero_ps(); 16];
+        for i in 0..8 {
+            a[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+            a[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+        }
+        let mut b = [_mm512_setzero_ps(); 16];
+        for i in (0..16).step_by(4) {
+            b[i] = _mm512_shuffle_ps::<0x44>(a[i], a[i + 2]);
+            b[i + 1] = _mm512_shuffle_ps::<0xEE>(a[i], a[i + 2]);
+            b[i + 2] = _mm512_shuffle_ps::<0x44>(a[i + 1], a[i + 3]);
+            b[i + 3] = _mm512_shuffle_ps::<0xEE>(a[i + 1], a[i + 3]);
+        }
+        // Across lanes: column 4j + q is lane j of b[q], b[4 + q], b[8 + q], b[12 + q].
+        let mut out = [_mm512_setzero_ps(); 16];
+        for q in 0..4 {
+            let c0 = _mm512_shuffle_f32x4::<0x88>(b[q], b[4 + q]);
+            let c1 = _mm512_shuffle_f32x4::<0xDD>(b[q], b[4 + q]);
+            let c2 = _mm512_shuffle_f32x4::<0x88>(b[8 + q], b[12 + q]);
+            let c3 = _mm512_shuffle_f32x4::<0xDD>(b[8 + q], b[12 + q]);
+            out[q] = _mm512_shuffle_f32x4::<0x88>(c0, c2);
+            out[8 + q] = _mm512_shuffle_f32x4::<0xDD>(c0, c2);
+            out[4 + q] = _mm512_shuffle_f32x4::<0x88>(c1, c3);
+            out[12 + q] = _mm512_shuffle_f32x4::<0xDD>(c1, c3);
+        }
+        out
+    }
+
+    /// The first `n` lanes.
+    fn lanes(n: usize) -> __mmask16 {
+        if n >= 16 { !0 } else { (1u16 << n) - 1 }
+    }
+
+    /// [`Blocks::run`] in 16 × 16 register blocks; partial blocks through masks.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn blocks_avx512(blocks: Blocks<'_>) {
+        let Blocks {
+            src,
+            src_ld,
+            rows: (real, rows),
+            cols,
+            dst,
+            dst_ld,
+            add,
+        } = blocks;
+        for r0 in (0..rows).step_by(16) {
+            let row_mask = lanes(rows - r0);
+            for c0 in (0..cols).step_by(16) {
+                let width = (cols - c0).min(16);
+                let load = lanes(width);
+                let mut block = [_mm512_setzero_ps(); 16];
+                for (dr, v) in block.iter_mut().enumerate() {
+                    let r = r0 + dr;
+                    if r < real.min(rows) {
+                        let row = &src[r * src_ld + c0..][..width];
+                        // SAFETY: the masked load reads the `width` numbers of `row` only.
+                        *v = unsafe { _mm512_maskz_loadu_ps(load, row.as_ptr()) };
+                    }
+                }
+                let columns = transpose16(block);
+                for (dc, column) in columns.iter().enumerate().take(width) {
+                    let written = (rows - r0).min(16);
+                    let out = &mut dst[(c0 + dc) * dst_ld + r0..][..written];
+                    // SAFETY: the masked load and store touch the `written` numbers of
+                    // `out` only.
+                    unsafe {
+                        let value = if add {
+                            let old = _mm512_maskz_loadu_ps(row_mask, out.as_ptr());
+                            _mm512_add_ps(old, *column)
+                        } else {
+                            *column
+                        };
+                        _mm512_mask_storeu_ps(out.as_mut_ptr(), row_mask, value);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::init::Rng;
+
+    fn random(rng: &mut Rng, len: usize) -> Vec<f32> {
+        (0..len).map(|_| rng.symmetric(1.0)).collect()
+    }
+
+    #[test]
+    fn transpose_pads_with_zeros_and_reuses_its_buffer() {
+        let x: Vec<f32> = (0..3 * 5).map(|v| v as f32).collect();
+        let mut xt = vec![f32::NAN; 200];
+        let ld = transpose(&mut xt, &x, 3, 5);
+        assert_eq!(ld, 16);
+        assert_eq!(xt.len(), 200);
+        for kk in 0..5 {
+            for t in 0..16 {
+                let want = if t < 3 { x[t * 5 + kk] } else { 0.0 };
+                assert_eq!(xt[kk * ld + t], want);
+            }
+        }
+    }
+
+    #[test]
+    fn both_directions_match_the_definition_on_awkward_shapes() {
+        let mut rng = Rng::new(5);
+        for (n, k) in [
+            (1, 1),
+            (16, 16),
+            (17, 33),
+            (32, 64),
+            (5, 384),
+            (130, 20),
+            (48, 7),
+        ] {
+            let x = random(&mut rng, n * k);
+            let mut xt = random(&mut rng, 3);
+            let ldx = transpose(&mut xt, &x, n, k);
+            for kk in 0..k {
+                for t in 0..ldx {
+                    let want = if t < n { x[t * k + kk] } else { 0.0 };
+                    assert_eq!(xt[kk * ldx + t], want, "n {n} k {k}: xt[{kk}][{t}]");
+                }
+            }
+            let mut y = random(&mut rng, n * k + 5);
+            let before = y.clone();
+            add_transposed(&mut y, n, k, &xt, ldx);
+            for (i, (got, old)) in y.iter().zip(&before).enumerate() {
+                let want = if i < n * k { old + x[i] } else { *old };
+                assert_eq!(*got, want, "n {n} k {k}: y[{i}]");
+            }
+            untranspose(&mut y, n, k, &xt, ldx);
+            assert_eq!(y[..n * k], x[..], "n {n} k {k}: back as rows");
+            assert_eq!(y[n * k..], before[n * k..]);
+        }
+    }
+
+    #[test]
+    fn the_portable_path_agrees() {
+        let mut rng = Rng::new(6);
+        let (n, k) = (37, 21);
+        let x = random(&mut rng, n * k);
+        let ldx = n.next_multiple_of(TOKEN_PAD);
+        let mut fast = vec![f32::NAN; k * ldx];
+        let mut slow = fast.clone();
+        transpose(&mut fast, &x, n, k);
+        let blocks = Blocks {
+            src: &x,
+            src_ld: k,
+            rows: (n, ldx),
+            cols: k,
+            dst: &mut slow,
+            dst_ld: ldx,
+            add: false,
+        };
+        blocks.portable();
+        assert_eq!(fast, slow);
+    }
+}
