@@ -176,35 +176,54 @@ mod x86 {
             add,
         } = blocks;
         for r0 in (0..rows).step_by(16) {
-            let row_mask = lanes(rows - r0);
+            let written = (rows - r0).min(16);
+            let present = real.min(rows).saturating_sub(r0).min(16);
             for c0 in (0..cols).step_by(16) {
                 let width = (cols - c0).min(16);
-                let load = lanes(width);
                 let mut block = [_mm512_setzero_ps(); 16];
-                for (dr, v) in block.iter_mut().enumerate() {
-                    let r = r0 + dr;
-                    if r < real.min(rows) {
-                        let row = &src[r * src_ld + c0..][..width];
-                        // SAFETY: the masked load reads the `width` numbers of `row` only.
-                        *v = unsafe { _mm512_maskz_loadu_ps(load, row.as_ptr()) };
-                    }
+                for (dr, v) in block.iter_mut().enumerate().take(present) {
+                    let row = &src[(r0 + dr) * src_ld + c0..][..width];
+                    // SAFETY: the loads read the `width` numbers of `row` only.
+                    *v = unsafe {
+                        if width == 16 {
+                            _mm512_loadu_ps(row.as_ptr())
+                        } else {
+                            _mm512_maskz_loadu_ps(lanes(width), row.as_ptr())
+                        }
+                    };
                 }
                 let columns = transpose16(block);
                 for (dc, column) in columns.iter().enumerate().take(width) {
-                    let written = (rows - r0).min(16);
                     let out = &mut dst[(c0 + dc) * dst_ld + r0..][..written];
-                    // SAFETY: the masked load and store touch the `written` numbers of
-                    // `out` only.
-                    unsafe {
-                        let value = if add {
-                            let old = _mm512_maskz_loadu_ps(row_mask, out.as_ptr());
-                            _mm512_add_ps(old, *column)
-                        } else {
-                            *column
-                        };
-                        _mm512_mask_storeu_ps(out.as_mut_ptr(), row_mask, value);
-                    }
+                    // SAFETY: the loads and stores touch the `written` numbers of `out` only.
+                    unsafe { store(out, *column, add) };
                 }
+            }
+        }
+    }
+
+    /// `out (+)= value`, `out` holding at most 16 numbers: whole vectors unmasked.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn store(out: &mut [f32], value: __m512, add: bool) {
+        let p = out.as_mut_ptr();
+        // SAFETY: 16 numbers, or a mask of `out.len()` lanes.
+        unsafe {
+            if out.len() == 16 {
+                let value = if add {
+                    _mm512_add_ps(_mm512_loadu_ps(p), value)
+                } else {
+                    value
+                };
+                _mm512_storeu_ps(p, value);
+            } else {
+                let mask = lanes(out.len());
+                let value = if add {
+                    _mm512_add_ps(_mm512_maskz_loadu_ps(mask, p), value)
+                } else {
+                    value
+                };
+                _mm512_mask_storeu_ps(p, mask, value);
             }
         }
     }
