@@ -5,7 +5,7 @@
 //! product of two contiguous rows.
 
 use crate::activation::Activation;
-use crate::gemm::{Dims, gemm_nt, gemm_xt, gemm_xt_transposed};
+use crate::gemm::{Dims, gemm_nt, gemm_xt_transposed};
 use crate::heap::{boxed_array, zeroed_matrix};
 use crate::init::Rng;
 
@@ -84,21 +84,6 @@ impl<const IN: usize, const OUT: usize> Linear<IN, OUT> {
     /// `out = x Wᵀ + b` for each token row; see [`linear`].
     pub fn forward(&self, out: &mut [[f32; OUT]], x: &[[f32; IN]]) {
         linear(out, &self.weight, self.bias.as_deref(), x);
-    }
-
-    /// [`Self::forward`] from the tokens already transposed: `xt` is `[IN][ldx]` as
-    /// [`transpose`](crate::gemm::transpose) writes it; `out` is `[n][OUT]`, one row per token.
-    pub fn forward_xt(&self, out: &mut [[f32; OUT]], xt: &[f32], ldx: usize) {
-        let n = out.len();
-        gemm_xt(
-            out.as_flattened_mut(),
-            OUT,
-            self.weight.as_flattened(),
-            self.bias.as_deref().map(|b| &b[..]),
-            xt,
-            ldx,
-            Dims { n, k: IN, m: OUT },
-        );
     }
 
     /// `outᵀ = act(x Wᵀ + b)ᵀ` for `n` tokens, from and to the transposed layout: `xt` is

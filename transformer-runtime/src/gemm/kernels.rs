@@ -100,6 +100,7 @@ impl Kernel {
         clippy::too_many_arguments,
         reason = "a tile is these slices, strides and offsets"
     )]
+    #[inline]
     pub fn tile(
         self,
         (dst, ld): (&mut [f32], usize),
