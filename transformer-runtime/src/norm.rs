@@ -1,10 +1,12 @@
 //! Layer normalisation over the model width, PyTorch's `nn.LayerNorm(D)`.
 
+use crate::fastmath::{Vectorise, vectorised};
 use crate::heap::boxed_array;
 
 /// Normalises one token row in place:
 /// `yᵢ = (xᵢ − μ) / √(σ² + eps) · wᵢ + bᵢ`, with `μ` and the biased variance `σ²` taken over
 /// the `D` features, as PyTorch does.
+#[inline(always)]
 pub fn layer_norm<const D: usize>(
     x: &mut [f32; D],
     weight: &[f32; D],
@@ -15,28 +17,79 @@ pub fn layer_norm<const D: usize>(
     let mean = lane_sum(x, |v| v) / n;
     // Two passes: subtracting the mean first avoids the cancellation of E[x²] − μ².
     let var = lane_sum(x, |v| (v - mean) * (v - mean)) / n;
+    normalise(x, mean, var, weight, bias, eps);
+}
+
+/// `xᵢ = (xᵢ − mean) / √(var + eps) · wᵢ + bᵢ`.
+#[inline(always)]
+fn normalise<const D: usize>(
+    x: &mut [f32; D],
+    mean: f32,
+    var: f32,
+    weight: &[f32; D],
+    bias: Option<&[f32; D]>,
+    eps: f32,
+) {
     let inv_std = 1.0 / (var + eps).sqrt();
     for (i, v) in x.iter_mut().enumerate() {
         *v = (*v - mean) * inv_std * weight[i] + bias.map_or(0.0, |b| b[i]);
     }
 }
 
-/// `Σ f(xᵢ)` in eight partial sums, so the loop vectorises (a single running sum must add in
-/// order).
+/// `Σ f(xᵢ)` in sixteen partial sums, so the loop vectorises at any width up to AVX-512's
+/// (a single running sum must add in order).
 #[inline(always)]
 fn lane_sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
-    let (chunks, tail) = x.as_chunks::<8>();
-    let mut lanes = [0.0f32; 8];
+    let (chunks, tail) = x.as_chunks::<16>();
+    let mut lanes = [0.0f32; 16];
     for chunk in chunks {
         for (lane, &v) in lanes.iter_mut().zip(chunk) {
             *lane += f(v);
         }
     }
     let tail: f32 = tail.iter().map(|&v| f(v)).sum();
-    (lanes[0] + lanes[4])
-        + (lanes[1] + lanes[5])
-        + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]))
-        + tail
+    let mut width = 16;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            lanes[i] += lanes[i + width];
+        }
+    }
+    lanes[0] + tail
+}
+
+/// [`LayerNorm::forward`] over some rows, as one vectorised loop nest.
+struct NormRows<'a, const D: usize> {
+    rows: &'a mut [[f32; D]],
+    norm: &'a LayerNorm<D>,
+}
+
+impl<const D: usize> Vectorise for NormRows<'_, D> {
+    #[inline(always)]
+    fn run(self) {
+        let LayerNorm { weight, bias, eps } = self.norm;
+        let bias = bias.as_deref();
+        // Narrow rows four at a time, statistic by statistic: a short row's sums are a short
+        // chain of dependent adds ending in a reduction, and four independent chains keep
+        // the adders busy. (Wide rows keep them busy alone.)
+        let grouped = if D <= 128 { self.rows.len() / 4 * 4 } else { 0 };
+        let (grouped, rest) = self.rows.split_at_mut(grouped);
+        let (groups, _) = grouped.as_chunks_mut::<4>();
+        for group in groups {
+            let n = D as f32;
+            let mean = group.each_ref().map(|row| lane_sum(row, |v| v) / n);
+            let mut var = [0.0f32; 4];
+            for ((v, row), &mean) in var.iter_mut().zip(&*group).zip(&mean) {
+                *v = lane_sum(row, |x| (x - mean) * (x - mean)) / n;
+            }
+            for ((row, mean), var) in group.iter_mut().zip(mean).zip(var) {
+                normalise(row, mean, var, weight, bias, *eps);
+            }
+        }
+        for row in rest {
+            layer_norm(row, weight, bias, *eps);
+        }
+    }
 }
 
 /// A layer norm's learned scale and shift, with its epsilon.
@@ -70,9 +123,7 @@ impl<const D: usize> LayerNorm<D> {
     pub fn forward(&self, x: &mut [[f32; D]]) {
         let grain = (1 << 12) / D.max(1);
         crate::threads::for_each_piece(x, grain, &|rows| {
-            for row in rows {
-                layer_norm(row, &self.weight, self.bias.as_deref(), self.eps);
-            }
+            vectorised(NormRows { rows, norm: self });
         });
     }
 }
