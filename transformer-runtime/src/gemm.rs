@@ -13,7 +13,7 @@
 //!  …    [      …        ]
 //!  o0+MR-1
 //! ```
-//! Kernels: AVX-512 (`MR` 12, `NR` 16), AVX2 + FMA (`MR` 12, `NR` 8) chosen at run time by
+//! Kernels: AVX-512 (`MR` 16, `NR` 16), AVX2 + FMA (`MR` 12, `NR` 8) chosen at run time by
 //! CPU feature detection, and a portable one (`MR` 4, `NR` 8) that is correct everywhere.
 //! Work is split over threads by output rows when there is enough of it.
 
@@ -440,7 +440,7 @@ fn store(
     }
     let first = t0 * p.ld_out + o;
     if let Some(store) = kernel.fast_store(rows) {
-        // The kernel's own transposing store: one gather and one masked store per token.
+        // The kernel's own transposing store, through registers.
         assert!(
             first + (tokens - 1) * p.ld_out + rows <= out.len,
             "tile store out of bounds"

@@ -8,14 +8,14 @@
 //! has its features, which [`Kernel::best`] and [`Kernel::available`] check.
 
 /// The most outputs any kernel computes per tile.
-pub const MAX_MR: usize = 12;
+pub const MAX_MR: usize = 16;
 /// The largest tile, `MR · NR`, of any kernel.
-pub const MAX_TILE: usize = 12 * 16;
+pub const MAX_TILE: usize = 16 * 16;
 
 /// An instruction set's tile kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernel {
-    /// AVX-512F: 12 outputs × 16 tokens, 12 zmm accumulators.
+    /// AVX-512F: 16 outputs × 16 tokens, 16 zmm accumulators.
     #[cfg(target_arch = "x86_64")]
     Avx512,
     /// AVX2 + FMA: 12 outputs × 8 tokens, 12 ymm accumulators.
@@ -63,7 +63,9 @@ impl Kernel {
     pub fn mr(self) -> usize {
         match self {
             #[cfg(target_arch = "x86_64")]
-            Self::Avx512 | Self::Avx2 => 12,
+            Self::Avx512 => 16,
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2 => 12,
             Self::Portable => 4,
         }
     }
@@ -135,7 +137,7 @@ impl Kernel {
             // each kernel reads were asserted above.
             #[cfg(target_arch = "x86_64")]
             (Self::Avx512, true) => unsafe {
-                x86::tile_avx512::<12>((dst, ld), (w, row, col), bias, xt, ldx, t0, k, ahead)
+                x86::tile_avx512::<16>((dst, ld), (w, row, col), bias, xt, ldx, t0, k, ahead)
             },
             #[cfg(target_arch = "x86_64")]
             (Self::Avx512, false) => unsafe {
@@ -168,7 +170,7 @@ impl Kernel {
     pub fn fast_store(self, rows: usize) -> Option<FastStore> {
         match self {
             #[cfg(target_arch = "x86_64")]
-            Self::Avx512 if rows == 12 => Some(x86::store_avx512),
+            Self::Avx512 if rows == 16 => Some(x86::store_avx512),
             _ => None,
         }
     }
@@ -296,31 +298,24 @@ mod x86 {
         }
     }
 
-    /// Writes a `[12][16]` tile transposed: `out[dt·ld + i] = tile[i·16 + dt]` for `i < 12`,
-    /// `dt < tokens`: one 12-lane gather and masked store per token.
+    /// Writes a `[16][16]` tile transposed, `out[dt·ld + i] = tile[i·16 + dt]` for `i < 16`,
+    /// `dt < tokens`, through a register transpose.
     ///
     /// # Safety
     ///
-    /// The CPU has AVX-512F; `tile` holds `12 · 16` numbers; `out` points at
-    /// `(tokens − 1)·ld + 12` writable numbers that nothing else accesses.
+    /// The CPU has AVX-512F; `tile` holds `16 · 16` numbers; `out` points at
+    /// `(tokens − 1)·ld + 16` writable numbers that nothing else accesses.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn store_avx512(tile: &[f32], out: *mut f32, ld: usize, tokens: usize) {
-        const LANES: __mmask16 = 0x0fff;
-        let rows = _mm512_setr_epi32(
-            0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 0, 0, 0, 0,
-        );
-        for dt in 0..tokens.min(16) {
-            // SAFETY: lanes i < 12 read tile[i·16 + dt] < 12·16; the store writes the 12
-            // numbers at out + dt·ld, which the caller guarantees.
-            unsafe {
-                let column = _mm512_mask_i32gather_ps::<4>(
-                    _mm512_setzero_ps(),
-                    LANES,
-                    rows,
-                    tile.as_ptr().add(dt),
-                );
-                _mm512_mask_storeu_ps(out.add(dt * ld), LANES, column);
-            }
+        let mut rows = [_mm512_setzero_ps(); 16];
+        for (i, row) in rows.iter_mut().enumerate() {
+            // SAFETY: tile[i·16..][..16] is within the 16 · 16 numbers.
+            *row = unsafe { _mm512_loadu_ps(tile[i * 16..][..16].as_ptr()) };
+        }
+        let columns = super::super::transpose::x86::transpose16(rows);
+        for (dt, column) in columns.iter().enumerate().take(tokens) {
+            // SAFETY: the 16 numbers at out + dt·ld are the caller's to write.
+            unsafe { _mm512_storeu_ps(out.add(dt * ld), *column) };
         }
     }
 

@@ -116,7 +116,7 @@ impl Blocks<'_> {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(super) mod x86 {
     use std::arch::x86_64::*;
 
     use super::Blocks;
@@ -124,7 +124,7 @@ mod x86 {
     /// The transpose of a 16 × 16 block held as 16 row vectors.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
+    pub fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
         // Within each 128-bit lane: after these two steps, lane j of b[4i + q] holds column
         // 4j + q of rows 4i..4i + 4.
         let mut a = [_mm512_setzero_ps(); 16];
@@ -165,7 +165,7 @@ mod x86 {
     ///
     /// The CPU has AVX-512F.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn blocks_avx512(blocks: Blocks<'_>) {
+    pub(super) unsafe fn blocks_avx512(blocks: Blocks<'_>) {
         let Blocks {
             src,
             src_ld,
