@@ -2,10 +2,10 @@
 //! `out[t][o] = Σₖ w[o][k] · x[t][k] (+ b[o])`, i.e. `out = x Wᵀ + b`, at full speed.
 //!
 //! Weights stay in PyTorch's `[OUT][IN]` layout, so a model needs no packed second copy of
-//! its weights. Instead each call transposes the (much smaller) activations into
-//! `xt[k][t]`, and a register tile computes `MR` outputs × `NR` tokens as outer products:
-//! for each `k`, broadcast `w[o][k]` for `MR` rows `o` and multiply it into one or two
-//! vectors of `xt[k][t..t + NR]`. Accumulators never need a horizontal sum.
+//! its weights. The tokens come transposed instead, `xt[k][t]` (see [`transpose`]), and a
+//! register tile computes `MR` outputs × `NR` tokens as outer products: for each `k`,
+//! broadcast `w[o][k]` for `MR` rows `o` and multiply it into a vector of
+//! `xt[k][t..t + NR]`. Accumulators start from the bias and never need a horizontal sum.
 //!
 //! ```text
 //!          tokens t0 .. t0+NR        k = 0 .. IN
@@ -13,9 +13,18 @@
 //!  …    [      …        ]
 //!  o0+MR-1
 //! ```
+//! A tile's rows are outputs, so the natural place to store it is the result transposed,
+//! `outᵀ[o][t]` ([`gemm_xt_transposed`]), which is in turn the `xt` of the next product:
+//! a forward pass chains its products that way, applies activations as it stores, and
+//! moves tokens between rows and columns only at the edges of a sublayer (16 × 16 blocks in
+//! registers). [`gemm_nt`] and [`gemm_xt`] write `out[t][o]` rows for callers that want
+//! them.
+//!
 //! Kernels: AVX-512 (`MR` 16, `NR` 16), AVX2 + FMA (`MR` 12, `NR` 8) chosen at run time by
-//! CPU feature detection, and a portable one (`MR` 4, `NR` 8) that is correct everywhere.
-//! Work is split over threads by output rows when there is enough of it.
+//! CPU feature detection, and a portable one (`MR` 4, `NR` 8) that is correct everywhere
+//! (`TRANSFORMER_KERNEL=portable` forces it). While a tile computes, the next tile's weight
+//! rows are prefetched into L2: at a few tokens a product is a stream of weights. Work is
+//! split over threads by output rows when there is enough of it.
 
 mod kernels;
 mod transpose;
@@ -27,8 +36,8 @@ pub use transpose::{add_transposed, transpose, untranspose};
 
 use crate::activation::Activation;
 
-/// Tokens per parallel chunk are not split below this many multiply-adds per thread: waking
-/// a thread costs a few microseconds.
+/// Products are not split below this many multiply-adds per thread (about a microsecond of
+/// work per thread; handing a part to a worker costs a fraction of that).
 const MIN_WORK_PER_THREAD: usize = 1 << 17;
 
 thread_local! {
