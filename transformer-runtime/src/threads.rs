@@ -184,15 +184,21 @@ mod pool {
         }
     }
 
-    /// Waits, when dropped (also while unwinding), until the workers given parts of a job
-    /// are done with it, then frees the pool.
-    struct Joined<'a> {
-        workers: &'a [Option<&'static Worker>],
+    /// Waits, when dropped (also while unwinding), until the workers in slots `..helpers`
+    /// are done with the job they were given, then frees the pool.
+    struct Joined {
+        helpers: usize,
     }
 
-    impl Drop for Joined<'_> {
+    /// The workers in slots `..helpers` that exist.
+    fn workers(helpers: usize) -> impl Iterator<Item = &'static Worker> {
+        WORKERS[..helpers].iter().filter_map(OnceLock::get)
+    }
+
+    impl Drop for Joined {
         fn drop(&mut self) {
-            for worker in self.workers.iter().flatten() {
+            for worker in workers(self.helpers) {
+                // Only this caller posts, so `posted` is the count it last wrote.
                 let target = worker.posted.load(Ordering::Relaxed);
                 let mut spins = 0u32;
                 while worker.finished.load(Ordering::Acquire) != target {
@@ -202,6 +208,11 @@ mod pool {
                     } else {
                         std::hint::spin_loop();
                     }
+                }
+                if std::thread::panicking() {
+                    // The caller's own part failed and is being raised: the workers' news
+                    // is stale by the next job.
+                    worker.panicked.store(false, Ordering::Relaxed);
                 }
             }
             BUSY.store(false, Ordering::Release);
@@ -216,40 +227,39 @@ mod pool {
             (0..parts).for_each(job);
             return;
         }
-        let mut workers = [None; MAX_WORKERS];
-        // SAFETY: the lifetime is erased only for the workers, and `Joined` (dropped below,
-        // also when unwinding) waits until they are all done with the job.
+        // From here on, however this function is left, `joined` waits for every worker it
+        // counts before the job (borrowed from the caller's frame) can go away.
+        let mut joined = Joined { helpers: 0 };
+        // SAFETY: the lifetime is erased only for the workers, and `joined` waits until they
+        // are all done with the job.
         let erased: Job =
             unsafe { std::mem::transmute::<*const (dyn Fn(usize) + Sync + '_), Job>(job) };
-        let joined = {
-            for (slot, part) in workers.iter_mut().zip(1..=helpers) {
-                *slot = worker(part - 1);
-                match slot {
-                    Some(worker) => {
-                        // SAFETY: this caller holds `BUSY`, and the worker is idle: every
-                        // earlier job was joined before `BUSY` was released.
-                        unsafe { *worker.job.get() = Some((erased, part)) };
-                        worker.posted.fetch_add(1, Ordering::SeqCst);
-                        if worker.sleeping.load(Ordering::SeqCst)
-                            && let Some(thread) = worker.thread.get()
-                        {
-                            thread.unpark();
-                        }
+        for part in 1..=helpers {
+            joined.helpers = part;
+            match worker(part - 1) {
+                Some(worker) => {
+                    // SAFETY: this caller holds `BUSY`, and the worker is idle: every earlier
+                    // job was joined before `BUSY` was released.
+                    unsafe { *worker.job.get() = Some((erased, part)) };
+                    worker.posted.fetch_add(1, Ordering::SeqCst);
+                    if worker.sleeping.load(Ordering::SeqCst)
+                        && let Some(thread) = worker.thread.get()
+                    {
+                        thread.unpark();
                     }
-                    // No thread for this part: run it here.
-                    None => job(part),
                 }
+                // No thread for this part: run it here.
+                None => job(part),
             }
-            Joined {
-                workers: &workers[..helpers],
-            }
-        };
+        }
         job(0);
+        let helpers = joined.helpers;
         drop(joined);
-        let panicked = workers[..helpers]
-            .iter()
-            .flatten()
-            .any(|w| w.panicked.swap(false, Ordering::Relaxed));
+        // Every flag is read and cleared, so none is left for the next job.
+        let mut panicked = false;
+        for worker in workers(helpers) {
+            panicked |= worker.panicked.swap(false, Ordering::Relaxed);
+        }
         if panicked {
             panic!("a part of a parallel step panicked on a worker thread");
         }
