@@ -3,8 +3,7 @@
 //! Row-vector convention throughout: token `t` is row `t`; `Q = X W_Qᵀ`, with `W_Q` stored
 //! `[out][in]` as PyTorch stores it.
 
-use crate::fastmath::{Scale, for_each_vectorised};
-use crate::fastmath::{Vectorise, exp, vectorised};
+use crate::fastmath::{Scale, Vectorise, exp, for_each_vectorised, vectorised};
 use crate::gemm::{
     Dims, Layout, TOKEN_PAD, Weights, gemm_xt_transposed, product, transpose, untranspose,
 };
@@ -231,12 +230,12 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
     /// tokens: `x` itself for self-attention, the encoder output for cross-attention),
     /// `out` is `[n][D]`.
     ///
-    /// Every product runs on [`gemm_xt`] or [`gemm_xt_transposed`], arranged so that the
-    /// tokens are transposed once (twice with a separate memory) and nothing else is: `Kᵀ`
-    /// and `Vᵀ` come out of their projections transposed, each head's scores are computed
-    /// transposed, `Sᵀ = K_h (Q_h/√DH)ᵀ` (`[m][n]`: column `i` holds query `i`'s scores) and
-    /// soft-maxed down each column, and each head's context comes out transposed, straight
-    /// into the output projection's operand.
+    /// Every product writes its result transposed ([`gemm_xt_transposed`]), which is what
+    /// the next one reads, so the tokens are transposed once on the way in (twice with a
+    /// separate memory) and the result once on the way out: `Qᵀ`, `Kᵀ` and `Vᵀ` come out of
+    /// their projections, each head's scores are computed transposed, `Sᵀ = K_h (Q_h/√DH)ᵀ`
+    /// (`[m][n]`: column `i` holds query `i`'s scores) and soft-maxed down each column, and
+    /// each head's context comes out transposed, straight into the output projection.
     pub fn forward(
         &self,
         out: &mut [[f32; D]],

@@ -1,8 +1,10 @@
-//! Register tiles: `tile[i][j] = Σₖ w[i][k] · xt[k][t0 + j]` for `i < MR`, `j < NR`.
+//! Register tiles: `tile[i][j] = b[i] + Σₖ w[i][k] · xt[k][t0 + j]` for `i < MR`, `j < NR`,
+//! stored to any row stride (a local tile, or straight into a transposed result).
 //!
-//! The `MR` weight rows are read in place (`[MR][k]`, rows `k` apart) or from a panel packed
-//! `[k][MR]`. Packing costs a pass over the rows, so it is done only when the rows would
-//! evict each other: when `k` is a multiple of 1024, every row maps to the same L1 set.
+//! The `MR` weight rows are read in place, with any strides (rows `k` apart for a layer, or
+//! a head's slice of `Kᵀ`), or from a panel packed `[k][MR]`. Packing costs a pass over the
+//! rows, so it is done only when contiguous rows would evict each other: when `k` is a
+//! multiple of 1024, every row maps to the same L1 set.
 //!
 //! One kernel per instruction set, picked at run time: a kernel may only run on a CPU that
 //! has its features, which [`Kernel::best`] and [`Kernel::available`] check.
