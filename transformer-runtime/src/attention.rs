@@ -7,6 +7,7 @@ use crate::fastmath::{Scale, Vectorise, exp, for_each_vectorised, vectorised};
 use crate::gemm::{
     Dims, Layout, TOKEN_PAD, Weights, gemm_xt_transposed, product, transpose, untranspose,
 };
+use crate::heap::grown;
 use crate::matmul::{Linear, dot};
 use crate::softmax::softmax;
 
@@ -124,14 +125,6 @@ struct HeadScratch {
     column_sum: Vec<f32>,
     /// The group's outputs transposed, `[heads · DH][n_pad]`.
     out: Vec<f32>,
-}
-
-/// The first `len` numbers of `buf`, growing it if it is too short.
-fn first(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    if buf.len() < len {
-        buf.resize(len, 0.0);
-    }
-    &mut buf[..len]
 }
 
 /// Heads are computed in parallel only when each thread gets this many multiply-adds.
@@ -273,14 +266,14 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
         } else {
             &scratch.memory_t
         };
-        let qt = first(&mut scratch.qt, D * n_pad);
+        let qt = grown(&mut scratch.qt, D * n_pad);
         self.w_q
             .forward_transposed(qt, n_pad, &scratch.xt, n_pad, n, None);
         for_each_vectorised(qt, Scale(1.0 / (DH as f32).sqrt()));
-        let kt = first(&mut scratch.kt, D * m_pad);
+        let kt = grown(&mut scratch.kt, D * m_pad);
         self.w_k
             .forward_transposed(kt, m_pad, memory_t, m_pad, m, None);
-        let vt = first(&mut scratch.vt, D * m_pad);
+        let vt = grown(&mut scratch.vt, D * m_pad);
         self.w_v
             .forward_transposed(vt, m_pad, memory_t, m_pad, m, None);
         let (qt, kt, vt) = (&*qt, &*kt, &*vt);
@@ -298,14 +291,14 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
             Self::attend_heads(heads, qt, kt, vt, (n, m), mask, group);
         });
         // Each group's heads are consecutive rows of the transposed context.
-        let context_t = first(&mut scratch.context_t, D * n_pad);
+        let context_t = grown(&mut scratch.context_t, D * n_pad);
         let rows = per_group * DH * n_pad;
         for (chunk, group) in context_t.chunks_mut(rows).zip(&scratch.groups[..groups]) {
             chunk.copy_from_slice(&group.out[..chunk.len()]);
         }
         match &self.w_o {
             Some(w_o) => {
-                let out_t = first(&mut scratch.out_t, D * n_pad);
+                let out_t = grown(&mut scratch.out_t, D * n_pad);
                 w_o.forward_transposed(out_t, n_pad, context_t, n_pad, n, None);
                 (out_t, n_pad)
             }
@@ -331,8 +324,8 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
         scratch: &mut HeadScratch,
     ) {
         let (n_pad, m_pad) = (n.next_multiple_of(TOKEN_PAD), m.next_multiple_of(TOKEN_PAD));
-        let out = first(&mut scratch.out, heads.len() * DH * n_pad);
-        let scores = first(&mut scratch.scores, m_pad * n_pad);
+        let out = grown(&mut scratch.out, heads.len() * DH * n_pad);
+        let scores = grown(&mut scratch.scores, m_pad * n_pad);
         // The first product writes rows `< m`; the second reads every row: padding keys
         // must weigh nothing.
         scores[m * n_pad..].fill(0.0);
@@ -419,8 +412,8 @@ fn softmax_columns(
         st,
         ld,
         n,
-        max: first(max, n),
-        sum: first(sum, n),
+        max: grown(max, n),
+        sum: grown(sum, n),
     });
 }
 

@@ -2,6 +2,7 @@
 
 use crate::activation::Activation;
 use crate::gemm::{TOKEN_PAD, transpose, untranspose};
+use crate::heap::grown;
 use crate::init::Rng;
 use crate::matmul::Linear;
 
@@ -78,14 +79,6 @@ impl<const D: usize, const FF: usize> FeedForward<D, FF> {
             .forward_transposed(out_t, ld, hidden, ld, n, None);
         (out_t, ld)
     }
-}
-
-/// The first `len` numbers of `buf`, growing it if it is too short.
-fn grown(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    if buf.len() < len {
-        buf.resize(len, 0.0);
-    }
-    &mut buf[..len]
 }
 
 /// Working memory of [`FeedForward::forward`]: the tokens and the hidden layer, both

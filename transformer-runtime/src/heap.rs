@@ -26,6 +26,15 @@ pub fn boxed_rows<const D: usize, const N: usize>(rows: &[[f32; D]; N]) -> Box<[
     }
 }
 
+/// The first `len` numbers of a working buffer, growing it (with zeros) if it is too short:
+/// after the first call of a size, no allocation.
+pub fn grown(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    &mut buf[..len]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
