@@ -2,7 +2,7 @@
 
 use std::f32::consts::FRAC_1_SQRT_2;
 
-use crate::fastmath::{self, Elementwise, for_each_vectorised};
+use crate::fastmath::{self, Elementwise, MulAdd, Unfused, for_each_vectorised};
 
 /// Which non-linearity a feed-forward sublayer applies between its two linear layers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,22 +44,22 @@ struct GeluTanh;
 
 impl Elementwise for Relu {
     #[inline(always)]
-    fn apply(self, x: f32) -> f32 {
+    fn apply<M: MulAdd>(self, x: f32) -> f32 {
         relu(x)
     }
 }
 
 impl Elementwise for Gelu {
     #[inline(always)]
-    fn apply(self, x: f32) -> f32 {
-        gelu(x)
+    fn apply<M: MulAdd>(self, x: f32) -> f32 {
+        gelu_with::<M>(x)
     }
 }
 
 impl Elementwise for GeluTanh {
     #[inline(always)]
-    fn apply(self, x: f32) -> f32 {
-        gelu_tanh(x)
+    fn apply<M: MulAdd>(self, x: f32) -> f32 {
+        gelu_tanh_with::<M>(x)
     }
 }
 
@@ -72,14 +72,26 @@ pub fn relu(x: f32) -> f32 {
 /// `x · Φ(x) = x/2 · (1 + erf(x / √2))`, with [`fastmath::erf`] (within 2.5e-7).
 #[inline(always)]
 pub fn gelu(x: f32) -> f32 {
-    0.5 * x * (1.0 + fastmath::erf(x * FRAC_1_SQRT_2))
+    gelu_with::<Unfused>(x)
+}
+
+/// [`gelu`] with its multiply-adds computed as `M` says.
+#[inline(always)]
+fn gelu_with<M: MulAdd>(x: f32) -> f32 {
+    0.5 * x * (1.0 + fastmath::erf_with::<M>(x * FRAC_1_SQRT_2))
 }
 
 /// `x/2 · (1 + tanh(√(2/π) · (x + 0.044715 x³)))`.
 #[inline(always)]
 pub fn gelu_tanh(x: f32) -> f32 {
+    gelu_tanh_with::<Unfused>(x)
+}
+
+/// [`gelu_tanh`] with its multiply-adds computed as `M` says.
+#[inline(always)]
+fn gelu_tanh_with<M: MulAdd>(x: f32) -> f32 {
     const SQRT_2_OVER_PI: f32 = 0.797_884_6;
-    0.5 * x * (1.0 + fastmath::tanh(SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x)))
+    0.5 * x * (1.0 + fastmath::tanh_with::<M>(SQRT_2_OVER_PI * (x + 0.044_715 * x * x * x)))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! Row-vector convention throughout: token `t` is row `t`; `Q = X W_Qᵀ`, with `W_Q` stored
 //! `[out][in]` as PyTorch stores it.
 
-use crate::fastmath::{Scale, Vectorise, exp, for_each_vectorised, vectorised};
+use crate::fastmath::{MulAdd, Scale, Vectorise, exp_with, for_each_vectorised, vectorised};
 use crate::gemm::{
     Dims, Layout, TOKEN_PAD, Weights, gemm_xt_transposed, product, transpose, untranspose,
 };
@@ -430,7 +430,7 @@ struct ColumnSoftmax<'a> {
 
 impl Vectorise for ColumnSoftmax<'_> {
     #[inline(always)]
-    fn run(self) {
+    fn run<M: MulAdd>(self) {
         let Self {
             st,
             ld,
@@ -453,7 +453,7 @@ impl Vectorise for ColumnSoftmax<'_> {
         sum.fill(0.0);
         for row in st.chunks_exact_mut(ld) {
             for ((s, &m), total) in row[..n].iter_mut().zip(&*max).zip(sum.iter_mut()) {
-                *s = exp(*s - m);
+                *s = exp_with::<M>(*s - m);
                 *total += *s;
             }
         }

@@ -1,6 +1,6 @@
 //! Layer normalisation over the model width, PyTorch's `nn.LayerNorm(D)`.
 
-use crate::fastmath::{Vectorise, vectorised};
+use crate::fastmath::{MulAdd, Vectorise, vectorised};
 use crate::heap::boxed_array;
 
 /// Normalises one token row in place:
@@ -66,7 +66,7 @@ struct NormRows<'a, const D: usize> {
 
 impl<const D: usize> Vectorise for NormRows<'_, D> {
     #[inline(always)]
-    fn run(self) {
+    fn run<M: MulAdd>(self) {
         let LayerNorm { weight, bias, eps } = self.norm;
         let bias = bias.as_deref();
         // Narrow rows four at a time, statistic by statistic: a short row's sums are a short
