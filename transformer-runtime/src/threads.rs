@@ -102,7 +102,7 @@ mod pool {
     const SPIN: Duration = Duration::from_micros(500);
 
     /// The most workers: the threads of the largest split, less the caller.
-    const MAX_WORKERS: usize = 63;
+    pub(super) const MAX_WORKERS: usize = 63;
 
     /// A job as workers see it: part `i` of a split. The lifetime is erased; see `run`.
     type Job = *const (dyn Fn(usize) + Sync + 'static);
@@ -219,8 +219,9 @@ mod pool {
         }
     }
 
-    /// Runs `job(0)`, …, `job(parts − 1)`, part 0 on this thread and the others on workers,
-    /// and returns when all are done. A panic in any part is raised here, after all are done.
+    /// Runs `job(0)`, …, `job(parts − 1)`, part 0 on this thread and the others on workers
+    /// (parts past the last worker, or whose worker could not be spawned, run here too), and
+    /// returns when all are done. A panic in any part is raised here, after all are done.
     pub fn run(parts: usize, job: &(dyn Fn(usize) + Sync)) {
         let helpers = parts.saturating_sub(1).min(MAX_WORKERS);
         if helpers == 0 || BUSY.swap(true, Ordering::Acquire) {
@@ -253,6 +254,8 @@ mod pool {
             }
         }
         job(0);
+        // More parts than workers: the rest run here too.
+        (helpers + 1..parts).for_each(job);
         let helpers = joined.helpers;
         drop(joined);
         // Every flag is read and cleared, so none is left for the next job.
@@ -322,6 +325,13 @@ mod tests {
             })
         });
         assert_eq!(total.load(Ordering::Relaxed), 2 * (1 + 2 + 3));
+        // More parts than there can be workers: every part still runs, once.
+        let parts = pool::MAX_WORKERS + 10;
+        let hits: Vec<AtomicUsize> = (0..parts).map(|_| AtomicUsize::new(0)).collect();
+        pool::run(parts, &|i| {
+            hits[i].fetch_add(1, Ordering::Relaxed);
+        });
+        assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
     }
 
     #[test]
