@@ -257,17 +257,80 @@ mod x86 {
         }
     }
 
-    /// AVX-512F tile: `MR` outputs × 16 tokens, one zmm accumulator per output; weight
-    /// `(i, kk)` is at `w[i · row + kk · col]`.
+    /// A vector register of `LANES` numbers, with the four operations a tile needs. Each
+    /// is an intrinsic of an instruction set; they are `#[inline(always)]` so that they
+    /// compile inside the `#[target_feature]` kernel that calls them.
     ///
     /// # Safety
     ///
-    /// The CPU has AVX-512F; `dst` holds `(MR − 1)·ld + 16` numbers; `bias`, if given, `MR`;
-    /// `w` holds every `i · row + kk · col` for `i < MR`, `kk < k`; `xt` holds
-    /// `xt[kk·ldx + t0 + 15]` for every `kk < k`. `ahead` is only prefetched.
+    /// Every method may only run on a CPU with the impl's instruction set (`__m512`:
+    /// AVX-512F; `__m256`: AVX2 and FMA), which `tile_avx512` and `tile_avx2` guarantee.
+    trait Lanes: Copy {
+        const LANES: usize;
+        /// Every lane `v`.
+        unsafe fn splat(v: f32) -> Self;
+        /// `LANES` numbers from `p`, which must point at that many readable ones.
+        unsafe fn load(p: *const f32) -> Self;
+        /// `a · b + c`, lane by lane.
+        unsafe fn mul_add(a: Self, b: Self, c: Self) -> Self;
+        /// Writes the `LANES` numbers to `p`, which must point at that many writable ones.
+        unsafe fn store(self, p: *mut f32);
+    }
+
+    // SAFETY (every method below): the instruction set is the caller's to guarantee, and
+    // the pointers, as the trait says.
+    impl Lanes for __m512 {
+        const LANES: usize = 16;
+        #[inline(always)]
+        unsafe fn splat(v: f32) -> Self {
+            unsafe { _mm512_set1_ps(v) }
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            unsafe { _mm512_loadu_ps(p) }
+        }
+        #[inline(always)]
+        unsafe fn mul_add(a: Self, b: Self, c: Self) -> Self {
+            unsafe { _mm512_fmadd_ps(a, b, c) }
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            unsafe { _mm512_storeu_ps(p, self) }
+        }
+    }
+
+    impl Lanes for __m256 {
+        const LANES: usize = 8;
+        #[inline(always)]
+        unsafe fn splat(v: f32) -> Self {
+            unsafe { _mm256_set1_ps(v) }
+        }
+        #[inline(always)]
+        unsafe fn load(p: *const f32) -> Self {
+            unsafe { _mm256_loadu_ps(p) }
+        }
+        #[inline(always)]
+        unsafe fn mul_add(a: Self, b: Self, c: Self) -> Self {
+            unsafe { _mm256_fmadd_ps(a, b, c) }
+        }
+        #[inline(always)]
+        unsafe fn store(self, p: *mut f32) {
+            unsafe { _mm256_storeu_ps(p, self) }
+        }
+    }
+
+    /// The tile of both kernels: `MR` outputs × `V::LANES` tokens, one register accumulator
+    /// per output, starting from the bias; weight `(i, kk)` is at `w[i · row + kk · col]`.
+    ///
+    /// # Safety
+    ///
+    /// Runs inside a kernel compiled for `V`'s instruction set, on a CPU that has it; `dst`
+    /// holds `(MR − 1)·ld + LANES` numbers; `bias`, if given, `MR`; `w` holds every
+    /// `i · row + kk · col` for `i < MR`, `kk < k`; `xt` holds `xt[kk·ldx + t0 + LANES − 1]`
+    /// for every `kk < k`. `ahead` is only prefetched.
     #[expect(clippy::too_many_arguments, reason = "as `Kernel::tile`")]
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn tile_avx512<const MR: usize>(
+    #[inline(always)]
+    unsafe fn tile<V: Lanes, const MR: usize>(
         (dst, ld): (&mut [f32], usize),
         (w, row, col): (&[f32], usize, usize),
         bias: Option<&[f32]>,
@@ -277,9 +340,10 @@ mod x86 {
         k: usize,
         ahead: &[f32],
     ) {
-        let mut acc: [__m512; MR] =
-            std::array::from_fn(|i| _mm512_set1_ps(bias.map_or(0.0, |b| b[i])));
-        // SAFETY (all pointer reads): within the bounds the caller guarantees.
+        // SAFETY (every `V::` call): the caller runs this on a CPU with `V`'s instruction
+        // set; pointer reads and writes are within the bounds it guarantees.
+        let mut acc: [V; MR] =
+            std::array::from_fn(|i| unsafe { V::splat(bias.map_or(0.0, |b| b[i])) });
         let xp = unsafe { xt.as_ptr().add(t0) };
         let wp = w.as_ptr();
         let lines = ahead.len() / 16;
@@ -287,17 +351,61 @@ mod x86 {
             if kk < lines {
                 prefetch(ahead, kk * 16);
             }
-            let x = unsafe { _mm512_loadu_ps(xp.add(kk * ldx)) };
+            let x = unsafe { V::load(xp.add(kk * ldx)) };
             for (i, acc) in acc.iter_mut().enumerate() {
-                let a = _mm512_set1_ps(unsafe { *wp.add(i * row + kk * col) });
-                *acc = _mm512_fmadd_ps(a, x, *acc);
+                unsafe {
+                    let a = V::splat(*wp.add(i * row + kk * col));
+                    *acc = V::mul_add(a, x, *acc);
+                }
             }
         }
         for (i, acc) in acc.iter().enumerate() {
-            let out = &mut dst[i * ld..][..16];
-            // SAFETY: `out` holds 16 numbers.
-            unsafe { _mm512_storeu_ps(out.as_mut_ptr(), *acc) };
+            let out = &mut dst[i * ld..][..V::LANES];
+            // SAFETY: `out` holds `LANES` numbers.
+            unsafe { acc.store(out.as_mut_ptr()) };
         }
+    }
+
+    /// AVX-512F tile: `MR` outputs × 16 tokens ([`tile`] on zmm registers).
+    ///
+    /// # Safety
+    ///
+    /// The CPU has AVX-512F; the bounds are [`tile`]'s with 16 lanes.
+    #[expect(clippy::too_many_arguments, reason = "as `Kernel::tile`")]
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn tile_avx512<const MR: usize>(
+        dst: (&mut [f32], usize),
+        w: (&[f32], usize, usize),
+        bias: Option<&[f32]>,
+        xt: &[f32],
+        ldx: usize,
+        t0: usize,
+        k: usize,
+        ahead: &[f32],
+    ) {
+        // SAFETY: compiled for AVX-512F, which the caller guarantees; bounds passed on.
+        unsafe { tile::<__m512, MR>(dst, w, bias, xt, ldx, t0, k, ahead) }
+    }
+
+    /// AVX2 + FMA tile: `MR` outputs × 8 tokens ([`tile`] on ymm registers).
+    ///
+    /// # Safety
+    ///
+    /// The CPU has AVX2 and FMA; the bounds are [`tile`]'s with 8 lanes.
+    #[expect(clippy::too_many_arguments, reason = "as `Kernel::tile`")]
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn tile_avx2<const MR: usize>(
+        dst: (&mut [f32], usize),
+        w: (&[f32], usize, usize),
+        bias: Option<&[f32]>,
+        xt: &[f32],
+        ldx: usize,
+        t0: usize,
+        k: usize,
+        ahead: &[f32],
+    ) {
+        // SAFETY: compiled for AVX2 and FMA, which the caller guarantees; bounds passed on.
+        unsafe { tile::<__m256, MR>(dst, w, bias, xt, ldx, t0, k, ahead) }
     }
 
     /// Writes a `[16][16]` tile transposed, `out[dt·ld + i] = tile[i·16 + dt]` for `i < 16`,
@@ -318,49 +426,6 @@ mod x86 {
         for (dt, column) in columns.iter().enumerate().take(tokens) {
             // SAFETY: the 16 numbers at out + dt·ld are the caller's to write.
             unsafe { _mm512_storeu_ps(out.add(dt * ld), *column) };
-        }
-    }
-
-    /// AVX2 + FMA tile: `MR` outputs × 8 tokens, one ymm accumulator per output; weights
-    /// as in [`tile_avx512`].
-    ///
-    /// # Safety
-    ///
-    /// The CPU has AVX2 and FMA; `dst` holds `(MR − 1)·ld + 8` numbers; `bias`, if given,
-    /// `MR`; `w` holds every `i · row + kk · col` for `i < MR`, `kk < k`; `xt` holds
-    /// `xt[kk·ldx + t0 + 7]` for every `kk < k`. `ahead` is only prefetched.
-    #[expect(clippy::too_many_arguments, reason = "as `Kernel::tile`")]
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn tile_avx2<const MR: usize>(
-        (dst, ld): (&mut [f32], usize),
-        (w, row, col): (&[f32], usize, usize),
-        bias: Option<&[f32]>,
-        xt: &[f32],
-        ldx: usize,
-        t0: usize,
-        k: usize,
-        ahead: &[f32],
-    ) {
-        let mut acc: [__m256; MR] =
-            std::array::from_fn(|i| _mm256_set1_ps(bias.map_or(0.0, |b| b[i])));
-        // SAFETY (all pointer reads): within the bounds the caller guarantees.
-        let xp = unsafe { xt.as_ptr().add(t0) };
-        let wp = w.as_ptr();
-        let lines = ahead.len() / 16;
-        for kk in 0..k {
-            if kk < lines {
-                prefetch(ahead, kk * 16);
-            }
-            let x = unsafe { _mm256_loadu_ps(xp.add(kk * ldx)) };
-            for (i, acc) in acc.iter_mut().enumerate() {
-                let a = _mm256_set1_ps(unsafe { *wp.add(i * row + kk * col) });
-                *acc = _mm256_fmadd_ps(a, x, *acc);
-            }
-        }
-        for (i, acc) in acc.iter().enumerate() {
-            let out = &mut dst[i * ld..][..8];
-            // SAFETY: `out` holds 8 numbers.
-            unsafe { _mm256_storeu_ps(out.as_mut_ptr(), *acc) };
         }
     }
 }
