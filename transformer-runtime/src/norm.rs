@@ -13,11 +13,22 @@ pub fn layer_norm<const D: usize>(
     bias: Option<&[f32; D]>,
     eps: f32,
 ) {
-    let n = D as f32;
-    let mean = lane_sum(x, |v| v) / n;
-    // Two passes: subtracting the mean first avoids the cancellation of E[x²] − μ².
-    let var = lane_sum(x, |v| (v - mean) * (v - mean)) / n;
+    let mean = mean(x);
+    let var = variance(x, mean);
     normalise(x, mean, var, weight, bias, eps);
+}
+
+/// `μ`, the mean of the row.
+#[inline(always)]
+fn mean<const D: usize>(x: &[f32; D]) -> f32 {
+    lane_sum(x, |v| v) / D as f32
+}
+
+/// `σ²`, the biased variance of the row around its mean. A second pass: subtracting the mean
+/// first avoids the cancellation of E[x²] − μ².
+#[inline(always)]
+fn variance<const D: usize>(x: &[f32; D], mean: f32) -> f32 {
+    lane_sum(x, |v| (v - mean) * (v - mean)) / D as f32
 }
 
 /// `xᵢ = (xᵢ − mean) / √(var + eps) · wᵢ + bᵢ`.
@@ -76,11 +87,10 @@ impl<const D: usize> Vectorise for NormRows<'_, D> {
         let (grouped, rest) = self.rows.split_at_mut(grouped);
         let (groups, _) = grouped.as_chunks_mut::<4>();
         for group in groups {
-            let n = D as f32;
-            let mean = group.each_ref().map(|row| lane_sum(row, |v| v) / n);
+            let mean = group.each_ref().map(mean);
             let mut var = [0.0f32; 4];
             for ((v, row), &mean) in var.iter_mut().zip(&*group).zip(&mean) {
-                *v = lane_sum(row, |x| (x - mean) * (x - mean)) / n;
+                *v = variance(row, mean);
             }
             for ((row, mean), var) in group.iter_mut().zip(mean).zip(var) {
                 normalise(row, mean, var, weight, bias, *eps);
