@@ -112,19 +112,17 @@ pub struct AttentionScratch {
     context_t: Vec<f32>,
     /// The output transposed, `[D][n_pad]`.
     out_t: Vec<f32>,
-    /// One per group of heads computed in parallel.
-    groups: Vec<HeadScratch>,
+    /// One per thread computing heads.
+    heads: Vec<HeadScratch>,
 }
 
-/// What one thread needs to compute a group of heads.
+/// What one thread needs to compute a head.
 #[derive(Clone, Debug, Default)]
 struct HeadScratch {
     /// `Sᵀ`, `[m_pad][n_pad]`; rows past `m` stay zero.
     scores: Vec<f32>,
     column_max: Vec<f32>,
     column_sum: Vec<f32>,
-    /// The group's outputs transposed, `[heads · DH][n_pad]`.
-    out: Vec<f32>,
 }
 
 /// Heads are computed in parallel only when each thread gets this many multiply-adds.
@@ -139,11 +137,10 @@ impl AttentionScratch {
             queries.next_multiple_of(TOKEN_PAD),
             keys.next_multiple_of(TOKEN_PAD),
         );
-        let group = HeadScratch {
+        let head = HeadScratch {
             scores: buf(m_pad * n_pad),
             column_max: buf(queries),
             column_sum: buf(queries),
-            out: buf(d_model * n_pad),
         };
         Self {
             xt: buf(d_model * n_pad),
@@ -153,7 +150,7 @@ impl AttentionScratch {
             vt: buf(d_model * m_pad),
             context_t: buf(d_model * n_pad),
             out_t: buf(d_model * n_pad),
-            groups: vec![group; crate::threads::get()],
+            heads: vec![head; crate::threads::get()],
         }
     }
 }
@@ -277,25 +274,24 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
         self.w_v
             .forward_transposed(vt, m_pad, memory_t, m_pad, m, None);
         let (qt, kt, vt) = (&*qt, &*kt, &*vt);
-        // Groups of heads run in parallel, each on its own scratch.
+        // Heads run in parallel, claimed one at a time by threads with a scratch each; head
+        // `h` writes rows `h·DH..` of the transposed context.
         let work = 2 * n * m * D;
-        let groups = crate::threads::get()
+        let threads = crate::threads::get()
             .min(H)
             .min((work / MIN_WORK_PER_THREAD).max(1));
-        if scratch.groups.len() < groups {
-            scratch.groups.resize_with(groups, HeadScratch::default);
+        if scratch.heads.len() < threads {
+            scratch.heads.resize_with(threads, HeadScratch::default);
         }
-        let per_group = H.div_ceil(groups);
-        crate::threads::for_each_mut(&mut scratch.groups[..groups], &|g, group| {
-            let heads = g * per_group..((g + 1) * per_group).min(H);
-            Self::attend_heads(heads, qt, kt, vt, (n, m), mask, group);
-        });
-        // Each group's heads are consecutive rows of the transposed context.
         let context_t = grown(&mut scratch.context_t, D * n_pad);
-        let rows = per_group * DH * n_pad;
-        for (chunk, group) in context_t.chunks_mut(rows).zip(&scratch.groups[..groups]) {
-            chunk.copy_from_slice(&group.out[..chunk.len()]);
-        }
+        crate::threads::for_each_chunk_claimed(
+            &mut scratch.heads[..threads],
+            context_t,
+            DH * n_pad,
+            &|head_scratch, h, out| {
+                Self::attend_head(h, qt, kt, vt, (n, m), mask, head_scratch, out);
+            },
+        );
         match &self.w_o {
             Some(w_o) => {
                 let out_t = grown(&mut scratch.out_t, D * n_pad);
@@ -306,70 +302,71 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
         }
     }
 
-    /// Heads `heads` of `n` queries and `m` keys and values, all transposed and projected
-    /// (`qt`: `[D][n_pad]`, scaled by `1/√DH`; `kt`, `vt`: `[D][m_pad]`), into `scratch.out`
-    /// as `[heads · DH][n_pad]`.
+    /// Head `h` of `n` queries and `m` keys and values, all transposed and projected (`qt`:
+    /// `[D][n_pad]`, scaled by `1/√DH`; `kt`, `vt`: `[D][m_pad]`), into `out` as
+    /// `[DH][n_pad]`.
     ///
-    /// Two products per head, each reading its operands where they lie: the scores
-    /// transposed, `Sᵀ = K_h (Q_h/√DH)ᵀ` (`[m][n]`: column `i` holds query `i`'s scores;
-    /// `K_h` is read from `Kᵀ` with strides), soft-maxed down each column, then
-    /// `context_hᵀ = V_hᵀ S`.
-    fn attend_heads(
-        heads: std::ops::Range<usize>,
+    /// Two products, each reading its operands where they lie: the scores transposed,
+    /// `Sᵀ = K_h (Q_h/√DH)ᵀ` (`[m][n]`: column `i` holds query `i`'s scores; `K_h` is read
+    /// from `Kᵀ` with strides), soft-maxed down each column, then `context_hᵀ = V_hᵀ S`.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a head's operands, scratch and output"
+    )]
+    fn attend_head(
+        h: usize,
         qt: &[f32],
         kt: &[f32],
         vt: &[f32],
         (n, m): (usize, usize),
         mask: &Mask<'_>,
         scratch: &mut HeadScratch,
+        out: &mut [f32],
     ) {
         let (n_pad, m_pad) = (n.next_multiple_of(TOKEN_PAD), m.next_multiple_of(TOKEN_PAD));
-        let out = grown(&mut scratch.out, heads.len() * DH * n_pad);
         let scores = grown(&mut scratch.scores, m_pad * n_pad);
         // The first product writes rows `< m`; the second reads every row: padding keys
         // must weigh nothing.
         scores[m * n_pad..].fill(0.0);
-        for (slot, h) in heads.enumerate() {
-            // K_h: element (key j, lane d) at kt[(h·DH + d)·m_pad + j].
-            let head_k = Weights {
-                data: &kt[h * DH * m_pad..][..DH * m_pad],
-                row: 1,
-                col: m_pad,
-            };
-            let head_qt = &qt[h * DH * n_pad..][..DH * n_pad];
-            let (s, ld) = (&mut scores[..], n_pad);
-            product(
-                s,
-                ld,
-                Layout::Columns(None),
-                head_k,
-                None,
-                head_qt,
-                n_pad,
-                Dims { n, k: DH, m },
-            );
-            softmax_columns(
-                &mut scores[..m * n_pad],
-                n_pad,
-                n,
-                mask,
-                &mut scratch.column_max,
-                &mut scratch.column_sum,
-            );
-            // V_hᵀ is `[DH][m_pad]`: weights over every key, padding included (its scores
-            // are zero).
-            let head_vt = &vt[h * DH * m_pad..][..DH * m_pad];
-            gemm_xt_transposed(
-                &mut out[slot * DH * n_pad..][..DH * n_pad],
-                n_pad,
-                head_vt,
-                None,
-                scores,
-                n_pad,
-                Dims { n, k: m_pad, m: DH },
-                None,
-            );
-        }
+        // K_h: element (key j, lane d) at kt[(h·DH + d)·m_pad + j].
+        let head_k = Weights {
+            data: &kt[h * DH * m_pad..][..DH * m_pad],
+            row: 1,
+            col: m_pad,
+        };
+        let head_qt = &qt[h * DH * n_pad..][..DH * n_pad];
+        let (s, ld) = (&mut scores[..], n_pad);
+        product(
+            s,
+            ld,
+            Layout::Columns(None),
+            head_k,
+            None,
+            head_qt,
+            n_pad,
+            Dims { n, k: DH, m },
+        );
+        softmax_columns(
+            &mut scores[..m * n_pad],
+            n_pad,
+            n,
+            mask,
+            &mut scratch.column_max,
+            &mut scratch.column_sum,
+        );
+        // V_hᵀ is `[DH][m_pad]`: weights over every key, padding included (its scores are
+        // zero).
+        let head_vt = &vt[h * DH * m_pad..][..DH * m_pad];
+        gemm_xt_transposed(
+            out,
+            n_pad,
+            head_vt,
+            None,
+            scores,
+            n_pad,
+            Dims { n, k: m_pad, m: DH },
+            None,
+        );
     }
 }
 

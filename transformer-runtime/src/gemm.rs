@@ -265,8 +265,9 @@ pub(crate) enum Layout {
     Columns(Option<Activation>),
 }
 
-/// Splits the output columns `o` into `threads` contiguous ranges of whole tiles and runs
-/// them in parallel.
+/// Splits the output columns `o` into chunks of whole tiles, which up to `threads` threads
+/// claim one at a time (so a thread slowed by something else on its core does less of the
+/// work), and runs them.
 fn run(kernel: Kernel, p: &Problem<'_>, out: &mut [f32], threads: usize) {
     let mr = kernel.mr();
     let tiles = p.m.div_ceil(mr);
@@ -275,19 +276,31 @@ fn run(kernel: Kernel, p: &Problem<'_>, out: &mut [f32], threads: usize) {
         columns(kernel, p, out, 0..p.m);
         return;
     }
-    let per = tiles.div_ceil(threads) * mr;
-    let mut ranges = [(); MAX_THREADS].map(|()| 0..0);
-    let parts = p.m.div_ceil(per).min(MAX_THREADS);
-    for (i, range) in ranges.iter_mut().take(parts).enumerate() {
+    // Chunks of at least MIN_WORK_PER_CHUNK, at least one per thread, at most MAX_CHUNKS.
+    let tile_work = p.n.next_multiple_of(TOKEN_PAD) * p.k * mr;
+    let chunks = (tiles * tile_work / MIN_WORK_PER_CHUNK)
+        .clamp(threads, MAX_CHUNKS)
+        .min(tiles);
+    let per = tiles.div_ceil(chunks) * mr;
+    let mut ranges = [(); MAX_CHUNKS].map(|()| 0..0);
+    let chunks = p.m.div_ceil(per);
+    for (i, range) in ranges.iter_mut().take(chunks).enumerate() {
         *range = i * per..((i + 1) * per).min(p.m);
     }
-    crate::threads::for_each_mut(&mut ranges[..parts], &|_, range| {
-        columns(kernel, p, out, range.clone())
-    });
+    let mut slots = [(); MAX_THREADS];
+    crate::threads::for_each_claimed(
+        &mut slots[..threads.min(MAX_THREADS)],
+        &mut ranges[..chunks],
+        &|(), _, range| columns(kernel, p, out, range.clone()),
+    );
 }
 
 /// The most threads one product is split between.
 const MAX_THREADS: usize = 64;
+/// The most chunks one product is split into.
+const MAX_CHUNKS: usize = 128;
+/// The least work (multiply-adds) in a chunk: tens of microseconds, far more than claiming it.
+const MIN_WORK_PER_CHUNK: usize = 1 << 21;
 
 /// The output matrix, shared between threads that each write their own columns `o`.
 #[derive(Clone, Copy)]
@@ -387,9 +400,11 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
                 } else {
                     (in_place, (row, col))
                 };
-                // While the first token tile computes, the next rows stream in from memory.
+                // While the first token tile computes, the next rows stream in from memory
+                // (past the range too: with chunks claimed in order, this thread may well
+                // take the next one).
                 let next = if col == 1 && !packed {
-                    let end = ((start + 2 * rows).min(range.end) * row).min(data.len());
+                    let end = ((start + 2 * rows).min(p.m) * row).min(data.len());
                     &data[(first + rows * row).min(end)..end]
                 } else {
                     &[]

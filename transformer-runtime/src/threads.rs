@@ -9,7 +9,7 @@
 //! is how fast an idle worker picks up a part (it spins on an atomic counter for a while
 //! instead of sleeping at once) and that handing it over allocates nothing.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// 0 means "not chosen yet".
 static THREADS: AtomicUsize = AtomicUsize::new(0);
@@ -45,6 +45,117 @@ pub fn for_each_piece<T: Send>(items: &mut [T], grain: usize, f: &(impl Fn(&mut 
     in_parts(items, parts, &|_, piece| f(piece));
 }
 
+/// Calls `f(&mut slots[s], i, &mut items[i])` for every item, on up to `slots.len()` threads
+/// (each with a slot of its own, e.g. its scratch memory), and returns when all are done.
+///
+/// Each thread starts on a run of consecutive items, as [`for_each_mut`] splits them, and
+/// works through it in order; a thread whose run is done takes items from the far end of
+/// another's. Work spreads evenly when items cost different amounts or a thread is slowed
+/// by something else on its core, where fixed runs would leave the others waiting, and
+/// while nobody is slowed each thread still sees its items in order. Allocation-free.
+pub fn for_each_claimed<S: Send, T: Send>(
+    slots: &mut [S],
+    items: &mut [T],
+    f: &(impl Fn(&mut S, usize, &mut T) + Sync),
+) {
+    for_each_chunk_claimed(slots, items, 1, &|slot, i, item| f(slot, i, &mut item[0]));
+}
+
+/// [`for_each_claimed`] over the chunks of `items` (`items.chunks_mut(chunk)`): calls
+/// `f(&mut slots[s], i, chunk_i)` for every chunk.
+pub fn for_each_chunk_claimed<S: Send, T: Send>(
+    slots: &mut [S],
+    items: &mut [T],
+    chunk: usize,
+    f: &(impl Fn(&mut S, usize, &mut [T]) + Sync),
+) {
+    assert!(chunk > 0, "for_each_chunk_claimed: chunks of 0 items");
+    let (len, count) = (items.len(), items.len().div_ceil(chunk));
+    assert!(
+        !slots.is_empty() || count == 0,
+        "for_each_claimed: items but no slot to run them in"
+    );
+    let parts = slots.len().min(count).min(MAX_PARTS);
+    if parts <= 1 {
+        for (i, items) in items.chunks_mut(chunk).enumerate() {
+            f(&mut slots[0], i, items);
+        }
+        return;
+    }
+    let runs = Runs::new(count, parts);
+    let (slots, items) = (SendPtr(slots.as_mut_ptr()), SendPtr(items.as_mut_ptr()));
+    pool::run(parts, &|part| {
+        // SAFETY: each part is run once, so slot `part < slots.len()` has one user.
+        let slot = unsafe { &mut *slots.at(part) };
+        while let Some(i) = runs.claim(part) {
+            let (start, end) = (i * chunk, ((i + 1) * chunk).min(len));
+            // SAFETY: `claim` hands out each chunk `i < count` once, chunks are disjoint runs
+            // of `items`, and `items` stays borrowed until `pool::run` returns, after every
+            // part.
+            let run = unsafe { std::slice::from_raw_parts_mut(items.at(start), end - start) };
+            f(slot, i, run);
+        }
+    });
+}
+
+/// The most threads [`for_each_claimed`] splits between.
+const MAX_PARTS: usize = pool::MAX_WORKERS + 1;
+
+/// The items `0..count` split into runs, one per part; each run `[front, back)` is one atomic
+/// word, so that its owner (from the front) and others (from the back) never take the same
+/// item.
+struct Runs {
+    runs: [AtomicU64; MAX_PARTS],
+    parts: usize,
+}
+
+impl Runs {
+    fn new(count: usize, parts: usize) -> Self {
+        let count = u32::try_from(count).expect("for_each_claimed: more than 2³² items");
+        let parts32 = parts as u32; // parts ≤ MAX_PARTS
+        let runs = std::array::from_fn(|p| {
+            let p = (p as u32).min(parts32); // parts past `parts` are empty
+            let (front, back) = (
+                (u64::from(p) * u64::from(count) / u64::from(parts32)) as u32,
+                (u64::from((p + 1).min(parts32)) * u64::from(count) / u64::from(parts32)) as u32,
+            );
+            AtomicU64::new(Self::pack(front, back.max(front)))
+        });
+        Self { runs, parts }
+    }
+
+    fn pack(front: u32, back: u32) -> u64 {
+        (u64::from(front) << 32) | u64::from(back)
+    }
+
+    /// The next item for `part`: the front of its own run, else the back of another's.
+    fn claim(&self, part: usize) -> Option<usize> {
+        let own = self.take(part, true);
+        own.or_else(|| (1..self.parts).find_map(|d| self.take((part + d) % self.parts, false)))
+    }
+
+    /// Takes the front (or back) item of run `r`, if it has one left.
+    fn take(&self, r: usize, front_end: bool) -> Option<usize> {
+        let run = &self.runs[r];
+        let mut word = run.load(Ordering::Acquire);
+        loop {
+            let (front, back) = ((word >> 32) as u32, word as u32);
+            if front >= back {
+                return None;
+            }
+            let (taken, next) = if front_end {
+                (front, Self::pack(front + 1, back))
+            } else {
+                (back - 1, Self::pack(front, back - 1))
+            };
+            match run.compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Some(taken as usize),
+                Err(now) => word = now,
+            }
+        }
+    }
+}
+
 /// Splits `items` into `parts` consecutive runs of nearly equal length and calls
 /// `f(offset, run)` on each, in parallel on the [`pool`] threads.
 fn in_parts<T: Send>(items: &mut [T], parts: usize, f: &(impl Fn(usize, &mut [T]) + Sync)) {
@@ -73,8 +184,8 @@ impl<T> Clone for SendPtr<T> {
 
 impl<T> Copy for SendPtr<T> {}
 
-// SAFETY: only used by `in_parts`, which gives each thread its own run of the items (`T:
-// Send`).
+// SAFETY: only used by `in_parts` and `for_each_claimed`, which give each thread its own
+// items (`T: Send`).
 unsafe impl<T: Send> Send for SendPtr<T> {}
 unsafe impl<T: Send> Sync for SendPtr<T> {}
 
@@ -293,6 +404,63 @@ mod tests {
         let mut items = vec![0usize; 7];
         for_each_mut(&mut items, &|i, item| *item += i + 1);
         assert_eq!(items, [1, 2, 3, 4, 5, 6, 7]);
+    }
+
+    #[test]
+    fn for_each_claimed_visits_every_item_once_and_each_slot_from_one_thread() {
+        for slots in [1, 2, 3, 9] {
+            let mut used = vec![(None::<std::thread::ThreadId>, 0usize); slots];
+            let mut items = vec![0usize; 50];
+            for_each_claimed(&mut used, &mut items, &|(owner, count), i, item| {
+                let me = std::thread::current().id();
+                assert_eq!(
+                    *owner.get_or_insert(me),
+                    me,
+                    "a slot shared between threads"
+                );
+                *count += 1;
+                *item += i + 1;
+                // Uneven items: later ones take longer.
+                std::hint::black_box((0..i * 100).sum::<usize>());
+            });
+            assert_eq!(items, (1..=50).collect::<Vec<_>>());
+            assert_eq!(used.iter().map(|u| u.1).sum::<usize>(), 50);
+        }
+        let mut nothing: [u8; 0] = [];
+        for_each_claimed(&mut [(); 2], &mut nothing, &|_, _, _| unreachable!());
+    }
+
+    #[test]
+    fn runs_hand_out_every_item_once_to_owners_and_thieves_racing() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        for (count, parts) in [(5000, 4), (3, 3), (10, 7), (1, 2)] {
+            let runs = Runs::new(count, parts);
+            let seen: Vec<AtomicUsize> = (0..count).map(|_| AtomicUsize::new(0)).collect();
+            std::thread::scope(|scope| {
+                for part in 0..parts {
+                    let (runs, seen) = (&runs, &seen);
+                    scope.spawn(move || {
+                        while let Some(i) = runs.claim(part) {
+                            seen[i].fetch_add(1, Ordering::Relaxed);
+                        }
+                    });
+                }
+            });
+            assert!(seen.iter().all(|s| s.load(Ordering::Relaxed) == 1));
+        }
+    }
+
+    #[test]
+    fn for_each_chunk_claimed_hands_out_every_chunk_once() {
+        for (len, chunk) in [(10, 3), (9, 3), (1, 5), (64, 1)] {
+            let mut items = vec![0usize; len];
+            for_each_chunk_claimed(&mut [(); 2], &mut items, chunk, &|(), i, run| {
+                assert_eq!(run.len(), chunk.min(len - i * chunk));
+                run.iter_mut().for_each(|v| *v += i + 1);
+            });
+            let want: Vec<usize> = (0..len).map(|j| j / chunk + 1).collect();
+            assert_eq!(items, want, "{len} items in chunks of {chunk}");
+        }
     }
 
     #[test]
