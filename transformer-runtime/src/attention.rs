@@ -248,24 +248,84 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
         mask: &Mask<'_>,
         scratch: &'s mut AttentionScratch,
     ) -> (&'s [f32], usize) {
-        let (n, m) = (x.len(), memory.len());
+        let n = x.len();
         if n == 0 {
             return (&[], TOKEN_PAD);
         }
-        let (n_pad, m_pad) = (n.next_multiple_of(TOKEN_PAD), m.next_multiple_of(TOKEN_PAD));
-        transpose(&mut scratch.xt, x.as_flattened(), n, D);
-        let self_attention = std::ptr::eq(x, memory);
-        if !self_attention {
-            transpose(&mut scratch.memory_t, memory.as_flattened(), m, D);
+        let n_pad = n.next_multiple_of(TOKEN_PAD);
+        // Out of the scratch while `context` borrows the rest of it (a move: no allocation).
+        let mut xt = std::mem::take(&mut scratch.xt);
+        transpose(&mut xt, x.as_flattened(), n, D);
+        let memory = (!std::ptr::eq(x, memory)).then_some(memory);
+        self.context(&xt, n, memory, mask, scratch);
+        scratch.xt = xt;
+        let context_t = &scratch.context_t[..D * n_pad];
+        match &self.w_o {
+            Some(w_o) => {
+                let out_t = grown(&mut scratch.out_t, D * n_pad);
+                w_o.forward_transposed(out_t, n_pad, context_t, n_pad, n, None);
+                (out_t, n_pad)
+            }
+            None => (context_t, n_pad),
         }
-        let memory_t = if self_attention {
-            &scratch.xt
-        } else {
-            &scratch.memory_t
+    }
+
+    /// `xᵀ += attention(input, memory)ᵀ` for `n` tokens held transposed: `xt` is `[D][ld]`,
+    /// `ld` being `n` rounded up to [`TOKEN_PAD`]; `input` (the same shape) is what the
+    /// queries are made from, or `None` for `xt` itself; `memory` is the keys' and values'
+    /// tokens as rows (cross-attention), or `None` for self-attention on `input`. The
+    /// residual connection of a sublayer, with the sum made in the output projection's
+    /// store.
+    pub fn add_transposed(
+        &self,
+        xt: &mut [f32],
+        n: usize,
+        input: Option<&[f32]>,
+        memory: Option<&[[f32; D]]>,
+        mask: &Mask<'_>,
+        scratch: &mut AttentionScratch,
+    ) {
+        if n == 0 {
+            return;
+        }
+        let n_pad = n.next_multiple_of(TOKEN_PAD);
+        self.context(input.unwrap_or(&*xt), n, memory, mask, scratch);
+        let context_t = &scratch.context_t[..D * n_pad];
+        match &self.w_o {
+            Some(w_o) => w_o.forward_add_transposed(xt, n_pad, context_t, n_pad, n),
+            None => {
+                for (x, c) in xt[..D * n_pad].iter_mut().zip(context_t) {
+                    *x += c;
+                }
+            }
+        }
+    }
+
+    /// The heads' outputs, transposed, into `scratch.context_t` (`[D][n_pad]`), for the `n`
+    /// queries' tokens `xt` (`[D][n_pad]`) attending to `memory` (rows; `None`: to `xt`).
+    ///
+    /// `Qᵀ`, `Kᵀ` and `Vᵀ` come out of their projections transposed; heads run in parallel,
+    /// claimed one at a time by threads with a scratch each, head `h` writing rows `h·DH..`
+    /// of the context.
+    fn context(
+        &self,
+        xt: &[f32],
+        n: usize,
+        memory: Option<&[[f32; D]]>,
+        mask: &Mask<'_>,
+        scratch: &mut AttentionScratch,
+    ) {
+        let m = memory.map_or(n, <[_]>::len);
+        let (n_pad, m_pad) = (n.next_multiple_of(TOKEN_PAD), m.next_multiple_of(TOKEN_PAD));
+        let memory_t = match memory {
+            Some(memory) => {
+                transpose(&mut scratch.memory_t, memory.as_flattened(), m, D);
+                &scratch.memory_t[..]
+            }
+            None => xt,
         };
         let qt = grown(&mut scratch.qt, D * n_pad);
-        self.w_q
-            .forward_transposed(qt, n_pad, &scratch.xt, n_pad, n, None);
+        self.w_q.forward_transposed(qt, n_pad, xt, n_pad, n, None);
         for_each_vectorised(qt, Scale(1.0 / (DH as f32).sqrt()));
         let kt = grown(&mut scratch.kt, D * m_pad);
         self.w_k
@@ -274,8 +334,6 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
         self.w_v
             .forward_transposed(vt, m_pad, memory_t, m_pad, m, None);
         let (qt, kt, vt) = (&*qt, &*kt, &*vt);
-        // Heads run in parallel, claimed one at a time by threads with a scratch each; head
-        // `h` writes rows `h·DH..` of the transposed context.
         let work = 2 * n * m * D;
         let threads = crate::threads::get()
             .min(H)
@@ -292,14 +350,6 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
                 Self::attend_head(h, qt, kt, vt, (n, m), mask, head_scratch, out);
             },
         );
-        match &self.w_o {
-            Some(w_o) => {
-                let out_t = grown(&mut scratch.out_t, D * n_pad);
-                w_o.forward_transposed(out_t, n_pad, context_t, n_pad, n, None);
-                (out_t, n_pad)
-            }
-            None => (context_t, n_pad),
-        }
     }
 
     /// Head `h` of `n` queries and `m` keys and values, all transposed and projected (`qt`:

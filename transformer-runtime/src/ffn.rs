@@ -71,13 +71,43 @@ impl<const D: usize, const FF: usize> FeedForward<D, FF> {
     ) -> (&'s [f32], usize) {
         let n = x.len();
         let ld = transpose(&mut scratch.xt, x.as_flattened(), n, D);
-        let hidden = grown(&mut scratch.hidden, FF * ld);
-        self.w_up
-            .forward_transposed(hidden, ld, &scratch.xt, ld, n, Some(activation));
+        let hidden = self.hidden(&scratch.xt, n, activation, &mut scratch.hidden);
         let out_t = grown(&mut scratch.out_t, D * ld);
         self.w_down
             .forward_transposed(out_t, ld, hidden, ld, n, None);
         (out_t, ld)
+    }
+
+    /// `xᵀ += ffn(input)ᵀ` for `n` tokens held transposed: `xt` is `[D][ld]`, `ld` being `n`
+    /// rounded up to [`TOKEN_PAD`]; `input` (the same shape) is what the sublayer reads, or
+    /// `None` for `xt` itself. The residual connection of a sublayer, with the sum made in
+    /// the second product's store.
+    pub fn add_transposed(
+        &self,
+        xt: &mut [f32],
+        n: usize,
+        input: Option<&[f32]>,
+        activation: Activation,
+        scratch: &mut FeedForwardScratch,
+    ) {
+        let ld = n.next_multiple_of(TOKEN_PAD);
+        let hidden = self.hidden(input.unwrap_or(&*xt), n, activation, &mut scratch.hidden);
+        self.w_down.forward_add_transposed(xt, ld, hidden, ld, n);
+    }
+
+    /// `act(x W_upᵀ + b_up)ᵀ` into `buf`, as `[FF][ld]`, from `xt` (`[D][ld]`).
+    fn hidden<'s>(
+        &self,
+        xt: &[f32],
+        n: usize,
+        activation: Activation,
+        buf: &'s mut Vec<f32>,
+    ) -> &'s [f32] {
+        let ld = n.next_multiple_of(TOKEN_PAD);
+        let hidden = grown(buf, FF * ld);
+        self.w_up
+            .forward_transposed(hidden, ld, xt, ld, n, Some(activation));
+        hidden
     }
 }
 

@@ -140,6 +140,31 @@ pub fn gemm_xt_transposed(
     );
 }
 
+/// [`gemm_xt_transposed`] adding to what `outt` holds: `outt[o·ldt + t] += Σₖ w[o·k_len + k]
+/// · xt[k·ldx + t] + b[o]` for `o < m` and every `t < n` rounded up to [`TOKEN_PAD`]. A
+/// residual connection in the product's own store: `x + sublayer(x)` with `x` held
+/// transposed, and no pass of its own.
+pub fn gemm_xt_add_transposed(
+    outt: &mut [f32],
+    ldt: usize,
+    w: &[f32],
+    b: Option<&[f32]>,
+    xt: &[f32],
+    ldx: usize,
+    dims: Dims,
+) {
+    product(
+        outt,
+        ldt,
+        Layout::AddColumns,
+        Weights::rows(w, dims.k),
+        b,
+        xt,
+        ldx,
+        dims,
+    );
+}
+
 /// The `w` operand of a product: element `(o, kk)` is `data[o·row + kk·col]`. Dense
 /// `[m][k]` rows (`row = k`, `col = 1`) for layers; other strides let attention use a
 /// head's slice of a projection where it lies.
@@ -183,7 +208,7 @@ pub(crate) fn product(
             ld_out >= m && out.len() >= (n - 1) * ld_out + m,
             "gemm_xt: out shorter than {dims:?}"
         ),
-        Layout::Columns(_) => assert!(
+        Layout::Columns(_) | Layout::AddColumns => assert!(
             ld_out >= n_pad && out.len() >= (m - 1) * ld_out + n_pad,
             "gemm_xt_transposed: out shorter than {dims:?}"
         ),
@@ -217,6 +242,11 @@ pub(crate) fn product(
                     if let Some(activation) = activation {
                         activation.apply_here(row);
                     }
+                }
+            }
+            Layout::AddColumns => {
+                for (o, row) in out.chunks_mut(ld_out).take(m).enumerate() {
+                    row[..n_pad].iter_mut().for_each(|v| *v += bias(o));
                 }
             }
         }
@@ -263,6 +293,8 @@ pub(crate) enum Layout {
     /// `out[o][t]`, for every token `t` up to `n` rounded up to [`TOKEN_PAD`], through the
     /// activation if there is one.
     Columns(Option<Activation>),
+    /// `out[o][t] +=`, for the same tokens as `Columns`.
+    AddColumns,
 }
 
 /// Splits the output columns `o` into chunks of whole tiles, which up to `threads` threads
@@ -366,7 +398,7 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
     // Rows stop at the last real token; columns also fill the padding up to TOKEN_PAD.
     let n_pad = match p.layout {
         Layout::Rows => p.n.next_multiple_of(nr),
-        Layout::Columns(_) => p.n.next_multiple_of(TOKEN_PAD),
+        Layout::Columns(_) | Layout::AddColumns => p.n.next_multiple_of(TOKEN_PAD),
     };
     // Blocks of tokens small enough that their slice of xt stays in L2 across all tiles.
     let block = ((512 * 1024 / 4) / p.k).max(nr) / nr * nr;
@@ -382,9 +414,10 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
                     (o, mr)
                 } else if left >= mr_small {
                     (o, mr_small)
-                } else if range.len() >= mr_small {
+                } else if range.len() >= mr_small && !matches!(p.layout, Layout::AddColumns) {
                     // Overlap the tile before rather than run short: a few outputs are
-                    // recomputed, with identical results.
+                    // recomputed, with identical results (not when adding: they would be
+                    // added twice).
                     (range.end - mr_small, mr_small)
                 } else {
                     (o, left)
@@ -415,16 +448,18 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
                     let w = (w, strides, rows, p.k);
                     match p.layout {
                         Layout::Rows => {
-                            kernel.tile((&mut tile, nr), w, bias, p.xt, p.ldx, t0, ahead);
+                            let from = (bias, false);
+                            kernel.tile((&mut tile, nr), w, from, p.xt, p.ldx, t0, ahead);
                             store(kernel, p, out, &tile, start, rows, t0);
                         }
-                        Layout::Columns(_) => {
+                        Layout::Columns(_) | Layout::AddColumns => {
                             let (first, len) = (start * p.ld_out + t0, (rows - 1) * p.ld_out + nr);
                             // SAFETY: the span covers outputs `start..start + rows` only,
                             // which are this thread's (`run` splits by output), and nothing
                             // else in this thread holds it.
                             let dst = unsafe { out.slice_mut(first, len) };
-                            kernel.tile((dst, p.ld_out), w, bias, p.xt, p.ldx, t0, ahead);
+                            let from = (bias, matches!(p.layout, Layout::AddColumns));
+                            kernel.tile((dst, p.ld_out), w, from, p.xt, p.ldx, t0, ahead);
                         }
                     }
                 }
@@ -519,15 +554,16 @@ mod tests {
         );
         let mut xt = Vec::new();
         let ldx = transpose(&mut xt, &x, d.n, d.k);
-        let ld_out = match layout {
-            Layout::Rows => d.m,
-            Layout::Columns(_) => ldx + 3,
+        let (ld_out, rows) = match layout {
+            Layout::Rows => (d.m, d.n),
+            Layout::Columns(_) | Layout::AddColumns => (ldx + 3, d.m),
         };
-        let rows = match layout {
-            Layout::Rows => d.n,
-            Layout::Columns(_) => d.m,
+        // What an adding product adds to (anything else is overwritten).
+        let before = |i: usize| match layout {
+            Layout::AddColumns => (i % 11) as f32 * 0.25 - 1.0,
+            _ => f32::NAN,
         };
-        let mut out = vec![f32::NAN; rows * ld_out];
+        let mut out: Vec<f32> = (0..rows * ld_out).map(before).collect();
         match (kernel, layout) {
             (None, Layout::Rows) => {
                 crate::threads::set(threads);
@@ -538,6 +574,12 @@ mod tests {
                 crate::threads::set(threads);
                 let (ld, b) = (ld_out, Some(&b[..]));
                 gemm_xt_transposed(&mut out, ld, &w, b, &xt, ldx, d, activation);
+                crate::threads::set(0);
+            }
+            (None, Layout::AddColumns) => {
+                crate::threads::set(threads);
+                let (ld, b) = (ld_out, Some(&b[..]));
+                gemm_xt_add_transposed(&mut out, ld, &w, b, &xt, ldx, d);
                 crate::threads::set(0);
             }
             (Some(kernel), _) => {
@@ -562,7 +604,7 @@ mod tests {
             .collect();
         let tokens = match layout {
             Layout::Rows => d.n,
-            Layout::Columns(_) => ldx,
+            Layout::Columns(_) | Layout::AddColumns => ldx,
         };
         let want = naive(&w, Some(&b), &x_padded, Dims { n: tokens, ..d });
         for t in 0..tokens {
@@ -570,6 +612,10 @@ mod tests {
                 let (got, mut want) = match layout {
                     Layout::Rows => (out[t * ld_out + o], want[t * d.m + o]),
                     Layout::Columns(_) => (out[o * ld_out + t], want[t * d.m + o]),
+                    Layout::AddColumns => {
+                        let at = o * ld_out + t;
+                        (out[at], f64::from(before(at)) + want[t * d.m + o])
+                    }
                 };
                 if let Layout::Columns(Some(activation)) = layout {
                     let mut v = [want as f32];
@@ -585,11 +631,12 @@ mod tests {
     }
 
     #[test]
-    fn transposed_products_fill_the_padding_and_apply_the_activation() {
+    fn transposed_products_fill_the_padding_and_apply_the_activation_or_add() {
         let layouts = [
             Layout::Columns(None),
             Layout::Columns(Some(Activation::Relu)),
             Layout::Columns(Some(Activation::Gelu)),
+            Layout::AddColumns,
         ];
         for kernel in Kernel::available() {
             for layout in layouts {

@@ -5,7 +5,7 @@
 //! product of two contiguous rows.
 
 use crate::activation::Activation;
-use crate::gemm::{Dims, gemm_nt, gemm_xt_transposed};
+use crate::gemm::{Dims, gemm_nt, gemm_xt_add_transposed, gemm_xt_transposed};
 use crate::heap::{boxed_array, zeroed_matrix};
 use crate::init::Rng;
 
@@ -107,6 +107,27 @@ impl<const IN: usize, const OUT: usize> Linear<IN, OUT> {
             ldx,
             Dims { n, k: IN, m: OUT },
             activation,
+        );
+    }
+
+    /// `outᵀ += (x Wᵀ + b)ᵀ` for `n` tokens, layouts as in [`Self::forward_transposed`]: a
+    /// residual connection made in the product's store ([`gemm_xt_add_transposed`]).
+    pub fn forward_add_transposed(
+        &self,
+        outt: &mut [f32],
+        ldt: usize,
+        xt: &[f32],
+        ldx: usize,
+        n: usize,
+    ) {
+        gemm_xt_add_transposed(
+            outt,
+            ldt,
+            self.weight.as_flattened(),
+            self.bias.as_deref().map(|b| &b[..]),
+            xt,
+            ldx,
+            Dims { n, k: IN, m: OUT },
         );
     }
 }

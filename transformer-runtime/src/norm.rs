@@ -102,6 +102,57 @@ impl<const D: usize> Vectorise for NormRows<'_, D> {
     }
 }
 
+/// [`LayerNorm::forward_transposed`] on blocks of [`COLUMNS`] token columns, as one
+/// vectorised loop nest: the statistics of sixteen tokens at once, one per lane.
+struct NormColumns<'a, const D: usize> {
+    xt: &'a mut [f32],
+    ld: usize,
+    columns: usize,
+    norm: &'a LayerNorm<D>,
+}
+
+/// Tokens normalised together by [`NormColumns`]: a vector of them.
+const COLUMNS: usize = 16;
+
+impl<const D: usize> Vectorise for NormColumns<'_, D> {
+    #[inline(always)]
+    fn run<M: MulAdd>(self) {
+        let LayerNorm { weight, bias, eps } = self.norm;
+        let ld = self.ld;
+        for t0 in (0..self.columns).step_by(COLUMNS) {
+            let mean = column_sums::<D>(self.xt, ld, t0, |_, v| v).map(|s| s / D as f32);
+            let var = column_sums::<D>(self.xt, ld, t0, |j, v| (v - mean[j]) * (v - mean[j]));
+            let inv_std = var.map(|v| 1.0 / (v / D as f32 + eps).sqrt());
+            for d in 0..D {
+                let (w, b) = (weight[d], bias.as_ref().map_or(0.0, |b| b[d]));
+                let row = &mut self.xt[d * ld + t0..][..COLUMNS];
+                for (j, v) in row.iter_mut().enumerate() {
+                    *v = (*v - mean[j]) * inv_std[j] * w + b;
+                }
+            }
+        }
+    }
+}
+
+/// `Σ_d f(j, xt[d·ld + t0 + j])` for each of the [`COLUMNS`] tokens `j`, in four partial
+/// sums per token so that four chains of adds run side by side.
+#[inline(always)]
+fn column_sums<const D: usize>(
+    xt: &[f32],
+    ld: usize,
+    t0: usize,
+    f: impl Fn(usize, f32) -> f32,
+) -> [f32; COLUMNS] {
+    let mut sums = [[0.0f32; COLUMNS]; 4];
+    for d in 0..D {
+        let row = &xt[d * ld + t0..][..COLUMNS];
+        for (j, (s, &v)) in sums[d % 4].iter_mut().zip(row).enumerate() {
+            *s += f(j, v);
+        }
+    }
+    std::array::from_fn(|j| (sums[0][j] + sums[1][j]) + (sums[2][j] + sums[3][j]))
+}
+
 /// A layer norm's learned scale and shift, with its epsilon.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerNorm<const D: usize> {
@@ -136,6 +187,26 @@ impl<const D: usize> LayerNorm<D> {
             vectorised(NormRows { rows, norm: self });
         });
     }
+
+    /// [`Self::forward`] on tokens held transposed: `xt` is `[D][ld]`, column `t` is token
+    /// `t`, and every column up to `n` rounded up to 16 is normalised (padding columns too,
+    /// so that they stay finite). `ld` must be a multiple of 16 (as [`crate::gemm::TOKEN_PAD`]
+    /// makes it).
+    pub fn forward_transposed(&self, xt: &mut [f32], ld: usize, n: usize) {
+        let columns = n.next_multiple_of(COLUMNS);
+        assert!(
+            ld.is_multiple_of(COLUMNS)
+                && columns <= ld
+                && (D == 0 || xt.len() >= (D - 1) * ld + columns),
+            "LayerNorm::forward_transposed: {n} tokens do not fit [{D}][{ld}]"
+        );
+        vectorised(NormColumns {
+            xt,
+            ld,
+            columns,
+            norm: self,
+        });
+    }
 }
 
 #[cfg(test)]
@@ -165,6 +236,41 @@ mod tests {
         assert!((x[0][0] - (10.0 - 2.0 * s)).abs() < 1e-6);
         assert!((x[0][1] - (20.0 + 3.0 * s)).abs() < 1e-6);
         assert_eq!(LayerNorm::<2>::parameters(true), 4);
+    }
+
+    #[test]
+    fn transposed_tokens_normalise_as_rows_do() {
+        let mut rng = crate::init::Rng::new(5);
+        let mut norm = LayerNorm::<40>::new(1e-5, true);
+        norm.weight
+            .iter_mut()
+            .for_each(|w| *w = 1.0 + rng.symmetric(0.5));
+        let bias: [f32; 40] = std::array::from_fn(|_| rng.symmetric(1.0));
+        norm.bias = Some(Box::new(bias));
+        for n in [1usize, 16, 21] {
+            let ld = n.next_multiple_of(16);
+            let rows: Vec<[f32; 40]> = (0..n)
+                .map(|_| std::array::from_fn(|_| 1.0 + rng.symmetric(4.0)))
+                .collect();
+            let mut xt = vec![0.0f32; 40 * ld];
+            for (t, row) in rows.iter().enumerate() {
+                for (d, &v) in row.iter().enumerate() {
+                    xt[d * ld + t] = v;
+                }
+            }
+            let mut want = rows.clone();
+            norm.forward(&mut want);
+            norm.forward_transposed(&mut xt, ld, n);
+            for (t, row) in want.iter().enumerate() {
+                for (d, &w) in row.iter().enumerate() {
+                    assert!((xt[d * ld + t] - w).abs() < 1e-5, "token {t}, feature {d}");
+                }
+            }
+            // Zero padding columns map to the bias: finite.
+            for t in n..ld {
+                assert!((0..40).all(|d| xt[d * ld + t] == bias[d]));
+            }
+        }
     }
 
     #[test]

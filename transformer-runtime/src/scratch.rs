@@ -1,9 +1,15 @@
 //! The working memory of a forward pass, and the residual sublayer steps that use it.
+//!
+//! A stack of layers runs on its tokens held transposed (`[D][ld]`, one column per token),
+//! the layout every product reads and writes: [`Scratch::transpose_in`] once before the
+//! first layer, [`Scratch::add_attention`], [`Scratch::add_feed_forward`] and
+//! [`Scratch::norm`] for each step, [`Scratch::transpose_out`] once after the last. The
+//! residual additions happen in the last product of each sublayer, as it stores.
 
 use crate::activation::Activation;
 use crate::attention::{AttentionScratch, Mask, MultiHeadAttention};
 use crate::ffn::{FeedForward, FeedForwardScratch};
-use crate::gemm::add_transposed;
+use crate::gemm::{TOKEN_PAD, transpose, untranspose};
 use crate::norm::LayerNorm;
 
 /// Working memory for a model of width `D` and feed-forward width `FF`. Allocated once
@@ -11,33 +17,13 @@ use crate::norm::LayerNorm;
 #[derive(Clone, Debug, Default)]
 pub struct Scratch<const D: usize, const FF: usize> {
     attention: AttentionScratch,
-    normed: Vec<[f32; D]>,
     feed_forward: FeedForwardScratch,
-}
-
-/// The first `n` rows of `buf`, growing it if it is shorter.
-fn first_rows<const W: usize>(buf: &mut Vec<[f32; W]>, n: usize) -> &mut [[f32; W]] {
-    if buf.len() < n {
-        buf.resize(n, [0.0; W]);
-    }
-    &mut buf[..n]
-}
-
-/// The sublayer's input: `x` itself, or (pre-norm) a normalised copy of it in `buf`.
-fn normalised<'a, const D: usize>(
-    buf: &'a mut Vec<[f32; D]>,
-    x: &'a [[f32; D]],
-    pre_norm: Option<&LayerNorm<D>>,
-) -> &'a [[f32; D]] {
-    match pre_norm {
-        Some(norm) => {
-            let normed = first_rows(buf, x.len());
-            normed.copy_from_slice(x);
-            norm.forward(normed);
-            normed
-        }
-        None => x,
-    }
+    /// The tokens between `transpose_in` and `transpose_out`, `[D][ld]`.
+    tokens: Vec<f32>,
+    /// How many tokens `tokens` holds.
+    n: usize,
+    /// A pre-norm sublayer's input: `tokens` normalised, `[D][ld]`.
+    normed: Vec<f32>,
 }
 
 /// `x[t] += y[t]` for every token row: the residual connection.
@@ -52,18 +38,73 @@ pub fn add_rows<const D: usize>(x: &mut [[f32; D]], y: &[[f32; D]]) {
 impl<const D: usize, const FF: usize> Scratch<D, FF> {
     /// Room for sequences of up to `rows` tokens attending to up to `memory_rows` tokens.
     pub fn with_capacity(rows: usize, memory_rows: usize) -> Self {
+        let ld = rows.next_multiple_of(TOKEN_PAD);
         Self {
             attention: AttentionScratch::with_capacity(rows, rows.max(memory_rows), D),
-            normed: vec![[0.0; D]; rows],
             feed_forward: FeedForwardScratch::with_capacity(rows, D, FF),
+            tokens: vec![0.0; D * ld],
+            n: 0,
+            normed: vec![0.0; D * ld],
         }
     }
 
-    /// `x ← x + attn(norm(x), memory)`: an attention sublayer with its residual connection.
+    /// Takes the token rows `x` (`[n][D]`) in, transposed, for the steps that follow.
+    pub fn transpose_in(&mut self, x: &[[f32; D]]) {
+        self.n = x.len();
+        transpose(&mut self.tokens, x.as_flattened(), self.n, D);
+    }
+
+    /// Writes the tokens back as rows into `x`, which must hold as many as were taken in.
+    pub fn transpose_out(&self, x: &mut [[f32; D]]) {
+        assert_eq!(
+            x.len(),
+            self.n,
+            "Scratch::transpose_out: {} rows for {} tokens",
+            x.len(),
+            self.n
+        );
+        let ld = self.n.next_multiple_of(TOKEN_PAD);
+        untranspose(x.as_flattened_mut(), self.n, D, &self.tokens, ld);
+    }
+
+    /// `x ← x + attn(norm(x), memory)` on the tokens taken in: an attention sublayer with
+    /// its residual connection.
     ///
-    /// `pre_norm` is the pre-norm layout's norm (`None` in post-norm, where the caller
-    /// normalises after this step). `memory` is the keys' and values' tokens for
-    /// cross-attention; `None` means self-attention on the (normalised) `x`.
+    /// `pre_norm` is the pre-norm layout's norm (`None` in post-norm, where [`Self::norm`]
+    /// follows this step). `memory` is the keys' and values' tokens for cross-attention;
+    /// `None` means self-attention on the (normalised) tokens.
+    pub fn add_attention<const H: usize, const DH: usize>(
+        &mut self,
+        attention: &MultiHeadAttention<D, H, DH>,
+        pre_norm: Option<&LayerNorm<D>>,
+        memory: Option<&[[f32; D]]>,
+        mask: &Mask<'_>,
+    ) {
+        let (n, tokens) = (self.n, self.tokens.as_mut_slice());
+        let input = normalised(&mut self.normed, tokens, n, pre_norm);
+        attention.add_transposed(tokens, n, input, memory, mask, &mut self.attention);
+    }
+
+    /// `x ← x + ffn(norm(x))` on the tokens taken in: the feed-forward sublayer with its
+    /// residual connection; `pre_norm` as in [`Self::add_attention`].
+    pub fn add_feed_forward(
+        &mut self,
+        ffn: &FeedForward<D, FF>,
+        activation: Activation,
+        pre_norm: Option<&LayerNorm<D>>,
+    ) {
+        let (n, tokens) = (self.n, self.tokens.as_mut_slice());
+        let input = normalised(&mut self.normed, tokens, n, pre_norm);
+        ffn.add_transposed(tokens, n, input, activation, &mut self.feed_forward);
+    }
+
+    /// `x ← norm(x)` on the tokens taken in.
+    pub fn norm(&mut self, norm: &LayerNorm<D>) {
+        let ld = self.n.next_multiple_of(TOKEN_PAD);
+        norm.forward_transposed(&mut self.tokens, ld, self.n);
+    }
+
+    /// [`Self::add_attention`] on token rows `x`, transposed in and out around the step.
     pub fn residual_attention<const H: usize, const DH: usize>(
         &mut self,
         x: &mut [[f32; D]],
@@ -72,15 +113,12 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
         memory: Option<&[[f32; D]]>,
         mask: &Mask<'_>,
     ) {
-        let n = x.len();
-        let input = normalised(&mut self.normed, x, pre_norm);
-        let memory = memory.unwrap_or(input);
-        let (out_t, ld) = attention.forward_transposed(input, memory, mask, &mut self.attention);
-        add_transposed(x.as_flattened_mut(), n, D, out_t, ld);
+        self.transpose_in(x);
+        self.add_attention(attention, pre_norm, memory, mask);
+        self.transpose_out(x);
     }
 
-    /// `x ← x + ffn(norm(x))`: the feed-forward sublayer with its residual connection;
-    /// `pre_norm` as in [`Self::residual_attention`].
+    /// [`Self::add_feed_forward`] on token rows `x`, transposed in and out around the step.
     pub fn residual_feed_forward(
         &mut self,
         x: &mut [[f32; D]],
@@ -88,11 +126,26 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
         activation: Activation,
         pre_norm: Option<&LayerNorm<D>>,
     ) {
-        let n = x.len();
-        let input = normalised(&mut self.normed, x, pre_norm);
-        let (out_t, ld) = ffn.forward_transposed(input, activation, &mut self.feed_forward);
-        add_transposed(x.as_flattened_mut(), n, D, out_t, ld);
+        self.transpose_in(x);
+        self.add_feed_forward(ffn, activation, pre_norm);
+        self.transpose_out(x);
     }
+}
+
+/// A sublayer's input: `None` (the tokens themselves), or (pre-norm) a normalised copy of
+/// them in `buf`.
+fn normalised<'a, const D: usize>(
+    buf: &'a mut Vec<f32>,
+    tokens: &[f32],
+    n: usize,
+    pre_norm: Option<&LayerNorm<D>>,
+) -> Option<&'a [f32]> {
+    let norm = pre_norm?;
+    let ld = n.next_multiple_of(TOKEN_PAD);
+    let normed = crate::heap::grown(buf, D * ld);
+    normed.copy_from_slice(&tokens[..D * ld]);
+    norm.forward_transposed(normed, ld, n);
+    Some(normed)
 }
 
 #[cfg(test)]
@@ -138,7 +191,75 @@ mod tests {
         );
         let mut want = x0;
         add_rows(&mut want, &attended);
-        assert_eq!(x, want);
+        // The step adds as its product stores (bias and sum in another order): equal to
+        // rounding.
+        for (got, want) in x.as_flattened().iter().zip(want.as_flattened()) {
+            assert!((got - want).abs() < 1e-6, "{x:?} != {want:?}");
+        }
+    }
+
+    /// The transposed steps, chained as a stack runs them, against the row-layout
+    /// sublayers and norms one at a time.
+    #[test]
+    fn a_stack_of_transposed_steps_matches_the_row_steps() {
+        let mut rng = Rng::new(3);
+        let attention = MultiHeadAttention::<32, 4, 8>::xavier(&mut rng, true, true);
+        let cross = MultiHeadAttention::<32, 4, 8>::xavier(&mut rng, true, false);
+        let ffn = FeedForward::<32, 64>::xavier(&mut rng, true);
+        let mut norm = LayerNorm::<32>::new(1e-5, true);
+        norm.weight
+            .iter_mut()
+            .for_each(|w| *w = 1.0 + rng.symmetric(0.5));
+        let memory: Vec<[f32; 32]> = (0..7)
+            .map(|_| std::array::from_fn(|_| rng.symmetric(1.0)))
+            .collect();
+        for n in [1usize, 5, 16, 19] {
+            let x0: Vec<[f32; 32]> = (0..n)
+                .map(|_| std::array::from_fn(|_| rng.symmetric(2.0)))
+                .collect();
+            let mask = Mask {
+                causal: true,
+                ..Mask::default()
+            };
+            let mut scratch = Scratch::<32, 64>::default();
+            let mut got = x0.clone();
+            scratch.transpose_in(&got);
+            scratch.add_attention(&attention, Some(&norm), None, &mask);
+            scratch.add_attention(&cross, None, Some(&memory), &Mask::default());
+            scratch.norm(&norm);
+            scratch.add_feed_forward(&ffn, Activation::Gelu, Some(&norm));
+            scratch.transpose_out(&mut got);
+
+            let (mut want, mut out) = (x0.clone(), vec![[0.0f32; 32]; n]);
+            let mut normed = want.clone();
+            norm.forward(&mut normed);
+            let mut attention_scratch = AttentionScratch::default();
+            attention.forward(&mut out, &normed, &normed, &mask, &mut attention_scratch);
+            add_rows(&mut want, &out);
+            let cross_mask = Mask::default();
+            cross.forward(
+                &mut out,
+                &want,
+                &memory,
+                &cross_mask,
+                &mut attention_scratch,
+            );
+            add_rows(&mut want, &out);
+            norm.forward(&mut want);
+            let mut normed = want.clone();
+            norm.forward(&mut normed);
+            let mut ffn_scratch = FeedForwardScratch::default();
+            ffn.forward(&mut out, &normed, Activation::Gelu, &mut ffn_scratch);
+            add_rows(&mut want, &out);
+            for (t, (g, w)) in got.iter().zip(&want).enumerate() {
+                for (d, (g, w)) in g.iter().zip(w).enumerate() {
+                    assert!(
+                        (g - w).abs() < 1e-5,
+                        "n {n}, token {t}, feature {d}: {g} != {w}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

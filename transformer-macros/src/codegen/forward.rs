@@ -1,9 +1,12 @@
-//! The forward passes: one `forward` per layer struct, and the model's entry points, which
-//! check lengths and run the stacks layer by layer, unrolled.
+//! The forward passes: one `forward` (and `forward_transposed`) per layer struct, and the
+//! model's entry points, which check lengths and run the stacks layer by layer, unrolled, on
+//! the tokens held transposed in the scratch:
 //!
 //! ```text
-//! self.layers[0].forward(x, &mask, scratch);
-//! self.layers[1].forward(x, &mask, scratch);
+//! scratch.transpose_in(x);
+//! self.layers[0].forward_transposed(mask, scratch);
+//! self.layers[1].forward_transposed(mask, scratch);
+//! scratch.transpose_out(x);
 //! ```
 
 use proc_macro2::{Literal, TokenStream};
@@ -48,18 +51,18 @@ fn layer_forward(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
         };
         let step = match sublayer {
             Sublayer::SelfAttention => quote! {
-                scratch.residual_attention(x, &self.#field, #pre_norm, ::core::option::Option::None, mask);
+                scratch.add_attention(&self.#field, #pre_norm, ::core::option::Option::None, mask);
             },
             Sublayer::CrossAttention => quote! {
-                scratch.residual_attention(x, &self.#field, #pre_norm, ::core::option::Option::Some(memory), memory_mask);
+                scratch.add_attention(&self.#field, #pre_norm, ::core::option::Option::Some(memory), memory_mask);
             },
             Sublayer::FeedForward => {
                 let activation = activation(model.activation);
-                quote!(scratch.residual_feed_forward(x, &self.#field, #activation, #pre_norm);)
+                quote!(scratch.add_feed_forward(&self.#field, #activation, #pre_norm);)
             }
         };
         let post_norm = match (&norm, model.norm) {
-            (Some(norm), NormPlacement::Post) => Some(quote!(self.#norm.forward(x);)),
+            (Some(norm), NormPlacement::Post) => Some(quote!(scratch.norm(&self.#norm);)),
             _ => None,
         };
         quote!(#step #post_norm)
@@ -70,6 +73,7 @@ fn layer_forward(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
             memory_mask: &#rt::Mask<'_>,
         }
     });
+    let memory_args = stack.cross.then(|| quote!(memory, memory_mask,));
     let doc = format!(
         " {}: `{}`.",
         capitalise(&layer_summary(model, stack)),
@@ -92,6 +96,20 @@ fn layer_forward(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
             pub fn forward(
                 &self,
                 x: &mut [[f32; #m::D_MODEL]],
+                #memory_params
+                mask: &#rt::Mask<'_>,
+                scratch: &mut #scratch,
+            ) {
+                scratch.transpose_in(x);
+                self.forward_transposed(#memory_args mask, scratch);
+                scratch.transpose_out(x);
+            }
+
+            /// [`Self::forward`] on the tokens `scratch` holds transposed, between its
+            /// `transpose_in` and `transpose_out`: how the model runs a stack of layers,
+            /// with one transposition each way for the whole stack.
+            pub fn forward_transposed(
+                &self,
                 #memory_params
                 mask: &#rt::Mask<'_>,
                 scratch: &mut #scratch,
@@ -167,15 +185,15 @@ fn stack_runner(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
     let calls = (0..stack.count).map(|i| {
         let i = Literal::usize_unsuffixed(i);
         if stack.cross {
-            quote!(self.#layers[#i].forward(x, memory, memory_mask, mask, scratch);)
+            quote!(self.#layers[#i].forward_transposed(memory, memory_mask, mask, scratch);)
         } else {
-            quote!(self.#layers[#i].forward(x, mask, scratch);)
+            quote!(self.#layers[#i].forward_transposed(mask, scratch);)
         }
     });
     let memory_params = stack
         .cross
         .then(|| quote!(memory: &[[f32; #m::D_MODEL]], memory_mask: &#rt::Mask<'_>,));
-    let final_norm = model.final_norm.then(|| quote!(self.#norm.forward(x);));
+    let final_norm = model.final_norm.then(|| quote!(scratch.norm(&self.#norm);));
     let doc = format!(
         " The {} stack on `x` (`[n][D_MODEL]`, `1 ≤ n ≤ MAX_LEN`), in place{}.",
         stack.role,
@@ -197,8 +215,10 @@ fn stack_runner(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
             #add_positions
             #embed_norm
             #causal
+            scratch.transpose_in(x);
             #(#calls)*
             #final_norm
+            scratch.transpose_out(x);
         }
     }
 }

@@ -98,6 +98,9 @@ impl Kernel {
     /// `rows` is `MR` or `MR_SMALL`; any other count (a layer narrower than a small tile)
     /// takes a slower path.
     ///
+    /// With `accumulate`, the sums start from what `dst` holds plus the bias: `dst[i·ld + j]
+    /// += …`.
+    ///
     /// `ahead` is memory the next tiles will read (the next weight rows), prefetched a cache
     /// line per step of `k` while this tile computes; empty if there is none to warm.
     #[expect(
@@ -109,7 +112,7 @@ impl Kernel {
         self,
         (dst, ld): (&mut [f32], usize),
         (w, (row, col), rows, k): (&[f32], (usize, usize), usize, usize),
-        bias: Option<&[f32]>,
+        (bias, accumulate): (Option<&[f32]>, bool),
         xt: &[f32],
         ldx: usize,
         t0: usize,
@@ -132,32 +135,33 @@ impl Kernel {
         let full = rows == self.mr();
         if !full && rows != self.mr_small() {
             let w = (w, (row, col), rows, k);
-            return short_tile((dst, ld), w, bias, xt, ldx, t0, nr);
+            return short_tile((dst, ld), w, (bias, accumulate), xt, ldx, t0, nr);
         }
+        let (dst, from, strided) = ((dst, ld), (bias, accumulate), (w, row, col));
         match (self, full) {
             // SAFETY: `available` only lists kernels whose features the CPU has; the bounds
             // each kernel reads were asserted above.
             #[cfg(target_arch = "x86_64")]
             (Self::Avx512, true) => unsafe {
-                x86::tile_avx512::<16>((dst, ld), (w, row, col), bias, xt, ldx, t0, k, ahead)
+                x86::tile_avx512::<16>(dst, strided, from, xt, ldx, t0, k, ahead)
             },
             #[cfg(target_arch = "x86_64")]
             (Self::Avx512, false) => unsafe {
-                x86::tile_avx512::<4>((dst, ld), (w, row, col), bias, xt, ldx, t0, k, ahead)
+                x86::tile_avx512::<4>(dst, strided, from, xt, ldx, t0, k, ahead)
             },
             #[cfg(target_arch = "x86_64")]
             (Self::Avx2, true) => unsafe {
-                x86::tile_avx2::<12>((dst, ld), (w, row, col), bias, xt, ldx, t0, k, ahead)
+                x86::tile_avx2::<12>(dst, strided, from, xt, ldx, t0, k, ahead)
             },
             #[cfg(target_arch = "x86_64")]
             (Self::Avx2, false) => unsafe {
-                x86::tile_avx2::<4>((dst, ld), (w, row, col), bias, xt, ldx, t0, k, ahead)
+                x86::tile_avx2::<4>(dst, strided, from, xt, ldx, t0, k, ahead)
             },
             (Self::Portable, true) => {
-                portable_tile::<4>((dst, ld), (w, (row, col), k), bias, xt, ldx, t0)
+                portable_tile::<4>(dst, (w, (row, col), k), from, xt, ldx, t0)
             }
             (Self::Portable, false) => {
-                portable_tile::<2>((dst, ld), (w, (row, col), k), bias, xt, ldx, t0)
+                portable_tile::<2>(dst, (w, (row, col), k), from, xt, ldx, t0)
             }
         }
     }
@@ -201,7 +205,7 @@ pub fn pack(panel: &mut Vec<f32>, w: &[f32], rows: usize, k: usize, stride: usiz
 fn short_tile(
     (dst, ld): (&mut [f32], usize),
     (w, (row, col), rows, k): (&[f32], (usize, usize), usize, usize),
-    bias: Option<&[f32]>,
+    (bias, accumulate): (Option<&[f32]>, bool),
     xt: &[f32],
     ldx: usize,
     t0: usize,
@@ -209,7 +213,10 @@ fn short_tile(
 ) {
     for (i, out) in dst.chunks_mut(ld).take(rows).enumerate() {
         let out = &mut out[..nr];
-        out.fill(bias.map_or(0.0, |b| b[i]));
+        let b = bias.map_or(0.0, |b| b[i]);
+        for v in out.iter_mut() {
+            *v = if accumulate { *v + b } else { b };
+        }
         for kk in 0..k {
             let a = w[i * row + kk * col];
             for (acc, x) in out.iter_mut().zip(&xt[kk * ldx + t0..][..nr]) {
@@ -223,13 +230,20 @@ fn short_tile(
 fn portable_tile<const MR: usize>(
     (dst, ld): (&mut [f32], usize),
     (w, (row, col), k): (&[f32], (usize, usize), usize),
-    bias: Option<&[f32]>,
+    (bias, accumulate): (Option<&[f32]>, bool),
     xt: &[f32],
     ldx: usize,
     t0: usize,
 ) {
     const NR: usize = 8;
-    let mut acc: [[f32; NR]; MR] = std::array::from_fn(|i| [bias.map_or(0.0, |b| b[i]); NR]);
+    let mut acc: [[f32; NR]; MR] = std::array::from_fn(|i| {
+        let b = bias.map_or(0.0, |b| b[i]);
+        if accumulate {
+            std::array::from_fn(|j| dst[i * ld + j] + b)
+        } else {
+            [b; NR]
+        }
+    });
     for kk in 0..k {
         let x: &[f32] = &xt[kk * ldx + t0..][..NR];
         for (i, acc_row) in acc.iter_mut().enumerate() {
@@ -273,6 +287,8 @@ mod x86 {
         unsafe fn load(p: *const f32) -> Self;
         /// `a · b + c`, lane by lane.
         unsafe fn mul_add(a: Self, b: Self, c: Self) -> Self;
+        /// `a + b`, lane by lane.
+        unsafe fn add(a: Self, b: Self) -> Self;
         /// Writes the `LANES` numbers to `p`, which must point at that many writable ones.
         unsafe fn store(self, p: *mut f32);
     }
@@ -292,6 +308,10 @@ mod x86 {
         #[inline(always)]
         unsafe fn mul_add(a: Self, b: Self, c: Self) -> Self {
             unsafe { _mm512_fmadd_ps(a, b, c) }
+        }
+        #[inline(always)]
+        unsafe fn add(a: Self, b: Self) -> Self {
+            unsafe { _mm512_add_ps(a, b) }
         }
         #[inline(always)]
         unsafe fn store(self, p: *mut f32) {
@@ -314,13 +334,18 @@ mod x86 {
             unsafe { _mm256_fmadd_ps(a, b, c) }
         }
         #[inline(always)]
+        unsafe fn add(a: Self, b: Self) -> Self {
+            unsafe { _mm256_add_ps(a, b) }
+        }
+        #[inline(always)]
         unsafe fn store(self, p: *mut f32) {
             unsafe { _mm256_storeu_ps(p, self) }
         }
     }
 
     /// The tile of both kernels: `MR` outputs × `V::LANES` tokens, one register accumulator
-    /// per output, starting from the bias; weight `(i, kk)` is at `w[i · row + kk · col]`.
+    /// per output, starting from the bias (plus `dst`'s numbers, with `accumulate`); weight
+    /// `(i, kk)` is at `w[i · row + kk · col]`.
     ///
     /// # Safety
     ///
@@ -333,7 +358,7 @@ mod x86 {
     unsafe fn tile<V: Lanes, const MR: usize>(
         (dst, ld): (&mut [f32], usize),
         (w, row, col): (&[f32], usize, usize),
-        bias: Option<&[f32]>,
+        (bias, accumulate): (Option<&[f32]>, bool),
         xt: &[f32],
         ldx: usize,
         t0: usize,
@@ -342,8 +367,14 @@ mod x86 {
     ) {
         // SAFETY (every `V::` call): the caller runs this on a CPU with `V`'s instruction
         // set; pointer reads and writes are within the bounds it guarantees.
-        let mut acc: [V; MR] =
-            std::array::from_fn(|i| unsafe { V::splat(bias.map_or(0.0, |b| b[i])) });
+        let mut acc: [V; MR] = std::array::from_fn(|i| unsafe {
+            let bias = V::splat(bias.map_or(0.0, |b| b[i]));
+            if accumulate {
+                V::add(V::load(dst[i * ld..][..V::LANES].as_ptr()), bias)
+            } else {
+                bias
+            }
+        });
         let xp = unsafe { xt.as_ptr().add(t0) };
         let wp = w.as_ptr();
         let lines = ahead.len() / 16;
@@ -376,7 +407,7 @@ mod x86 {
     pub unsafe fn tile_avx512<const MR: usize>(
         dst: (&mut [f32], usize),
         w: (&[f32], usize, usize),
-        bias: Option<&[f32]>,
+        bias: (Option<&[f32]>, bool),
         xt: &[f32],
         ldx: usize,
         t0: usize,
@@ -397,7 +428,7 @@ mod x86 {
     pub unsafe fn tile_avx2<const MR: usize>(
         dst: (&mut [f32], usize),
         w: (&[f32], usize, usize),
-        bias: Option<&[f32]>,
+        bias: (Option<&[f32]>, bool),
         xt: &[f32],
         ldx: usize,
         t0: usize,
