@@ -670,6 +670,46 @@ mod tests {
         }
     }
 
+    /// A large residual must not coarsen the sum: adding is storing the product, then one
+    /// addition, to the bit, on every kernel and tile size.
+    #[test]
+    fn adding_products_add_after_the_sum() {
+        let d = Dims {
+            n: 21,
+            k: 300,
+            m: 23,
+        };
+        let mut rng = Rng::new(8);
+        let (w, x, b) = (
+            random(&mut rng, d.m * d.k),
+            random(&mut rng, d.n * d.k),
+            random(&mut rng, d.m),
+        );
+        let mut xt = Vec::new();
+        let ldx = transpose(&mut xt, &x, d.n, d.k);
+        let residual: Vec<f32> = (0..d.m * ldx).map(|i| 1e4 + i as f32).collect();
+        for kernel in Kernel::available() {
+            let p = |layout| Problem {
+                w: Weights::rows(&w, d.k),
+                b: Some(&b),
+                xt: &xt,
+                ldx,
+                k: d.k,
+                m: d.m,
+                n: d.n,
+                ld_out: ldx,
+                layout,
+            };
+            let mut product = vec![0.0f32; d.m * ldx];
+            run(kernel, &p(Layout::Columns(None)), &mut product, 1);
+            let mut sum = residual.clone();
+            run(kernel, &p(Layout::AddColumns), &mut sum, 1);
+            for ((s, r), p) in sum.iter().zip(&residual).zip(&product) {
+                assert_eq!(*s, r + p, "{kernel:?}");
+            }
+        }
+    }
+
     fn check(d: Dims, threads: usize, kernel: Option<Kernel>) {
         check_layout(d, threads, kernel, Layout::Rows);
     }

@@ -98,8 +98,7 @@ impl Kernel {
     /// `rows` is `MR` or `MR_SMALL`; any other count (a layer narrower than a small tile)
     /// takes a slower path.
     ///
-    /// With `accumulate`, the sums start from what `dst` holds plus the bias: `dst[i·ld + j]
-    /// += …`.
+    /// With `accumulate`, the sums are added to what `dst` holds: `dst[i·ld + j] += …`.
     ///
     /// `ahead` is memory the next tiles will read (the next weight rows), prefetched a cache
     /// line per step of `k` while this tile computes; empty if there is none to warm.
@@ -211,17 +210,18 @@ fn short_tile(
     t0: usize,
     nr: usize,
 ) {
+    let mut acc = [0.0f32; MAX_TILE];
     for (i, out) in dst.chunks_mut(ld).take(rows).enumerate() {
-        let out = &mut out[..nr];
-        let b = bias.map_or(0.0, |b| b[i]);
-        for v in out.iter_mut() {
-            *v = if accumulate { *v + b } else { b };
-        }
+        let acc = &mut acc[..nr];
+        acc.fill(bias.map_or(0.0, |b| b[i]));
         for kk in 0..k {
             let a = w[i * row + kk * col];
-            for (acc, x) in out.iter_mut().zip(&xt[kk * ldx + t0..][..nr]) {
+            for (acc, x) in acc.iter_mut().zip(&xt[kk * ldx + t0..][..nr]) {
                 *acc += a * x;
             }
+        }
+        for (v, acc) in out[..nr].iter_mut().zip(acc) {
+            *v = if accumulate { *v + *acc } else { *acc };
         }
     }
 }
@@ -236,14 +236,7 @@ fn portable_tile<const MR: usize>(
     t0: usize,
 ) {
     const NR: usize = 8;
-    let mut acc: [[f32; NR]; MR] = std::array::from_fn(|i| {
-        let b = bias.map_or(0.0, |b| b[i]);
-        if accumulate {
-            std::array::from_fn(|j| dst[i * ld + j] + b)
-        } else {
-            [b; NR]
-        }
-    });
+    let mut acc: [[f32; NR]; MR] = std::array::from_fn(|i| [bias.map_or(0.0, |b| b[i]); NR]);
     for kk in 0..k {
         let x: &[f32] = &xt[kk * ldx + t0..][..NR];
         for (i, acc_row) in acc.iter_mut().enumerate() {
@@ -254,7 +247,9 @@ fn portable_tile<const MR: usize>(
         }
     }
     for (i, acc_row) in acc.iter().enumerate() {
-        dst[i * ld..][..NR].copy_from_slice(acc_row);
+        for (v, &acc) in dst[i * ld..][..NR].iter_mut().zip(acc_row) {
+            *v = if accumulate { *v + acc } else { acc };
+        }
     }
 }
 
@@ -344,7 +339,8 @@ mod x86 {
     }
 
     /// The tile of both kernels: `MR` outputs × `V::LANES` tokens, one register accumulator
-    /// per output, starting from the bias (plus `dst`'s numbers, with `accumulate`); weight
+    /// per output, starting from the bias, stored to `dst` (added to it, with `accumulate`:
+    /// after the sum, so that a large residual does not coarsen every step of it); weight
     /// `(i, kk)` is at `w[i · row + kk · col]`.
     ///
     /// # Safety
@@ -367,14 +363,8 @@ mod x86 {
     ) {
         // SAFETY (every `V::` call): the caller runs this on a CPU with `V`'s instruction
         // set; pointer reads and writes are within the bounds it guarantees.
-        let mut acc: [V; MR] = std::array::from_fn(|i| unsafe {
-            let bias = V::splat(bias.map_or(0.0, |b| b[i]));
-            if accumulate {
-                V::add(V::load(dst[i * ld..][..V::LANES].as_ptr()), bias)
-            } else {
-                bias
-            }
-        });
+        let mut acc: [V; MR] =
+            std::array::from_fn(|i| unsafe { V::splat(bias.map_or(0.0, |b| b[i])) });
         let xp = unsafe { xt.as_ptr().add(t0) };
         let wp = w.as_ptr();
         let lines = ahead.len() / 16;
@@ -390,10 +380,17 @@ mod x86 {
                 }
             }
         }
-        for (i, acc) in acc.iter().enumerate() {
+        for (i, &acc) in acc.iter().enumerate() {
             let out = &mut dst[i * ld..][..V::LANES];
             // SAFETY: `out` holds `LANES` numbers.
-            unsafe { acc.store(out.as_mut_ptr()) };
+            unsafe {
+                let sum = if accumulate {
+                    V::add(V::load(out.as_ptr()), acc)
+                } else {
+                    acc
+                };
+                sum.store(out.as_mut_ptr());
+            }
         }
     }
 
