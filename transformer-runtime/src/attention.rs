@@ -417,12 +417,22 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
             Dims { n, k: m_pad, m: DH },
             None,
         );
+        // The softmax's division, on the `DH` context rows rather than the `m` score rows.
+        let inverse_sums = &scratch.column_sum[..n];
+        for row in out.chunks_exact_mut(n_pad).take(DH) {
+            for (v, &inverse) in row[..n].iter_mut().zip(inverse_sums) {
+                *v *= inverse;
+            }
+        }
     }
 }
 
 /// Softmax down each column of the transposed scores `st` (`[m][ld]`: row `j` is key `j`,
-/// column `i < n` is query `i`), after masking what query `i` may not see. Rows are whole
-/// vectors, so every step is a vectorised pass over a row.
+/// column `i < n` is query `i`), after masking what query `i` may not see, but for the
+/// division: the columns are left as `exp(s − max)` and `sum[i]` holds what column `i` is to
+/// be multiplied by (`1/Σ`, or 0 where a query may see no key), which the caller applies to
+/// the far fewer numbers of the weighted sum. Rows are whole vectors, so every step is a
+/// vectorised pass over a row.
 fn softmax_columns(
     st: &mut [f32],
     ld: usize,
@@ -466,7 +476,7 @@ fn softmax_columns(
 
 /// The softmax of [`softmax_columns`] after masking, as one vectorised loop nest.
 struct ColumnSoftmax<'a> {
-    /// `[m][ld]`, soft-maxed down columns `0..n`.
+    /// `[m][ld]`, soft-maxed down columns `0..n` (but for the division).
     st: &'a mut [f32],
     ld: usize,
     n: usize,
@@ -506,11 +516,6 @@ impl Vectorise for ColumnSoftmax<'_> {
         }
         for total in sum.iter_mut() {
             *total = if *total > 0.0 { 1.0 / *total } else { 0.0 };
-        }
-        for row in st.chunks_exact_mut(ld) {
-            for (s, &inverse) in row[..n].iter_mut().zip(&*sum) {
-                *s *= inverse;
-            }
         }
     }
 }
