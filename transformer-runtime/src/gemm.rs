@@ -400,8 +400,10 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
         Layout::Rows => p.n.next_multiple_of(nr),
         Layout::Columns(_) | Layout::AddColumns => p.n.next_multiple_of(TOKEN_PAD),
     };
-    // Blocks of tokens small enough that their slice of xt stays in L2 across all tiles.
-    let block = ((512 * 1024 / 4) / p.k).max(nr) / nr * nr;
+    // Blocks of tokens small enough that their slice of xt (up to 768 KiB: most of a 1 MiB
+    // L2) stays in L2 across all tiles; every block streams the weights once more, so they
+    // are as large as that allows (all 128 tokens of a 1536-wide input in one).
+    let block = ((768 * 1024 / 4) / p.k).max(nr) / nr * nr;
     let Weights { data, row, col } = p.w;
     let mut tile = [0.0f32; kernels::MAX_TILE];
     PANEL.with_borrow_mut(|panel| {
