@@ -404,7 +404,7 @@ mod x86 {
     pub unsafe fn tile_avx512<const MR: usize>(
         dst: (&mut [f32], usize),
         w: (&[f32], usize, usize),
-        bias: (Option<&[f32]>, bool),
+        from: (Option<&[f32]>, bool),
         xt: &[f32],
         ldx: usize,
         t0: usize,
@@ -412,7 +412,7 @@ mod x86 {
         ahead: &[f32],
     ) {
         // SAFETY: compiled for AVX-512F, which the caller guarantees; bounds passed on.
-        unsafe { tile::<__m512, MR>(dst, w, bias, xt, ldx, t0, k, ahead) }
+        unsafe { tile::<__m512, MR>(dst, w, from, xt, ldx, t0, k, ahead) }
     }
 
     /// AVX2 + FMA tile: `MR` outputs × 8 tokens ([`tile`] on ymm registers).
@@ -425,7 +425,7 @@ mod x86 {
     pub unsafe fn tile_avx2<const MR: usize>(
         dst: (&mut [f32], usize),
         w: (&[f32], usize, usize),
-        bias: (Option<&[f32]>, bool),
+        from: (Option<&[f32]>, bool),
         xt: &[f32],
         ldx: usize,
         t0: usize,
@@ -433,7 +433,7 @@ mod x86 {
         ahead: &[f32],
     ) {
         // SAFETY: compiled for AVX2 and FMA, which the caller guarantees; bounds passed on.
-        unsafe { tile::<__m256, MR>(dst, w, bias, xt, ldx, t0, k, ahead) }
+        unsafe { tile::<__m256, MR>(dst, w, from, xt, ldx, t0, k, ahead) }
     }
 
     /// Writes a `[16][16]` tile transposed, `out[dt·ld + i] = tile[i·16 + dt]` for `i < 16`,
