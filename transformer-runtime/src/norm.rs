@@ -102,8 +102,10 @@ impl<const D: usize> Vectorise for NormRows<'_, D> {
     }
 }
 
-/// [`LayerNorm::forward_transposed`] on blocks of [`COLUMNS`] token columns, as one
-/// vectorised loop nest: the statistics of sixteen tokens at once, one per lane.
+/// [`LayerNorm::forward_transposed`] as one vectorised loop nest: the statistics of up to
+/// [`BLOCK`] tokens at once, one per lane, from passes along the rows of `xt`, each read
+/// front to back (a narrow block of columns would instead read rows `ld` apart, which with
+/// `ld` a multiple of 128 share a few L1 sets and evict each other).
 struct NormColumns<'a, const D: usize> {
     xt: &'a mut [f32],
     ld: usize,
@@ -111,46 +113,50 @@ struct NormColumns<'a, const D: usize> {
     norm: &'a LayerNorm<D>,
 }
 
-/// Tokens normalised together by [`NormColumns`]: a vector of them.
+/// Padding of the columns normalised: a vector of tokens.
 const COLUMNS: usize = 16;
+/// Tokens normalised together by [`NormColumns`].
+const BLOCK: usize = 128;
 
 impl<const D: usize> Vectorise for NormColumns<'_, D> {
     #[inline(always)]
     fn run<M: MulAdd>(self) {
         let LayerNorm { weight, bias, eps } = self.norm;
         let ld = self.ld;
-        for t0 in (0..self.columns).step_by(COLUMNS) {
-            let mean = column_sums::<D>(self.xt, ld, t0, |_, v| v).map(|s| s / D as f32);
-            let var = column_sums::<D>(self.xt, ld, t0, |j, v| (v - mean[j]) * (v - mean[j]));
-            let inv_std = var.map(|v| 1.0 / (v / D as f32 + eps).sqrt());
+        for t0 in (0..self.columns).step_by(BLOCK) {
+            let width = BLOCK.min(self.columns - t0);
+            let row = |d: usize| d * ld + t0..d * ld + t0 + width;
+            // Two partial sums per token (even and odd rows): two chains of adds side by side.
+            let mut sums = [[0.0f32; BLOCK]; 2];
+            for d in 0..D {
+                for (s, &v) in sums[d % 2][..width].iter_mut().zip(&self.xt[row(d)]) {
+                    *s += v;
+                }
+            }
+            let mut mean = [0.0f32; BLOCK];
+            for ((m, a), b) in mean[..width].iter_mut().zip(sums[0]).zip(sums[1]) {
+                *m = (a + b) / D as f32;
+            }
+            let mut sums = [[0.0f32; BLOCK]; 2];
+            for d in 0..D {
+                let values = self.xt[row(d)].iter().zip(&mean[..width]);
+                for (s, (&v, &m)) in sums[d % 2][..width].iter_mut().zip(values) {
+                    *s += (v - m) * (v - m);
+                }
+            }
+            let mut inv_std = [0.0f32; BLOCK];
+            for ((i, a), b) in inv_std[..width].iter_mut().zip(sums[0]).zip(sums[1]) {
+                *i = 1.0 / ((a + b) / D as f32 + eps).sqrt();
+            }
             for d in 0..D {
                 let (w, b) = (weight[d], bias.as_ref().map_or(0.0, |b| b[d]));
-                let row = &mut self.xt[d * ld + t0..][..COLUMNS];
-                for (j, v) in row.iter_mut().enumerate() {
-                    *v = (*v - mean[j]) * inv_std[j] * w + b;
+                let statistics = mean[..width].iter().zip(&inv_std[..width]);
+                for (v, (&m, &i)) in self.xt[row(d)].iter_mut().zip(statistics) {
+                    *v = (*v - m) * i * w + b;
                 }
             }
         }
     }
-}
-
-/// `Σ_d f(j, xt[d·ld + t0 + j])` for each of the [`COLUMNS`] tokens `j`, in four partial
-/// sums per token so that four chains of adds run side by side.
-#[inline(always)]
-fn column_sums<const D: usize>(
-    xt: &[f32],
-    ld: usize,
-    t0: usize,
-    f: impl Fn(usize, f32) -> f32,
-) -> [f32; COLUMNS] {
-    let mut sums = [[0.0f32; COLUMNS]; 4];
-    for d in 0..D {
-        let row = &xt[d * ld + t0..][..COLUMNS];
-        for (j, (s, &v)) in sums[d % 4].iter_mut().zip(row).enumerate() {
-            *s += f(j, v);
-        }
-    }
-    std::array::from_fn(|j| (sums[0][j] + sums[1][j]) + (sums[2][j] + sums[3][j]))
 }
 
 /// A layer norm's learned scale and shift, with its epsilon.
@@ -247,7 +253,7 @@ mod tests {
             .for_each(|w| *w = 1.0 + rng.symmetric(0.5));
         let bias: [f32; 40] = std::array::from_fn(|_| rng.symmetric(1.0));
         norm.bias = Some(Box::new(bias));
-        for n in [1usize, 16, 21] {
+        for n in [1usize, 16, 21, 140] {
             let ld = n.next_multiple_of(16);
             let rows: Vec<[f32; 40]> = (0..n)
                 .map(|_| std::array::from_fn(|_| 1.0 + rng.symmetric(4.0)))
