@@ -15,16 +15,17 @@
 //! ```
 //! A tile's rows are outputs, so the natural place to store it is the result transposed,
 //! `outᵀ[o][t]` ([`gemm_xt_transposed`]), which is in turn the `xt` of the next product:
-//! a forward pass chains its products that way, applies activations as it stores, and
-//! moves tokens between rows and columns only at the edges of a sublayer (16 × 16 blocks in
-//! registers). [`gemm_nt`] and [`gemm_xt`] write `out[t][o]` rows for callers that want
-//! them.
+//! a forward pass chains its products that way, applies activations or adds to the residual
+//! ([`gemm_xt_add_transposed`]) as it stores, and moves tokens between rows and columns only
+//! at the edges of a stack of layers (16 × 16 blocks in registers). [`gemm_nt`] and
+//! [`gemm_xt`] write `out[t][o]` rows for callers that want them.
 //!
 //! Kernels: AVX-512 (`MR` 16, `NR` 16), AVX2 + FMA (`MR` 12, `NR` 8) chosen at run time by
 //! CPU feature detection, and a portable one (`MR` 4, `NR` 8) that is correct everywhere
 //! (`TRANSFORMER_KERNEL=portable` forces it). While a tile computes, the next tile's weight
 //! rows are prefetched into L2: at a few tokens a product is a stream of weights. Work is
-//! split over threads by output rows when there is enough of it.
+//! split over threads, when there is enough of it, in chunks of output rows that the
+//! threads claim.
 
 mod kernels;
 mod transpose;
@@ -32,7 +33,7 @@ mod transpose;
 use std::cell::RefCell;
 
 use kernels::Kernel;
-pub use transpose::{add_transposed, transpose, untranspose};
+pub use transpose::{transpose, untranspose};
 
 use crate::activation::Activation;
 

@@ -21,25 +21,14 @@ pub fn transpose(xt: &mut Vec<f32>, x: &[f32], n: usize, k: usize) -> usize {
         cols: k,
         dst: &mut xt[..k * ldx],
         dst_ld: ldx,
-        add: false,
     };
     to_columns.run();
     ldx
 }
 
-/// `x[t·k + kk] += xt[kk·ldx + t]` for `t < n`, `kk < k`: adds a transposed result (`[k][ldx]`)
-/// to token rows (`[n][k]`), as a residual connection does.
-pub fn add_transposed(x: &mut [f32], n: usize, k: usize, xt: &[f32], ldx: usize) {
-    to_rows(x, n, k, xt, ldx, true);
-}
-
 /// `x[t·k + kk] = xt[kk·ldx + t]` for `t < n`, `kk < k`: a transposed result (`[k][ldx]`)
 /// back as token rows (`[n][k]`).
 pub fn untranspose(x: &mut [f32], n: usize, k: usize, xt: &[f32], ldx: usize) {
-    to_rows(x, n, k, xt, ldx, false);
-}
-
-fn to_rows(x: &mut [f32], n: usize, k: usize, xt: &[f32], ldx: usize, add: bool) {
     if n == 0 || k == 0 {
         return;
     }
@@ -56,12 +45,11 @@ fn to_rows(x: &mut [f32], n: usize, k: usize, xt: &[f32], ldx: usize, add: bool)
         cols: n,
         dst: &mut x[..n * k],
         dst_ld: k,
-        add,
     };
     blocks.run();
 }
 
-/// `dst[c·dst_ld + r] (+)= src[r·src_ld + c]` for rows `r < rows.1` and columns `c < cols`,
+/// `dst[c·dst_ld + r] = src[r·src_ld + c]` for rows `r < rows.1` and columns `c < cols`,
 /// where source rows `rows.0 ≤ r < rows.1` read as zeros.
 struct Blocks<'a> {
     src: &'a [f32],
@@ -71,7 +59,6 @@ struct Blocks<'a> {
     cols: usize,
     dst: &'a mut [f32],
     dst_ld: usize,
-    add: bool,
 }
 
 impl Blocks<'_> {
@@ -94,7 +81,6 @@ impl Blocks<'_> {
             cols,
             dst,
             dst_ld,
-            add,
         } = self;
         const B: usize = 16;
         for r0 in (0..rows).step_by(B) {
@@ -102,12 +88,7 @@ impl Blocks<'_> {
                 for c in c0..(c0 + B).min(cols) {
                     let out = &mut dst[c * dst_ld..];
                     for r in r0..(r0 + B).min(rows) {
-                        let v = if r < real { src[r * src_ld + c] } else { 0.0 };
-                        if add {
-                            out[r] += v;
-                        } else {
-                            out[r] = v;
-                        }
+                        out[r] = if r < real { src[r * src_ld + c] } else { 0.0 };
                     }
                 }
             }
@@ -173,7 +154,6 @@ pub(super) mod x86 {
             cols,
             dst,
             dst_ld,
-            add,
         } = blocks;
         for r0 in (0..rows).step_by(16) {
             let written = (rows - r0).min(16);
@@ -196,34 +176,23 @@ pub(super) mod x86 {
                 for (dc, column) in columns.iter().enumerate().take(width) {
                     let out = &mut dst[(c0 + dc) * dst_ld + r0..][..written];
                     // SAFETY: the loads and stores touch the `written` numbers of `out` only.
-                    unsafe { store(out, *column, add) };
+                    unsafe { store(out, *column) };
                 }
             }
         }
     }
 
-    /// `out (+)= value`, `out` holding at most 16 numbers: whole vectors unmasked.
+    /// `out = value`, `out` holding at most 16 numbers: whole vectors unmasked.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    unsafe fn store(out: &mut [f32], value: __m512, add: bool) {
+    unsafe fn store(out: &mut [f32], value: __m512) {
         let p = out.as_mut_ptr();
         // SAFETY: 16 numbers, or a mask of `out.len()` lanes.
         unsafe {
             if out.len() == 16 {
-                let value = if add {
-                    _mm512_add_ps(_mm512_loadu_ps(p), value)
-                } else {
-                    value
-                };
                 _mm512_storeu_ps(p, value);
             } else {
-                let mask = lanes(out.len());
-                let value = if add {
-                    _mm512_add_ps(_mm512_maskz_loadu_ps(mask, p), value)
-                } else {
-                    value
-                };
-                _mm512_mask_storeu_ps(p, mask, value);
+                _mm512_mask_storeu_ps(p, lanes(out.len()), value);
             }
         }
     }
@@ -276,11 +245,6 @@ mod tests {
             }
             let mut y = random(&mut rng, n * k + 5);
             let before = y.clone();
-            add_transposed(&mut y, n, k, &xt, ldx);
-            for (i, (got, old)) in y.iter().zip(&before).enumerate() {
-                let want = if i < n * k { old + x[i] } else { *old };
-                assert_eq!(*got, want, "n {n} k {k}: y[{i}]");
-            }
             untranspose(&mut y, n, k, &xt, ldx);
             assert_eq!(y[..n * k], x[..], "n {n} k {k}: back as rows");
             assert_eq!(y[n * k..], before[n * k..]);
@@ -303,7 +267,6 @@ mod tests {
             cols: k,
             dst: &mut slow,
             dst_ld: ldx,
-            add: false,
         };
         blocks.portable();
         assert_eq!(fast, slow);
