@@ -446,24 +446,27 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
                     &[]
                 };
                 let bias = p.b.map(|b| &b[start..start + rows]);
-                for t0 in (t_block..t_end).step_by(nr) {
-                    let ahead = if t0 == t_block { next } else { &[] };
-                    let w = (w, strides, rows, p.k);
-                    match p.layout {
-                        Layout::Rows => {
-                            let from = (bias, false);
-                            kernel.tile((&mut tile, nr), w, from, p.xt, p.ldx, t0, ahead);
+                let w = (w, strides, rows, p.k);
+                match p.layout {
+                    Layout::Rows => {
+                        for t0 in (t_block..t_end).step_by(nr) {
+                            let ahead = if t0 == t_block { next } else { &[] };
+                            let (dst, from) = ((&mut tile[..], nr), (bias, false));
+                            kernel.tiles(dst, w, from, p.xt, p.ldx, (t0, 1), ahead);
                             store(kernel, p, out, &tile, start, rows, t0);
                         }
-                        Layout::Columns(_) | Layout::AddColumns => {
-                            let (first, len) = (start * p.ld_out + t0, (rows - 1) * p.ld_out + nr);
-                            // SAFETY: the span covers outputs `start..start + rows` only,
-                            // which are this thread's (`run` splits by output), and nothing
-                            // else in this thread holds it.
-                            let dst = unsafe { out.slice_mut(first, len) };
-                            let from = (bias, matches!(p.layout, Layout::AddColumns));
-                            kernel.tile((dst, p.ld_out), w, from, p.xt, p.ldx, t0, ahead);
-                        }
+                    }
+                    Layout::Columns(_) | Layout::AddColumns => {
+                        let width = t_end - t_block;
+                        let (first, len) =
+                            (start * p.ld_out + t_block, (rows - 1) * p.ld_out + width);
+                        // SAFETY: the span covers outputs `start..start + rows` only, which
+                        // are this thread's (`run` splits by output), and nothing else in
+                        // this thread holds it.
+                        let dst = unsafe { out.slice_mut(first, len) };
+                        let from = (bias, matches!(p.layout, Layout::AddColumns));
+                        let tokens = (t_block, width.div_ceil(nr));
+                        kernel.tiles((dst, p.ld_out), w, from, p.xt, p.ldx, tokens, next);
                     }
                 }
                 if let Layout::Columns(Some(activation)) = p.layout {

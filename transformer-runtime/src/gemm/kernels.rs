@@ -88,79 +88,84 @@ impl Kernel {
             Self::Avx512 => 16,
             #[cfg(target_arch = "x86_64")]
             Self::Avx2 => 8,
-            Self::Portable => 8,
+            Self::Portable => PORTABLE_NR,
         }
     }
 
-    /// Computes `dst[i·ld + j] = bias[i] + Σₖ w(i, kk) · xt[kk·ldx + t0 + j]` for `i < rows`,
-    /// `j < NR`, where `dst` is `(dst, ld)` (a local tile, or the output itself) and the
-    /// weights are `(w, (row, col), rows, k)`: element `(i, kk)` is `w[i·row + kk·col]`.
-    /// `rows` is `MR` or `MR_SMALL`; any other count (a layer narrower than a small tile)
-    /// takes a slower path.
+    /// Computes `count` tiles side by side: `dst[i·ld + j] = bias[i] + Σₖ w(i, kk) ·
+    /// xt[kk·ldx + t0 + j]` for `i < rows`, `j < count · NR`, where `dst` is `(dst, ld)` (a
+    /// local tile, or the output itself) and the weights are `(w, (row, col), rows, k)`:
+    /// element `(i, kk)` is `w[i·row + kk·col]`. `rows` is `MR` or `MR_SMALL`; any other
+    /// count (a layer narrower than a small tile) takes a slower path. One call for a row of
+    /// tiles keeps the checks and the dispatch out of the loop over tokens.
     ///
     /// With `accumulate`, the sums are added to what `dst` holds: `dst[i·ld + j] += …`.
     ///
     /// `ahead` is memory the next tiles will read (the next weight rows), prefetched a cache
-    /// line per step of `k` while this tile computes; empty if there is none to warm.
+    /// line per step of `k` while the first tile computes; empty if there is none to warm.
     #[expect(
         clippy::too_many_arguments,
-        reason = "a tile is these slices, strides and offsets"
+        reason = "a row of tiles is these slices, strides and offsets"
     )]
-    #[inline]
-    pub fn tile(
+    pub fn tiles(
         self,
         (dst, ld): (&mut [f32], usize),
         (w, (row, col), rows, k): (&[f32], (usize, usize), usize, usize),
         (bias, accumulate): (Option<&[f32]>, bool),
         xt: &[f32],
         ldx: usize,
-        t0: usize,
+        (t0, count): (usize, usize),
         ahead: &[f32],
     ) {
         let nr = self.nr();
+        let width = count * nr;
+        if count == 0 {
+            return;
+        }
         assert!(
-            rows > 0 && rows <= self.mr() && ld >= nr && dst.len() >= (rows - 1) * ld + nr,
-            "tile: {rows} rows do not fit"
+            rows > 0 && rows <= self.mr() && ld >= width && dst.len() >= (rows - 1) * ld + width,
+            "tiles: {rows} rows of {count} tiles do not fit"
         );
         assert!(
             k > 0 && (rows - 1) * row + (k - 1) * col < w.len(),
-            "tile: the weights are not {rows} rows of {k}"
+            "tiles: the weights are not {rows} rows of {k}"
         );
         assert!(
-            (k - 1) * ldx + t0 + nr <= xt.len(),
-            "tile: token columns out of bounds"
+            (k - 1) * ldx + t0 + width <= xt.len(),
+            "tiles: token columns out of bounds"
         );
         let bias = bias.map(|b| &b[..rows]);
         let full = rows == self.mr();
         if !full && rows != self.mr_small() {
             let w = (w, (row, col), rows, k);
-            return short_tile((dst, ld), w, (bias, accumulate), xt, ldx, t0, nr);
+            return short_tiles((dst, ld), w, (bias, accumulate), xt, ldx, (t0, count), nr);
         }
         let (dst, from, strided) = ((dst, ld), (bias, accumulate), (w, row, col));
+        let tokens = (t0, count);
         match (self, full) {
             // SAFETY: `available` only lists kernels whose features the CPU has; the bounds
             // each kernel reads were asserted above.
             #[cfg(target_arch = "x86_64")]
             (Self::Avx512, true) => unsafe {
-                x86::tile_avx512::<16>(dst, strided, from, xt, ldx, t0, k, ahead)
+                x86::tiles_avx512::<16>(dst, strided, from, xt, ldx, tokens, k, ahead)
             },
             #[cfg(target_arch = "x86_64")]
             (Self::Avx512, false) => unsafe {
-                x86::tile_avx512::<4>(dst, strided, from, xt, ldx, t0, k, ahead)
+                x86::tiles_avx512::<4>(dst, strided, from, xt, ldx, tokens, k, ahead)
             },
             #[cfg(target_arch = "x86_64")]
             (Self::Avx2, true) => unsafe {
-                x86::tile_avx2::<12>(dst, strided, from, xt, ldx, t0, k, ahead)
+                x86::tiles_avx2::<12>(dst, strided, from, xt, ldx, tokens, k, ahead)
             },
             #[cfg(target_arch = "x86_64")]
             (Self::Avx2, false) => unsafe {
-                x86::tile_avx2::<4>(dst, strided, from, xt, ldx, t0, k, ahead)
+                x86::tiles_avx2::<4>(dst, strided, from, xt, ldx, tokens, k, ahead)
             },
             (Self::Portable, true) => {
-                portable_tile::<4>(dst, (w, (row, col), k), from, xt, ldx, t0)
+                portable_tiles::<4>(dst, (w, (row, col), k), from, xt, ldx, tokens)
             }
             (Self::Portable, false) => {
-                portable_tile::<2>(dst, (w, (row, col), k), from, xt, ldx, t0)
+                portable_tiles::<2>(dst, (w, (row, col), k), from, xt, ldx, tokens)
             }
         }
     }
@@ -201,30 +206,51 @@ pub fn pack(panel: &mut Vec<f32>, w: &[f32], rows: usize, k: usize, stride: usiz
 }
 
 /// Any number of outputs: a straightforward loop, for layers narrower than a small tile.
-fn short_tile(
+fn short_tiles(
     (dst, ld): (&mut [f32], usize),
     (w, (row, col), rows, k): (&[f32], (usize, usize), usize, usize),
     (bias, accumulate): (Option<&[f32]>, bool),
     xt: &[f32],
     ldx: usize,
-    t0: usize,
+    (t0, count): (usize, usize),
     nr: usize,
 ) {
     let mut acc = [0.0f32; MAX_TILE];
-    for (i, out) in dst.chunks_mut(ld).take(rows).enumerate() {
-        let acc = &mut acc[..nr];
-        acc.fill(bias.map_or(0.0, |b| b[i]));
-        for kk in 0..k {
-            let a = w[i * row + kk * col];
-            for (acc, x) in acc.iter_mut().zip(&xt[kk * ldx + t0..][..nr]) {
-                *acc += a * x;
+    for j in 0..count {
+        let t = t0 + j * nr;
+        for (i, out) in dst.chunks_mut(ld).take(rows).enumerate() {
+            let acc = &mut acc[..nr];
+            acc.fill(bias.map_or(0.0, |b| b[i]));
+            for kk in 0..k {
+                let a = w[i * row + kk * col];
+                for (acc, x) in acc.iter_mut().zip(&xt[kk * ldx + t..][..nr]) {
+                    *acc += a * x;
+                }
             }
-        }
-        for (v, acc) in out[..nr].iter_mut().zip(acc) {
-            *v = if accumulate { *v + *acc } else { *acc };
+            for (v, acc) in out[j * nr..][..nr].iter_mut().zip(acc) {
+                *v = if accumulate { *v + *acc } else { *acc };
+            }
         }
     }
 }
+
+/// Portable: tiles of `MR` outputs × 8 tokens, side by side.
+fn portable_tiles<const MR: usize>(
+    (dst, ld): (&mut [f32], usize),
+    w: (&[f32], (usize, usize), usize),
+    from: (Option<&[f32]>, bool),
+    xt: &[f32],
+    ldx: usize,
+    (t0, count): (usize, usize),
+) {
+    for j in 0..count {
+        let t = t0 + j * PORTABLE_NR;
+        portable_tile::<MR>((&mut dst[j * PORTABLE_NR..], ld), w, from, xt, ldx, t);
+    }
+}
+
+/// Tokens per tile of the portable kernel.
+const PORTABLE_NR: usize = 8;
 
 /// Portable: `MR` outputs × 8 tokens in plain arrays, which compilers vectorise.
 fn portable_tile<const MR: usize>(
@@ -235,7 +261,7 @@ fn portable_tile<const MR: usize>(
     ldx: usize,
     t0: usize,
 ) {
-    const NR: usize = 8;
+    const NR: usize = PORTABLE_NR;
     let mut acc: [[f32; NR]; MR] = std::array::from_fn(|i| [bias.map_or(0.0, |b| b[i]); NR]);
     for kk in 0..k {
         let x: &[f32] = &xt[kk * ldx + t0..][..NR];
@@ -349,7 +375,7 @@ mod x86 {
     /// holds `(MR − 1)·ld + LANES` numbers; `bias`, if given, `MR`; `w` holds every
     /// `i · row + kk · col` for `i < MR`, `kk < k`; `xt` holds `xt[kk·ldx + t0 + LANES − 1]`
     /// for every `kk < k`. `ahead` is only prefetched.
-    #[expect(clippy::too_many_arguments, reason = "as `Kernel::tile`")]
+    #[expect(clippy::too_many_arguments, reason = "as `Kernel::tiles`")]
     #[inline(always)]
     unsafe fn tile<V: Lanes, const MR: usize>(
         (dst, ld): (&mut [f32], usize),
@@ -394,46 +420,84 @@ mod x86 {
         }
     }
 
-    /// AVX-512F tile: `MR` outputs × 16 tokens ([`tile`] on zmm registers).
+    /// `count` tiles side by side, `LANES` tokens apart in `xt` and in `dst`: [`tile`] for
+    /// each, the first one prefetching `ahead`.
     ///
     /// # Safety
     ///
-    /// The CPU has AVX-512F; the bounds are [`tile`]'s with 16 lanes.
-    #[expect(clippy::too_many_arguments, reason = "as `Kernel::tile`")]
+    /// As [`tile`], for every token `t0 + j` with `j < count · LANES`: `dst` holds
+    /// `(MR − 1)·ld + count · LANES` numbers and `xt` holds `xt[kk·ldx + t0 + count · LANES − 1]`.
+    #[expect(clippy::too_many_arguments, reason = "as `Kernel::tiles`")]
+    #[inline(always)]
+    unsafe fn tiles<V: Lanes, const MR: usize>(
+        (dst, ld): (&mut [f32], usize),
+        w: (&[f32], usize, usize),
+        from: (Option<&[f32]>, bool),
+        xt: &[f32],
+        ldx: usize,
+        (t0, count): (usize, usize),
+        k: usize,
+        ahead: &[f32],
+    ) {
+        for j in 0..count {
+            let (offset, ahead) = (j * V::LANES, if j == 0 { ahead } else { &[] });
+            // SAFETY: tile `j` reads tokens `t0 + offset ..` and writes columns `offset ..` of
+            // `dst`, within the bounds the caller guarantees for all `count` tiles.
+            unsafe {
+                tile::<V, MR>(
+                    (&mut dst[offset..], ld),
+                    w,
+                    from,
+                    xt,
+                    ldx,
+                    t0 + offset,
+                    k,
+                    ahead,
+                )
+            }
+        }
+    }
+
+    /// AVX-512F tiles: `MR` outputs × 16 tokens each ([`tiles`] on zmm registers).
+    ///
+    /// # Safety
+    ///
+    /// The CPU has AVX-512F; the bounds are [`tiles`]' with 16 lanes.
+    #[expect(clippy::too_many_arguments, reason = "as `Kernel::tiles`")]
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn tile_avx512<const MR: usize>(
+    pub unsafe fn tiles_avx512<const MR: usize>(
         dst: (&mut [f32], usize),
         w: (&[f32], usize, usize),
         from: (Option<&[f32]>, bool),
         xt: &[f32],
         ldx: usize,
-        t0: usize,
+        tokens: (usize, usize),
         k: usize,
         ahead: &[f32],
     ) {
         // SAFETY: compiled for AVX-512F, which the caller guarantees; bounds passed on.
-        unsafe { tile::<__m512, MR>(dst, w, from, xt, ldx, t0, k, ahead) }
+        unsafe { tiles::<__m512, MR>(dst, w, from, xt, ldx, tokens, k, ahead) }
     }
 
-    /// AVX2 + FMA tile: `MR` outputs × 8 tokens ([`tile`] on ymm registers).
+    /// AVX2 + FMA tiles: `MR` outputs × 8 tokens each ([`tiles`] on ymm registers).
     ///
     /// # Safety
     ///
-    /// The CPU has AVX2 and FMA; the bounds are [`tile`]'s with 8 lanes.
-    #[expect(clippy::too_many_arguments, reason = "as `Kernel::tile`")]
+    /// The CPU has AVX2 and FMA; the bounds are [`tiles`]' with 8 lanes.
+    #[expect(clippy::too_many_arguments, reason = "as `Kernel::tiles`")]
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn tile_avx2<const MR: usize>(
+    pub unsafe fn tiles_avx2<const MR: usize>(
         dst: (&mut [f32], usize),
         w: (&[f32], usize, usize),
         from: (Option<&[f32]>, bool),
         xt: &[f32],
         ldx: usize,
-        t0: usize,
+        tokens: (usize, usize),
         k: usize,
         ahead: &[f32],
     ) {
         // SAFETY: compiled for AVX2 and FMA, which the caller guarantees; bounds passed on.
-        unsafe { tile::<__m256, MR>(dst, w, from, xt, ldx, t0, k, ahead) }
+        unsafe { tiles::<__m256, MR>(dst, w, from, xt, ldx, tokens, k, ahead) }
     }
 
     /// Writes a `[16][16]` tile transposed, `out[dt·ld + i] = tile[i·16 + dt]` for `i < 16`,
