@@ -426,7 +426,8 @@ mod x86 {
     /// # Safety
     ///
     /// As [`tile`], for every token `t0 + j` with `j < count · LANES`: `dst` holds
-    /// `(MR − 1)·ld + count · LANES` numbers and `xt` holds `xt[kk·ldx + t0 + count · LANES − 1]`.
+    /// `(MR − 1)·ld + count · LANES` numbers and `xt` holds `xt[kk·ldx + t0 + count · LANES −
+    /// 1]` for every `kk < k`.
     #[expect(clippy::too_many_arguments, reason = "as `Kernel::tiles`")]
     #[inline(always)]
     unsafe fn tiles<V: Lanes, const MR: usize>(
