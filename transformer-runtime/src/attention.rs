@@ -132,6 +132,18 @@ impl AttentionScratch {
     /// Memory for `queries` query rows and `keys` key rows of width `d_model`, reserved now
     /// so that no later forward pass of at most that size allocates.
     pub fn with_capacity(queries: usize, keys: usize, d_model: usize) -> Self {
+        let n_pad = queries.next_multiple_of(TOKEN_PAD);
+        Self {
+            xt: vec![0.0; d_model * n_pad],
+            out_t: vec![0.0; d_model * n_pad],
+            ..Self::transposed_only(queries, keys, d_model)
+        }
+    }
+
+    /// [`Self::with_capacity`] for tokens that stay transposed
+    /// ([`MultiHeadAttention::add_transposed`], as a model's stack runs): no room for the
+    /// row-layout entry points' own transposed input and output, which those steps never use.
+    pub fn transposed_only(queries: usize, keys: usize, d_model: usize) -> Self {
         let buf = |len: usize| vec![0.0; len];
         let (n_pad, m_pad) = (
             queries.next_multiple_of(TOKEN_PAD),
@@ -143,15 +155,21 @@ impl AttentionScratch {
             column_sum: buf(queries),
         };
         Self {
-            xt: buf(d_model * n_pad),
+            xt: Vec::new(),
             memory_t: buf(d_model * m_pad),
             qt: buf(d_model * n_pad),
             kt: buf(d_model * m_pad),
             vt: buf(d_model * m_pad),
             context_t: buf(d_model * n_pad),
-            out_t: buf(d_model * n_pad),
+            out_t: Vec::new(),
             heads: vec![head; crate::threads::get()],
         }
+    }
+
+    /// Numbers held for the row-layout entry points (their transposed input and output).
+    #[cfg(test)]
+    pub(crate) fn row_layout_len(&self) -> usize {
+        self.xt.len() + self.out_t.len()
     }
 }
 

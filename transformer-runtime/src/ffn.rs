@@ -127,9 +127,27 @@ impl FeedForwardScratch {
         let ld = rows.next_multiple_of(TOKEN_PAD);
         Self {
             xt: vec![0.0; d * ld],
-            hidden: vec![0.0; ff * ld],
             out_t: vec![0.0; d * ld],
+            ..Self::transposed_only(rows, ff)
         }
+    }
+
+    /// [`Self::with_capacity`] for tokens that stay transposed
+    /// ([`FeedForward::add_transposed`], as a model's stack runs): the hidden layer only, not
+    /// the row-layout entry points' own transposed input and output.
+    pub fn transposed_only(rows: usize, ff: usize) -> Self {
+        let ld = rows.next_multiple_of(TOKEN_PAD);
+        Self {
+            xt: Vec::new(),
+            hidden: vec![0.0; ff * ld],
+            out_t: Vec::new(),
+        }
+    }
+
+    /// Numbers held for the row-layout entry points (their transposed input and output).
+    #[cfg(test)]
+    pub(crate) fn row_layout_len(&self) -> usize {
+        self.xt.len() + self.out_t.len()
     }
 }
 

@@ -40,8 +40,8 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
     pub fn with_capacity(rows: usize, memory_rows: usize) -> Self {
         let ld = rows.next_multiple_of(TOKEN_PAD);
         Self {
-            attention: AttentionScratch::with_capacity(rows, rows.max(memory_rows), D),
-            feed_forward: FeedForwardScratch::with_capacity(rows, D, FF),
+            attention: AttentionScratch::transposed_only(rows, rows.max(memory_rows), D),
+            feed_forward: FeedForwardScratch::transposed_only(rows, FF),
             tokens: vec![0.0; D * ld],
             n: 0,
             normed: vec![0.0; D * ld],
@@ -229,6 +229,9 @@ mod tests {
             scratch.norm(&norm);
             scratch.add_feed_forward(&ffn, Activation::Gelu, Some(&norm));
             scratch.transpose_out(&mut got);
+            // What `with_capacity` leaves out, the steps never use.
+            let row_layout = scratch.attention.row_layout_len();
+            assert_eq!(row_layout + scratch.feed_forward.row_layout_len(), 0);
 
             let (mut want, mut out) = (x0.clone(), vec![[0.0f32; 32]; n]);
             let mut normed = want.clone();
@@ -271,5 +274,8 @@ mod tests {
         let mut x = [[1.0f32; 4]; 3];
         scratch.residual_feed_forward(&mut x, &ffn, Activation::Gelu, Some(&norm));
         assert_eq!(before, scratch.normed.as_ptr());
+        // Nothing is held for the sublayers' row-layout entry points.
+        let row_layout = scratch.attention.row_layout_len();
+        assert_eq!(row_layout + scratch.feed_forward.row_layout_len(), 0);
     }
 }
