@@ -111,15 +111,18 @@ struct Runs {
 
 impl Runs {
     fn new(count: usize, parts: usize) -> Self {
-        let count = u32::try_from(count).expect("for_each_claimed: more than 2³² items");
-        let parts32 = parts as u32; // parts ≤ MAX_PARTS
+        assert!(
+            u32::try_from(count).is_ok(),
+            "for_each_claimed: more than 2³² items"
+        );
         let runs = std::array::from_fn(|p| {
-            let p = (p as u32).min(parts32); // parts past `parts` are empty
-            let (front, back) = (
-                (u64::from(p) * u64::from(count) / u64::from(parts32)) as u32,
-                (u64::from((p + 1).min(parts32)) * u64::from(count) / u64::from(parts32)) as u32,
-            );
-            AtomicU64::new(Self::pack(front, back.max(front)))
+            // Runs past `parts` are empty; the others within `count`, so they fit a u32.
+            let (front, back) = if p < parts {
+                run_bounds(p, count, parts)
+            } else {
+                (0, 0)
+            };
+            AtomicU64::new(Self::pack(front as u32, back as u32))
         });
         Self { runs, parts }
     }
@@ -165,12 +168,20 @@ fn in_parts<T: Send>(items: &mut [T], parts: usize, f: &(impl Fn(usize, &mut [T]
     }
     let base = SendPtr(items.as_mut_ptr());
     pool::run(parts, &|part| {
-        let (start, end) = (part * len / parts, (part + 1) * len / parts);
+        let (start, end) = run_bounds(part, len, parts);
         // SAFETY: parts `0..parts` cover `0..len` in disjoint runs, each handed to exactly
         // one call, and `items` stays borrowed until `pool::run` returns, after every call.
         let run = unsafe { std::slice::from_raw_parts_mut(base.at(start), end - start) };
         f(start, run);
     });
+}
+
+/// Part `part` of `len` items split into `parts` consecutive runs of nearly equal length:
+/// its `(start, end)`. The runs of `0..parts` cover `0..len`, each item once. (In 64 bits:
+/// `part · len` must not overflow where `usize` is narrower.)
+fn run_bounds(part: usize, len: usize, parts: usize) -> (usize, usize) {
+    let bound = |p: usize| (p as u64 * len as u64 / parts as u64) as usize;
+    (bound(part), bound(part + 1))
 }
 
 /// A pointer into a slice whose disjoint runs are handed to different threads.
