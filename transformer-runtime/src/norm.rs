@@ -126,27 +126,10 @@ impl<const D: usize> Vectorise for NormColumns<'_, D> {
         for t0 in (0..self.columns).step_by(BLOCK) {
             let width = BLOCK.min(self.columns - t0);
             let row = |d: usize| d * ld + t0..d * ld + t0 + width;
-            // Two partial sums per token (even and odd rows): two chains of adds side by side.
-            let mut sums = [[0.0f32; BLOCK]; 2];
-            for d in 0..D {
-                for (s, &v) in sums[d % 2][..width].iter_mut().zip(&self.xt[row(d)]) {
-                    *s += v;
-                }
-            }
-            let mut mean = [0.0f32; BLOCK];
-            for ((m, a), b) in mean[..width].iter_mut().zip(sums[0]).zip(sums[1]) {
-                *m = (a + b) / D as f32;
-            }
-            let mut sums = [[0.0f32; BLOCK]; 2];
-            for d in 0..D {
-                let values = self.xt[row(d)].iter().zip(&mean[..width]);
-                for (s, (&v, &m)) in sums[d % 2][..width].iter_mut().zip(values) {
-                    *s += (v - m) * (v - m);
-                }
-            }
-            let mut inv_std = [0.0f32; BLOCK];
-            for ((i, a), b) in inv_std[..width].iter_mut().zip(sums[0]).zip(sums[1]) {
-                *i = 1.0 / ((a + b) / D as f32 + eps).sqrt();
+            let mean = column_means::<D>(self.xt, row, width, None);
+            let mut inv_std = column_means::<D>(self.xt, row, width, Some(&mean));
+            for i in &mut inv_std[..width] {
+                *i = 1.0 / (*i + eps).sqrt();
             }
             for d in 0..D {
                 let (w, b) = (weight[d], bias.as_ref().map_or(0.0, |b| b[d]));
@@ -157,6 +140,40 @@ impl<const D: usize> Vectorise for NormColumns<'_, D> {
             }
         }
     }
+}
+
+/// For each of the `width` tokens `j` of a block of [`NormColumns`] (rows `row(d)` of `xt`),
+/// the mean over `d < D` of `xt[d][j]`, or with a `centre`, of `(xt[d][j] − centre[j])²`: the
+/// two passes of the statistics. Two partial sums per token (even and odd rows): two chains
+/// of adds side by side.
+#[inline(always)]
+fn column_means<const D: usize>(
+    xt: &[f32],
+    row: impl Fn(usize) -> std::ops::Range<usize>,
+    width: usize,
+    centre: Option<&[f32; BLOCK]>,
+) -> [f32; BLOCK] {
+    let mut sums = [[0.0f32; BLOCK]; 2];
+    for d in 0..D {
+        let (sums, values) = (&mut sums[d % 2][..width], &xt[row(d)]);
+        match centre {
+            None => {
+                for (s, &v) in sums.iter_mut().zip(values) {
+                    *s += v;
+                }
+            }
+            Some(centre) => {
+                for (s, (&v, &m)) in sums.iter_mut().zip(values.iter().zip(&centre[..width])) {
+                    *s += (v - m) * (v - m);
+                }
+            }
+        }
+    }
+    let mut means = [0.0f32; BLOCK];
+    for ((m, a), b) in means[..width].iter_mut().zip(sums[0]).zip(sums[1]) {
+        *m = (a + b) / D as f32;
+    }
+    means
 }
 
 /// A layer norm's learned scale and shift, with its epsilon.
