@@ -67,13 +67,7 @@ fn layer_forward(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
         };
         quote!(#step #post_norm)
     });
-    let memory_params = stack.cross.then(|| {
-        quote! {
-            memory: &[[f32; #m::D_MODEL]],
-            memory_mask: &#rt::Mask<'_>,
-        }
-    });
-    let memory_args = stack.cross.then(|| quote!(memory, memory_mask,));
+    let (memory_params, memory_args) = (memory_params(m, stack), memory_args(stack));
     let doc = format!(
         " {}: `{}`.",
         capitalise(&layer_summary(model, stack)),
@@ -182,17 +176,12 @@ fn stack_runner(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
     let causal = stack
         .causal
         .then(|| quote!(let mask = &#rt::Mask { causal: true, ..*mask };));
+    let memory_args = memory_args(stack);
     let calls = (0..stack.count).map(|i| {
         let i = Literal::usize_unsuffixed(i);
-        if stack.cross {
-            quote!(self.#layers[#i].forward_transposed(memory, memory_mask, mask, scratch);)
-        } else {
-            quote!(self.#layers[#i].forward_transposed(mask, scratch);)
-        }
+        quote!(self.#layers[#i].forward_transposed(#memory_args mask, scratch);)
     });
-    let memory_params = stack
-        .cross
-        .then(|| quote!(memory: &[[f32; #m::D_MODEL]], memory_mask: &#rt::Mask<'_>,));
+    let memory_params = memory_params(m, stack);
     let final_norm = model.final_norm.then(|| quote!(scratch.norm(&self.#norm);));
     let doc = format!(
         " The {} stack on `x` (`[n][D_MODEL]`, `1 ≤ n ≤ MAX_LEN`), in place{}.",
@@ -221,6 +210,20 @@ fn stack_runner(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
             scratch.transpose_out(x);
         }
     }
+}
+
+/// The memory parameters of a cross-attending stack's functions, before `mask`; none for
+/// other stacks.
+fn memory_params(m: &Ident, stack: &Stack) -> Option<TokenStream> {
+    let rt = rt();
+    stack
+        .cross
+        .then(|| quote!(memory: &[[f32; #m::D_MODEL]], memory_mask: &#rt::Mask<'_>,))
+}
+
+/// The arguments that pass those parameters on.
+fn memory_args(stack: &Stack) -> Option<TokenStream> {
+    stack.cross.then(|| quote!(memory, memory_mask,))
 }
 
 fn runner_name(stack: &Stack) -> Ident {
