@@ -292,14 +292,14 @@ mod x86 {
         }
     }
 
-    /// A vector register of `LANES` numbers, with the four operations a tile needs. Each
-    /// is an intrinsic of an instruction set; they are `#[inline(always)]` so that they
-    /// compile inside the `#[target_feature]` kernel that calls them.
+    /// A vector register of `LANES` numbers, with the operations a tile needs. Each is an
+    /// intrinsic of an instruction set; they are `#[inline(always)]` so that they compile
+    /// inside the `#[target_feature]` kernel that calls them.
     ///
     /// # Safety
     ///
     /// Every method may only run on a CPU with the impl's instruction set (`__m512`:
-    /// AVX-512F; `__m256`: AVX2 and FMA), which `tile_avx512` and `tile_avx2` guarantee.
+    /// AVX-512F; `__m256`: AVX2 and FMA), which `tiles_avx512` and `tiles_avx2` guarantee.
     trait Lanes: Copy {
         const LANES: usize;
         /// Every lane `v`.
