@@ -30,7 +30,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use safetensors::{Dtype, SafeTensors};
-use transformer::runtime::heap::zeroed_matrix;
+use transformer::runtime::heap::Matrix;
 use transformer::runtime::matmul::linear;
 use transformer::runtime::{Rng, threads};
 use transformer::transformer;
@@ -275,7 +275,7 @@ fn gemms() -> Vec<Workload> {
 /// `out = x Wᵀ` with `x` `[n][IN]` and `W` `[OUT][IN]`, both uniform in `[-1, 1)`.
 fn gemm<const IN: usize, const OUT: usize>(name: &'static str, n: usize) -> Workload {
     let mut rng = Rng::new(1);
-    let mut w = zeroed_matrix::<OUT, IN>();
+    let mut w = Matrix::<OUT, IN>::zeroed();
     w.as_flattened_mut().fill_with(|| rng.symmetric(1.0));
     let x: Vec<[f32; IN]> = (0..n)
         .map(|_| std::array::from_fn(|_| rng.symmetric(1.0)))

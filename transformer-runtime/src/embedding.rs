@@ -1,14 +1,14 @@
 //! Lookup tables: learned positions, token embeddings, token types.
 
 use crate::error::ForwardError;
-use crate::heap::zeroed_matrix;
+use crate::heap::Matrix;
 use crate::init::Rng;
 
 /// A table of `ROWS` learned vectors of width `D`: PyTorch's `nn.Embedding(ROWS, D)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Embedding<const ROWS: usize, const D: usize> {
     /// `[ROWS][D]`: row `r` is the vector of id (or position) `r`.
-    pub weight: Box<[[f32; D]; ROWS]>,
+    pub weight: Matrix<ROWS, D>,
 }
 
 impl<const ROWS: usize, const D: usize> Embedding<ROWS, D> {
@@ -18,7 +18,7 @@ impl<const ROWS: usize, const D: usize> Embedding<ROWS, D> {
     /// All zeros.
     pub fn zeroed() -> Self {
         Self {
-            weight: zeroed_matrix(),
+            weight: Matrix::zeroed(),
         }
     }
 

@@ -6,7 +6,7 @@
 
 use crate::activation::Activation;
 use crate::gemm::{Dims, gemm_nt, gemm_xt_add_transposed, gemm_xt_transposed};
-use crate::heap::{boxed_array, zeroed_matrix};
+use crate::heap::{Matrix, boxed_array};
 use crate::init::Rng;
 
 /// `Σ aᵢ bᵢ` over the shorter of the two slices.
@@ -53,7 +53,7 @@ pub fn linear<const IN: usize, const OUT: usize>(
 #[derive(Clone, Debug, PartialEq)]
 pub struct Linear<const IN: usize, const OUT: usize> {
     /// `[OUT][IN]`: row `o` holds the weights of output `o` (PyTorch's `weight`).
-    pub weight: Box<[[f32; IN]; OUT]>,
+    pub weight: Matrix<OUT, IN>,
     /// `[OUT]`, or `None` in a model declared with `bias: false`.
     pub bias: Option<Box<[f32; OUT]>>,
 }
@@ -67,7 +67,7 @@ impl<const IN: usize, const OUT: usize> Linear<IN, OUT> {
     /// All weights and biases zero.
     pub fn zeroed(bias: bool) -> Self {
         Self {
-            weight: zeroed_matrix(),
+            weight: Matrix::zeroed(),
             bias: bias.then(|| boxed_array(0.0)),
         }
     }
