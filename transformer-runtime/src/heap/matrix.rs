@@ -40,9 +40,9 @@ const LINE: usize = 64;
 ///   cache line like the others.
 ///
 /// Where huge pages are off or unsupported the advice is ignored and nothing else changes.
-/// Measured on a 2-core Zen 4 VM (`bench_workloads`, 6–8 interleaved runs each way): MiniLM
-/// at 128 tokens 5% faster with its feed-forward matrices in huge pages and 1.6% more with
-/// the shared chunks; at 16 tokens 19%, then 6%.
+/// Measured on a 2-core Zen 4 VM (`bench_workloads`, 6–8 interleaved runs each way), MiniLM's
+/// forward pass at 128 tokens took 5% less time with its feed-forward matrices in huge pages,
+/// and 1.6% less again with the shared chunks; at 16 tokens 19%, then 6%.
 pub struct Matrix<const ROWS: usize, const COLS: usize> {
     /// `ROWS · COLS` numbers, initialised, that this matrix alone reads and writes; dangling
     /// (and aligned) when that is zero bytes.
