@@ -763,6 +763,24 @@ mod tests {
         );
     }
 
+    /// `k` a multiple of 1024 puts every weight row in one L1 set, so tiles read packed
+    /// panels; 200 tokens make two token blocks, each packing its panels again.
+    #[test]
+    fn rows_that_share_a_cache_set_are_read_from_packed_panels() {
+        let d = Dims {
+            n: 200,
+            k: 1024,
+            m: 37,
+        };
+        assert!(kernels::rows_conflict(d.k));
+        for kernel in Kernel::available() {
+            for layout in [Layout::Rows, Layout::Columns(None), Layout::AddColumns] {
+                check_layout(d, 1, Some(kernel), layout);
+            }
+            check_layout(d, 2, Some(kernel), Layout::Columns(None));
+        }
+    }
+
     #[test]
     fn zero_inner_dimension_gives_the_bias() {
         let mut out = [9.0f32; 6];

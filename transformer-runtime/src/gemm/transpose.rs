@@ -49,6 +49,20 @@ pub fn untranspose(x: &mut [f32], n: usize, k: usize, xt: &[f32], ldx: usize) {
     blocks.run();
 }
 
+/// `panel[kk·rows + i] = w[i·stride + kk]` for `i < rows`, `kk < k`: weight rows `stride`
+/// apart, packed `[k][rows]` for a tile that reads them one step of `k` at a time.
+pub(super) fn pack(panel: &mut [f32], w: &[f32], rows: usize, k: usize, stride: usize) {
+    let to_panel = Blocks {
+        src: w,
+        src_ld: stride,
+        rows: (rows, rows),
+        cols: k,
+        dst: panel,
+        dst_ld: rows,
+    };
+    to_panel.run();
+}
+
 /// `dst[c·dst_ld + r] = src[r·src_ld + c]` for rows `r < rows.1` and columns `c < cols`,
 /// where source rows `rows.0 ≤ r < rows.1` read as zeros.
 struct Blocks<'a> {
@@ -248,6 +262,23 @@ mod tests {
             untranspose(&mut y, n, k, &xt, ldx);
             assert_eq!(y[..n * k], x[..], "n {n} k {k}: back as rows");
             assert_eq!(y[n * k..], before[n * k..]);
+        }
+    }
+
+    #[test]
+    fn pack_lays_rows_out_step_by_step() {
+        let mut rng = Rng::new(7);
+        for (rows, k) in [(16, 1024), (16, 33), (4, 40), (5, 7)] {
+            let stride = k + 9;
+            let w = random(&mut rng, (rows - 1) * stride + k);
+            let mut panel = vec![f32::NAN; rows * k + 3];
+            pack(&mut panel[..rows * k], &w, rows, k, stride);
+            for kk in 0..k {
+                for i in 0..rows {
+                    assert_eq!(panel[kk * rows + i], w[i * stride + kk], "{rows} × {k}");
+                }
+            }
+            assert!(panel[rows * k..].iter().all(|v| v.is_nan()));
         }
     }
 
