@@ -1,5 +1,6 @@
-//! Moving token rows to and from the transposed layout the products work in, in blocks of
-//! 16 × 16: with AVX-512 a block is 16 loads, 64 register shuffles and 16 stores.
+//! Moving token rows to and from the transposed layout the products work in, and weight
+//! rows into packed panels, in blocks of 16 × 16: with AVX-512 a block is 16 loads, 64
+//! register shuffles and 16 stores.
 
 use super::TOKEN_PAD;
 
