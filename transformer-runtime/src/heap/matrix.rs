@@ -35,7 +35,9 @@ const LINE: usize = 64;
 /// - from 256 KiB up to that, matrices are carved one after another out of shared chunks of
 ///   four huge pages (MiniLM's 384 × 384 projections, 576 KiB each, 14 to a chunk), and a
 ///   chunk is freed with the last of its matrices. Pages never touched cost nothing, so what
-///   a chunk occupies beyond its matrices is at most the rest of one huge page;
+///   a chunk occupies beyond its matrices is at most the rest of one huge page; but the
+///   space of a matrix dropped before its neighbours is not reused until the whole chunk
+///   goes (weights are usually loaded together and dropped together);
 /// - smaller ones, a few dozen small pages at most, are ordinary allocations, aligned to a
 ///   cache line like the others.
 ///
