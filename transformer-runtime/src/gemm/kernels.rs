@@ -195,10 +195,8 @@ pub fn rows_conflict(k: usize) -> bool {
 /// Packs `rows` weight rows of `k` numbers, `stride` apart in `w`, as `[k][rows]` into
 /// `panel` (grown if it is too short), in 16 × 16 register transposes.
 pub fn pack(panel: &mut Vec<f32>, w: &[f32], rows: usize, k: usize, stride: usize) {
-    if panel.len() < k * rows {
-        panel.resize(k * rows, 0.0);
-    }
-    super::transpose::pack(&mut panel[..k * rows], w, rows, k, stride);
+    let panel = crate::heap::grown(panel, k * rows);
+    super::transpose::pack(panel, w, rows, k, stride);
 }
 
 /// Any number of outputs: a straightforward loop, for layers narrower than a small tile.
