@@ -1,6 +1,6 @@
 //! `exp` and `tanh` as branch-free polynomials, so loops over them vectorise (libm's are
 //! calls, one element at a time), and [`for_each_vectorised`], which compiles such a loop
-//! for the widest instruction set the CPU has.
+//! for the instruction-set level the process runs ([`cpu::level`]).
 //!
 //! Accuracy, checked in the tests against f64: `exp` within 2 ulp over its range, for both
 //! ways of multiply-adding; `tanh` within 2e-7 absolute.
@@ -9,6 +9,8 @@
 //! instruction sets with FMA, use fused multiply-adds ([`Fused`]); the plain functions and
 //! the baseline loop use a multiply and an add ([`Unfused`]), because without FMA in the
 //! target `f32::mul_add` is a library call per element.
+
+use crate::cpu::{self, Level};
 
 /// How `a · b + c` is computed inside the polynomials.
 pub trait MulAdd: Copy {
@@ -142,43 +144,33 @@ pub trait Vectorise {
     fn run<M: MulAdd>(self);
 }
 
-/// Runs `f`, compiled for AVX-512 or AVX2 + FMA when the CPU has them, else for the
+/// Runs `f` compiled for the level [`cpu::level`] names: AVX-512, AVX2 + FMA, or the
 /// baseline instruction set.
 #[inline(always)]
 pub fn vectorised(f: impl Vectorise) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F, checked just above.
-            return unsafe { x86::run_avx512(f) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU has AVX2 and FMA, checked just above.
-            return unsafe { x86::run_avx2(f) };
-        }
+    match cpu::level() {
+        // SAFETY (both): `cpu::level` names a level only if the CPU has its features.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { x86::run_avx512(f) },
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => unsafe { x86::run_avx2(f) },
+        _ => f.run::<Unfused>(),
     }
-    f.run::<Unfused>();
 }
 
-/// Applies `f` to every element of `x`, compiled for AVX-512 or AVX2 when the CPU has them
-/// (the loop body is inlined into a function built with those features, so it vectorises
-/// at that width), else for the baseline instruction set.
+/// Applies `f` to every element of `x`, compiled for the level [`cpu::level`] names (the
+/// loop body is inlined into a function built with that level's features, so it
+/// vectorises at that width).
 #[inline(always)]
 pub fn for_each_vectorised(x: &mut [f32], f: impl Elementwise) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F, checked just above.
-            return unsafe { x86::map_avx512(x, f) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU has AVX2 and FMA, checked just above.
-            return unsafe { x86::map_avx2(x, f) };
-        }
+    match cpu::level() {
+        // SAFETY (both): `cpu::level` names a level only if the CPU has its features.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { x86::map_avx512(x, f) },
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => unsafe { x86::map_avx2(x, f) },
+        _ => map::<Unfused>(x, f),
     }
-    map::<Unfused>(x, f);
 }
 
 #[inline(always)]

@@ -32,7 +32,7 @@ mod transpose;
 
 use std::cell::RefCell;
 
-use kernels::Kernel;
+use kernels::{Kernel, Tokens};
 pub use transpose::{transpose, untranspose};
 
 use crate::activation::Activation;
@@ -46,6 +46,8 @@ thread_local! {
     static TRANSPOSED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     /// The weight rows of the current tile, packed `[k][MR]`; reused likewise.
     static PANEL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    /// `xt` packed in blocks of 16 tokens, for kernels that read it so; reused likewise.
+    static TOKEN_PANELS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The shape of one product: `out[n][m] = x[n][k] · w[m][k]ᵀ (+ b[m])`.
@@ -257,8 +259,7 @@ pub(crate) fn product(
     let problem = Problem {
         w,
         b,
-        xt,
-        ldx,
+        xt: Tokens::rows(xt, ldx),
         k,
         m,
         n,
@@ -272,12 +273,12 @@ pub(crate) fn product(
 }
 
 /// What every tile of one product reads.
+#[derive(Clone, Copy)]
 struct Problem<'a> {
     w: Weights<'a>,
     b: Option<&'a [f32]>,
-    /// `[k][ldx]`: the activations transposed.
-    xt: &'a [f32],
-    ldx: usize,
+    /// The activations transposed.
+    xt: Tokens<'a>,
     k: usize,
     m: usize,
     n: usize,
@@ -298,10 +299,21 @@ pub(crate) enum Layout {
     AddColumns,
 }
 
+/// Lays `xt` out as `kernel` reads it, then runs the product ([`run_packed`]).
+fn run(kernel: Kernel, p: &Problem<'_>, out: &mut [f32], threads: usize) {
+    if kernel.packs_tokens() {
+        return TOKEN_PANELS.with_borrow_mut(|panels| {
+            let xt = pack_tokens(panels, p.xt, p.k, p.n);
+            run_packed(kernel, &Problem { xt, ..*p }, out, threads);
+        });
+    }
+    run_packed(kernel, p, out, threads);
+}
+
 /// Splits the output columns `o` into chunks of whole tiles, which up to `threads` threads
 /// claim one at a time (so a thread slowed by something else on its core does less of the
 /// work), and runs them.
-fn run(kernel: Kernel, p: &Problem<'_>, out: &mut [f32], threads: usize) {
+fn run_packed(kernel: Kernel, p: &Problem<'_>, out: &mut [f32], threads: usize) {
     let mr = kernel.mr();
     let tiles = p.m.div_ceil(mr);
     let out = OutPtr::new(out);
@@ -326,6 +338,27 @@ fn run(kernel: Kernel, p: &Problem<'_>, out: &mut [f32], threads: usize) {
         &mut ranges[..chunks],
         &|(), _, range| columns(kernel, p, out, range.clone()),
     );
+}
+
+/// `xt` (in blocks of [`TOKEN_PAD`]) packed block by block into `[k][16]` panels in
+/// `panels`, grown if it is too short: each tile then reads its tokens as one sequential
+/// stream, where in `xt` its rows are `ldx` apart (a stride that, at 128 or 1024 tokens,
+/// puts every row in a few L1 sets, so they evict each other and the weights).
+fn pack_tokens<'a>(panels: &'a mut Vec<f32>, xt: Tokens<'_>, k: usize, n: usize) -> Tokens<'a> {
+    let blocks = n.div_ceil(TOKEN_PAD);
+    let block = TOKEN_PAD * k;
+    let panels = crate::heap::grown(panels, blocks * block);
+    for (b, panel) in panels.chunks_exact_mut(block).enumerate() {
+        let first = xt.at(b * TOKEN_PAD);
+        for (kk, step) in panel.chunks_exact_mut(TOKEN_PAD).enumerate() {
+            step.copy_from_slice(&xt.data[first + kk * xt.ldx..][..TOKEN_PAD]);
+        }
+    }
+    Tokens {
+        data: panels,
+        ldx: TOKEN_PAD,
+        block,
+    }
 }
 
 /// The most threads one product is split between.
@@ -401,10 +434,10 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
         Layout::Rows => p.n.next_multiple_of(nr),
         Layout::Columns(_) | Layout::AddColumns => p.n.next_multiple_of(TOKEN_PAD),
     };
-    // Blocks of tokens small enough that their slice of xt (up to 768 KiB: most of a 1 MiB
-    // L2) stays in L2 across all tiles; every block streams the weights once more, so they
-    // are as large as that allows (all 128 tokens of a 1536-wide input in one).
-    let block = ((768 * 1024 / 4) / p.k).max(nr) / nr * nr;
+    // Blocks of tokens small enough that their slice of xt (up to three quarters of the L2:
+    // 768 KiB of a Zen 4's 1 MiB, 384 KiB of a Zen 3's 512) stays in L2 across all tiles;
+    // every block streams the weights once more, so they are as large as that allows.
+    let block = ((crate::cpu::l2_bytes() * 3 / 4 / 4) / p.k).max(nr) / nr * nr;
     let Weights { data, row, col } = p.w;
     let mut tile = [0.0f32; kernels::MAX_TILE];
     PANEL.with_borrow_mut(|panel| {
@@ -452,7 +485,7 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
                         for t0 in (t_block..t_end).step_by(nr) {
                             let ahead = if t0 == t_block { next } else { &[] };
                             let (dst, from) = ((&mut tile[..], nr), (bias, false));
-                            kernel.tiles(dst, w, from, p.xt, p.ldx, (t0, 1), ahead);
+                            kernel.tiles(dst, w, from, p.xt, (t0, 1), ahead);
                             store(kernel, p, out, &tile, start, rows, t0);
                         }
                     }
@@ -466,7 +499,7 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
                         let dst = unsafe { out.slice_mut(first, len) };
                         let from = (bias, matches!(p.layout, Layout::AddColumns));
                         let tokens = (t_block, width.div_ceil(nr));
-                        kernel.tiles((dst, p.ld_out), w, from, p.xt, p.ldx, tokens, next);
+                        kernel.tiles((dst, p.ld_out), w, from, p.xt, tokens, next);
                     }
                 }
                 if let Layout::Columns(Some(activation)) = p.layout {
@@ -592,8 +625,7 @@ mod tests {
                 let p = Problem {
                     w: Weights::rows(&w, d.k),
                     b: Some(&b),
-                    xt: &xt,
-                    ldx,
+                    xt: Tokens::rows(&xt, ldx),
                     k: d.k,
                     m: d.m,
                     n: d.n,
@@ -698,8 +730,7 @@ mod tests {
             let p = |layout| Problem {
                 w: Weights::rows(&w, d.k),
                 b: Some(&b),
-                xt: &xt,
-                ldx,
+                xt: Tokens::rows(&xt, ldx),
                 k: d.k,
                 m: d.m,
                 n: d.n,

@@ -3,6 +3,7 @@
 pub mod activation;
 pub mod attention;
 pub mod batch;
+pub mod cpu;
 pub mod embedding;
 pub mod error;
 pub mod fastmath;

@@ -6,13 +6,45 @@
 //! rows, so it is done only when contiguous rows would evict each other: when `k` is a
 //! multiple of 1024, every row maps to the same L1 set.
 //!
-//! One kernel per instruction set, picked at run time: a kernel may only run on a CPU that
-//! has its features, which [`Kernel::best`] and [`Kernel::available`] check.
+//! One kernel per instruction-set level, the one [`cpu::level`] names: a kernel may only
+//! run on a CPU that has its features, which [`Kernel::best`] and [`Kernel::available`]
+//! guarantee.
+
+use crate::cpu::{self, Level};
 
 /// The most outputs any kernel computes per tile.
 pub const MAX_MR: usize = 16;
 /// The largest tile, `MR · NR`, of any kernel.
 pub const MAX_TILE: usize = 16 * 16;
+
+/// The transposed activations `xt` a product reads: token `t` of step `kk` of the inner
+/// dimension is `data[at(t) + kk·ldx]`. Tokens come in blocks of 16, `block` apart: in the
+/// `[k][ldx]` layout products write (`block` 16), or packed block by block as `[k][16]`
+/// panels (`ldx` 16, `block` 16·k), which a tile reads as one sequential stream.
+#[derive(Clone, Copy, Debug)]
+pub struct Tokens<'a> {
+    pub data: &'a [f32],
+    /// From one step of `k` to the next.
+    pub ldx: usize,
+    /// From one block of 16 tokens to the next.
+    pub block: usize,
+}
+
+impl<'a> Tokens<'a> {
+    /// `xt` as products write it: `[k][ldx]`.
+    pub fn rows(data: &'a [f32], ldx: usize) -> Self {
+        Self {
+            data,
+            ldx,
+            block: 16,
+        }
+    }
+
+    /// Where token `t` of step 0 is.
+    pub fn at(self, t: usize) -> usize {
+        t / 16 * self.block + t % 16
+    }
+}
 
 /// An instruction set's tile kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,7 +52,7 @@ pub enum Kernel {
     /// AVX-512F: 16 outputs × 16 tokens, 16 zmm accumulators.
     #[cfg(target_arch = "x86_64")]
     Avx512,
-    /// AVX2 + FMA: 12 outputs × 8 tokens, 12 ymm accumulators.
+    /// AVX2 + FMA: 6 outputs × 16 tokens, 12 ymm accumulators.
     #[cfg(target_arch = "x86_64")]
     Avx2,
     /// Plain Rust, for every CPU: 4 outputs × 8 tokens.
@@ -28,37 +60,27 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    /// The fastest kernel this CPU runs; `TRANSFORMER_KERNEL=portable` forces the portable
-    /// one (to test it, or to compare against it). Decided once per process.
+    /// The kernel of the level this process runs ([`cpu::level`]: the widest the CPU has,
+    /// or the one `TRANSFORMER_KERNEL` forces).
     pub fn best() -> Self {
-        static BEST: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
-        *BEST.get_or_init(|| {
-            let forced_portable =
-                std::env::var_os("TRANSFORMER_KERNEL").is_some_and(|v| v == "portable");
-            if forced_portable {
-                Self::Portable
-            } else {
-                Self::available()[0]
-            }
-        })
+        Self::of(cpu::level())
     }
 
-    /// Every kernel this CPU can run, fastest first.
+    /// Every kernel this CPU can run, widest first.
+    #[cfg(test)]
     pub fn available() -> Vec<Self> {
-        let mut kernels = Vec::new();
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                kernels.push(Self::Avx512);
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                kernels.push(Self::Avx2);
-            }
+        cpu::supported().into_iter().map(Self::of).collect()
+    }
+
+    /// The kernel of a level.
+    fn of(level: Level) -> Self {
+        match level {
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512 => Self::Avx512,
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2 => Self::Avx2,
+            _ => Self::Portable,
         }
-        kernels.push(Self::Portable);
-        kernels
     }
 
     /// Outputs per tile.
@@ -67,7 +89,7 @@ impl Kernel {
             #[cfg(target_arch = "x86_64")]
             Self::Avx512 => 16,
             #[cfg(target_arch = "x86_64")]
-            Self::Avx2 => 12,
+            Self::Avx2 => 6,
             Self::Portable => 4,
         }
     }
@@ -81,19 +103,29 @@ impl Kernel {
         }
     }
 
+    /// Whether the kernel reads `xt` packed in blocks of 16 tokens (see [`Tokens`]). The
+    /// AVX2 tile does: with 16 ymm registers it takes a step of `k` per cache line of
+    /// tokens, and strided rows of `xt` would miss L1. The AVX-512 tile, at 97% of its peak
+    /// with rows in place, does not.
+    pub fn packs_tokens(self) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2 => true,
+            _ => false,
+        }
+    }
+
     /// Tokens per tile.
     pub fn nr(self) -> usize {
         match self {
             #[cfg(target_arch = "x86_64")]
-            Self::Avx512 => 16,
-            #[cfg(target_arch = "x86_64")]
-            Self::Avx2 => 8,
+            Self::Avx512 | Self::Avx2 => 16,
             Self::Portable => PORTABLE_NR,
         }
     }
 
     /// Computes `count` tiles side by side: `dst[i·ld + j] = bias[i] + Σₖ w(i, kk) ·
-    /// xt[kk·ldx + t0 + j]` for `i < rows`, `j < count · NR`, where `dst` is `(dst, ld)` (a
+    /// xt(kk, t0 + j)` for `i < rows`, `j < count · NR`, where `dst` is `(dst, ld)` (a
     /// local tile, or the output itself) and the weights are `(w, (row, col), rows, k)`:
     /// element `(i, kk)` is `w[i·row + kk·col]`. `rows` is `MR` or `MR_SMALL`; any other
     /// count (a layer narrower than a small tile) takes a slower path. One call for a row of
@@ -103,17 +135,12 @@ impl Kernel {
     ///
     /// `ahead` is memory the next tiles will read (the next weight rows), prefetched a cache
     /// line per step of `k` while the first tile computes; empty if there is none to warm.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "a row of tiles is these slices, strides and offsets"
-    )]
     pub fn tiles(
         self,
         (dst, ld): (&mut [f32], usize),
         (w, (row, col), rows, k): (&[f32], (usize, usize), usize, usize),
         (bias, accumulate): (Option<&[f32]>, bool),
-        xt: &[f32],
-        ldx: usize,
+        xt: Tokens<'_>,
         (t0, count): (usize, usize),
         ahead: &[f32],
     ) {
@@ -131,14 +158,18 @@ impl Kernel {
             "tiles: the weights are not {rows} rows of {k}"
         );
         assert!(
-            (k - 1) * ldx + t0 + width <= xt.len(),
+            xt.block == 16 || (nr == 16 && t0 % 16 == 0),
+            "tiles: packed tokens are read in whole blocks of 16"
+        );
+        assert!(
+            xt.at(t0 + width - nr) + (k - 1) * xt.ldx + nr <= xt.data.len(),
             "tiles: token columns out of bounds"
         );
         let bias = bias.map(|b| &b[..rows]);
         let full = rows == self.mr();
         if !full && rows != self.mr_small() {
             let w = (w, (row, col), rows, k);
-            return short_tiles((dst, ld), w, (bias, accumulate), xt, ldx, (t0, count), nr);
+            return short_tiles((dst, ld), w, (bias, accumulate), xt, (t0, count), nr);
         }
         let (dst, from, strided) = ((dst, ld), (bias, accumulate), (w, row, col));
         let tokens = (t0, count);
@@ -147,25 +178,25 @@ impl Kernel {
             // each kernel reads were asserted above.
             #[cfg(target_arch = "x86_64")]
             (Self::Avx512, true) => unsafe {
-                x86::tiles_avx512::<16>(dst, strided, from, xt, ldx, tokens, k, ahead)
+                x86::tiles_avx512::<16>(dst, strided, from, xt, tokens, k, ahead)
             },
             #[cfg(target_arch = "x86_64")]
             (Self::Avx512, false) => unsafe {
-                x86::tiles_avx512::<4>(dst, strided, from, xt, ldx, tokens, k, ahead)
+                x86::tiles_avx512::<4>(dst, strided, from, xt, tokens, k, ahead)
             },
             #[cfg(target_arch = "x86_64")]
             (Self::Avx2, true) => unsafe {
-                x86::tiles_avx2::<12>(dst, strided, from, xt, ldx, tokens, k, ahead)
+                x86::tiles_avx2::<6>(dst, strided, from, xt, tokens, k, ahead)
             },
             #[cfg(target_arch = "x86_64")]
             (Self::Avx2, false) => unsafe {
-                x86::tiles_avx2::<4>(dst, strided, from, xt, ldx, tokens, k, ahead)
+                x86::tiles_avx2::<4>(dst, strided, from, xt, tokens, k, ahead)
             },
             (Self::Portable, true) => {
-                portable_tiles::<4>(dst, (w, (row, col), k), from, xt, ldx, tokens)
+                portable_tiles::<4>(dst, (w, (row, col), k), from, xt, tokens)
             }
             (Self::Portable, false) => {
-                portable_tiles::<2>(dst, (w, (row, col), k), from, xt, ldx, tokens)
+                portable_tiles::<2>(dst, (w, (row, col), k), from, xt, tokens)
             }
         }
     }
@@ -204,20 +235,19 @@ fn short_tiles(
     (dst, ld): (&mut [f32], usize),
     (w, (row, col), rows, k): (&[f32], (usize, usize), usize, usize),
     (bias, accumulate): (Option<&[f32]>, bool),
-    xt: &[f32],
-    ldx: usize,
+    xt: Tokens<'_>,
     (t0, count): (usize, usize),
     nr: usize,
 ) {
     let mut acc = [0.0f32; MAX_TILE];
     for j in 0..count {
-        let t = t0 + j * nr;
+        let t = xt.at(t0 + j * nr);
         for (i, out) in dst.chunks_mut(ld).take(rows).enumerate() {
             let acc = &mut acc[..nr];
             acc.fill(bias.map_or(0.0, |b| b[i]));
             for kk in 0..k {
                 let a = w[i * row + kk * col];
-                for (acc, x) in acc.iter_mut().zip(&xt[kk * ldx + t..][..nr]) {
+                for (acc, x) in acc.iter_mut().zip(&xt.data[kk * xt.ldx + t..][..nr]) {
                     *acc += a * x;
                 }
             }
@@ -233,13 +263,12 @@ fn portable_tiles<const MR: usize>(
     (dst, ld): (&mut [f32], usize),
     w: (&[f32], (usize, usize), usize),
     from: (Option<&[f32]>, bool),
-    xt: &[f32],
-    ldx: usize,
+    xt: Tokens<'_>,
     (t0, count): (usize, usize),
 ) {
     for j in 0..count {
-        let t = t0 + j * PORTABLE_NR;
-        portable_tile::<MR>((&mut dst[j * PORTABLE_NR..], ld), w, from, xt, ldx, t);
+        let t = xt.at(t0 + j * PORTABLE_NR);
+        portable_tile::<MR>((&mut dst[j * PORTABLE_NR..], ld), w, from, xt, t);
     }
 }
 
@@ -251,14 +280,13 @@ fn portable_tile<const MR: usize>(
     (dst, ld): (&mut [f32], usize),
     (w, (row, col), k): (&[f32], (usize, usize), usize),
     (bias, accumulate): (Option<&[f32]>, bool),
-    xt: &[f32],
-    ldx: usize,
+    xt: Tokens<'_>,
     t0: usize,
 ) {
     const NR: usize = PORTABLE_NR;
     let mut acc: [[f32; NR]; MR] = std::array::from_fn(|i| [bias.map_or(0.0, |b| b[i]); NR]);
     for kk in 0..k {
-        let x: &[f32] = &xt[kk * ldx + t0..][..NR];
+        let x: &[f32] = &xt.data[kk * xt.ldx + t0..][..NR];
         for (i, acc_row) in acc.iter_mut().enumerate() {
             let a = w[i * row + kk * col];
             for (v, x) in acc_row.iter_mut().zip(x) {
@@ -293,7 +321,7 @@ mod x86 {
     /// # Safety
     ///
     /// Every method may only run on a CPU with the impl's instruction set (`__m512`:
-    /// AVX-512F; `__m256`: AVX2 and FMA), which `tiles_avx512` and `tiles_avx2` guarantee.
+    /// AVX-512F), which `tiles_avx512` guarantees.
     trait Lanes: Copy {
         const LANES: usize;
         /// Every lane `v`.
@@ -334,31 +362,7 @@ mod x86 {
         }
     }
 
-    impl Lanes for __m256 {
-        const LANES: usize = 8;
-        #[inline(always)]
-        unsafe fn splat(v: f32) -> Self {
-            unsafe { _mm256_set1_ps(v) }
-        }
-        #[inline(always)]
-        unsafe fn load(p: *const f32) -> Self {
-            unsafe { _mm256_loadu_ps(p) }
-        }
-        #[inline(always)]
-        unsafe fn mul_add(a: Self, b: Self, c: Self) -> Self {
-            unsafe { _mm256_fmadd_ps(a, b, c) }
-        }
-        #[inline(always)]
-        unsafe fn add(a: Self, b: Self) -> Self {
-            unsafe { _mm256_add_ps(a, b) }
-        }
-        #[inline(always)]
-        unsafe fn store(self, p: *mut f32) {
-            unsafe { _mm256_storeu_ps(p, self) }
-        }
-    }
-
-    /// The tile of both kernels: `MR` outputs × `V::LANES` tokens, one register accumulator
+    /// The AVX-512 tile: `MR` outputs × `V::LANES` tokens, one register accumulator
     /// per output, starting from the bias, stored to `dst` (added to it, with `accumulate`:
     /// after the sum, so that a large residual does not coarsen every step of it); weight
     /// `(i, kk)` is at `w[i · row + kk · col]`.
@@ -420,32 +424,31 @@ mod x86 {
     /// # Safety
     ///
     /// As [`tile`], for every token `t0 + j` with `j < count · LANES`: `dst` holds
-    /// `(MR − 1)·ld + count · LANES` numbers and `xt` holds `xt[kk·ldx + t0 + count · LANES −
-    /// 1]` for every `kk < k`.
-    #[expect(clippy::too_many_arguments, reason = "as `Kernel::tiles`")]
+    /// `(MR − 1)·ld + count · LANES` numbers and `xt` holds the `LANES` tokens from
+    /// `xt.at(t0 + j)` at every step `kk < k`.
     #[inline(always)]
     unsafe fn tiles<V: Lanes, const MR: usize>(
         (dst, ld): (&mut [f32], usize),
         w: (&[f32], usize, usize),
         from: (Option<&[f32]>, bool),
-        xt: &[f32],
-        ldx: usize,
+        xt: super::Tokens<'_>,
         (t0, count): (usize, usize),
         k: usize,
         ahead: &[f32],
     ) {
         for j in 0..count {
             let (offset, ahead) = (j * V::LANES, if j == 0 { ahead } else { &[] });
-            // SAFETY: tile `j` reads tokens `t0 + offset ..` and writes columns `offset ..` of
-            // `dst`, within the bounds the caller guarantees for all `count` tiles.
+            // SAFETY: tile `j` reads tokens `t0 + offset ..` (from `xt.at(t0 + offset)`) and
+            // writes columns `offset ..` of `dst`, within the bounds the caller guarantees for
+            // all `count` tiles.
             unsafe {
                 tile::<V, MR>(
                     (&mut dst[offset..], ld),
                     w,
                     from,
-                    xt,
-                    ldx,
-                    t0 + offset,
+                    xt.data,
+                    xt.ldx,
+                    xt.at(t0 + offset),
                     k,
                     ahead,
                 )
@@ -458,41 +461,145 @@ mod x86 {
     /// # Safety
     ///
     /// The CPU has AVX-512F; the bounds are [`tiles`]' with 16 lanes.
-    #[expect(clippy::too_many_arguments, reason = "as `Kernel::tiles`")]
     #[target_feature(enable = "avx512f")]
     pub unsafe fn tiles_avx512<const MR: usize>(
         dst: (&mut [f32], usize),
         w: (&[f32], usize, usize),
         from: (Option<&[f32]>, bool),
-        xt: &[f32],
-        ldx: usize,
+        xt: super::Tokens<'_>,
         tokens: (usize, usize),
         k: usize,
         ahead: &[f32],
     ) {
         // SAFETY: compiled for AVX-512F, which the caller guarantees; bounds passed on.
-        unsafe { tiles::<__m512, MR>(dst, w, from, xt, ldx, tokens, k, ahead) }
+        unsafe { tiles::<__m512, MR>(dst, w, from, xt, tokens, k, ahead) }
     }
 
-    /// AVX2 + FMA tiles: `MR` outputs × 8 tokens each ([`tiles`] on ymm registers).
+    /// AVX2 + FMA tiles: `MR` outputs × 16 tokens each, two ymm accumulators per output.
+    ///
+    /// Not [`tiles`] on ymm registers: AVX2 has 16 registers where AVX-512 has 32, so the
+    /// tile is shaped for them. At `MR` 6, 12 accumulators, the two token vectors of a step
+    /// of `k` (one cache line of `xt`) and the broadcast weight fill 15; each step is 2
+    /// loads, 6 broadcasts and 12 FMAs, which keeps both FMA pipes of a Zen 3 or Haswell-class
+    /// core busy while the loads go through the other ports.
     ///
     /// # Safety
     ///
-    /// The CPU has AVX2 and FMA; the bounds are [`tiles`]' with 8 lanes.
-    #[expect(clippy::too_many_arguments, reason = "as `Kernel::tiles`")]
+    /// The CPU has AVX2 and FMA; the bounds are [`tiles`]' with 16 lanes.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn tiles_avx2<const MR: usize>(
-        dst: (&mut [f32], usize),
+        (dst, ld): (&mut [f32], usize),
         w: (&[f32], usize, usize),
         from: (Option<&[f32]>, bool),
-        xt: &[f32],
-        ldx: usize,
-        tokens: (usize, usize),
+        xt: super::Tokens<'_>,
+        (t0, count): (usize, usize),
         k: usize,
         ahead: &[f32],
     ) {
-        // SAFETY: compiled for AVX2 and FMA, which the caller guarantees; bounds passed on.
-        unsafe { tiles::<__m256, MR>(dst, w, from, xt, ldx, tokens, k, ahead) }
+        for j in 0..count {
+            let (offset, ahead) = (j * 16, if j == 0 { ahead } else { &[] });
+            // SAFETY: tile `j` reads tokens `t0 + offset ..` (from `xt.at(t0 + offset)`) and
+            // writes columns `offset ..` of `dst`, within the bounds the caller guarantees for
+            // all `count` tiles.
+            unsafe {
+                tile_avx2::<MR>(
+                    (&mut dst[offset..], ld),
+                    w,
+                    from,
+                    xt.data,
+                    xt.ldx,
+                    xt.at(t0 + offset),
+                    k,
+                    ahead,
+                )
+            }
+        }
+    }
+
+    /// One AVX2 tile: `MR` outputs × 16 tokens, starting from the bias, stored (or added,
+    /// after the sum) to `dst`; weight `(i, kk)` is at `w[i · row + kk · col]`.
+    ///
+    /// # Safety
+    ///
+    /// As [`tile`] with 16 lanes, inside a function compiled for AVX2 and FMA.
+    #[expect(clippy::too_many_arguments, reason = "as `Kernel::tiles`")]
+    #[inline(always)]
+    unsafe fn tile_avx2<const MR: usize>(
+        (dst, ld): (&mut [f32], usize),
+        (w, row, col): (&[f32], usize, usize),
+        (bias, accumulate): (Option<&[f32]>, bool),
+        xt: &[f32],
+        ldx: usize,
+        t0: usize,
+        k: usize,
+        ahead: &[f32],
+    ) {
+        // SAFETY (both): the CPU has AVX2, as the caller guarantees.
+        let mut lo = [unsafe { _mm256_setzero_ps() }; MR];
+        if let Some(bias) = bias {
+            for (acc, &b) in lo.iter_mut().zip(bias) {
+                *acc = unsafe { _mm256_set1_ps(b) };
+            }
+        }
+        let mut hi = lo;
+        // SAFETY: `t0` is within `xt` by the caller's bounds.
+        let xp = unsafe { xt.as_ptr().add(t0) };
+        let wp = w.as_ptr();
+        // The steps that also prefetch a line of `ahead`, then the rest without the check.
+        let warm = (ahead.len() / 16).min(k);
+        let (x, w) = ((xp, ldx), (wp, row, col));
+        for kk in 0..warm {
+            prefetch(ahead, kk * 16);
+            // SAFETY: `kk < k`, within the caller's bounds.
+            unsafe { step_avx2(&mut lo, &mut hi, x, w, kk) };
+        }
+        for kk in warm..k {
+            // SAFETY: as above.
+            unsafe { step_avx2(&mut lo, &mut hi, x, w, kk) };
+        }
+        for i in 0..MR {
+            let out = &mut dst[i * ld..][..16];
+            let p = out.as_mut_ptr();
+            // SAFETY: `out` holds 16 numbers.
+            unsafe {
+                let (mut a, mut b) = (lo[i], hi[i]);
+                if accumulate {
+                    a = _mm256_add_ps(_mm256_loadu_ps(p), a);
+                    b = _mm256_add_ps(_mm256_loadu_ps(p.add(8)), b);
+                }
+                _mm256_storeu_ps(p, a);
+                _mm256_storeu_ps(p.add(8), b);
+            }
+        }
+    }
+
+    /// One step `kk` of an AVX2 tile: both token vectors of `xt[kk]`, then each weight of
+    /// column `kk` broadcast and multiplied into both. A function, not a closure, so that it
+    /// inlines into the AVX2 kernel with its instruction set.
+    ///
+    /// # Safety
+    ///
+    /// Inside a function compiled for AVX2 and FMA; `x.0 + kk · x.1` points at 16 readable
+    /// numbers and `w.0 + i · w.1 + kk · w.2` at one, for every `i < MR`.
+    #[inline(always)]
+    unsafe fn step_avx2<const MR: usize>(
+        lo: &mut [__m256; MR],
+        hi: &mut [__m256; MR],
+        (xp, ldx): (*const f32, usize),
+        (wp, row, col): (*const f32, usize, usize),
+        kk: usize,
+    ) {
+        // SAFETY: the caller's.
+        unsafe {
+            let x = xp.add(kk * ldx);
+            let (x_lo, x_hi) = (_mm256_loadu_ps(x), _mm256_loadu_ps(x.add(8)));
+            let wk = wp.add(kk * col);
+            for i in 0..MR {
+                let a = _mm256_broadcast_ss(&*wk.add(i * row));
+                lo[i] = _mm256_fmadd_ps(a, x_lo, lo[i]);
+                hi[i] = _mm256_fmadd_ps(a, x_hi, hi[i]);
+            }
+        }
     }
 
     /// Writes a `[16][16]` tile transposed, `out[dt·ld + i] = tile[i·16 + dt]` for `i < 16`,

@@ -1,8 +1,10 @@
 //! Moving token rows to and from the transposed layout the products work in, and weight
-//! rows into packed panels, in blocks of 16 × 16: with AVX-512 a block is 16 loads, 64
-//! register shuffles and 16 stores.
+//! rows into packed panels, in register blocks: with AVX-512 a 16 × 16 block is 16 loads,
+//! 64 shuffles and 16 stores; with AVX2 an 8 × 8 block is 8 loads, 24 shuffles and 8
+//! stores.
 
 use super::TOKEN_PAD;
+use crate::cpu::{self, Level};
 
 /// Transposes `x` (`[n][k]`, row-major) into `xt` as `[k][ldx]`: `xt[kk·ldx + t] =
 /// x[t·k + kk]`, zero for `n ≤ t < ldx`, where `ldx` (returned) is `n` rounded up to
@@ -77,15 +79,25 @@ struct Blocks<'a> {
 }
 
 impl Blocks<'_> {
-    /// With AVX-512 unless the CPU lacks it or `TRANSFORMER_KERNEL=portable` (see
-    /// [`Kernel::best`](super::kernels::Kernel::best)) asks for the portable code.
+    /// At the level the process runs ([`cpu::level`]).
     fn run(self) {
-        #[cfg(target_arch = "x86_64")]
-        if super::kernels::Kernel::best() == super::kernels::Kernel::Avx512 {
-            // SAFETY: `best` picks the AVX-512 kernel only on a CPU with AVX-512F.
-            return unsafe { x86::blocks_avx512(self) };
+        self.run_at(cpu::level());
+    }
+
+    /// At `level`, which the CPU must support.
+    fn run_at(self, level: Level) {
+        assert!(
+            level.is_supported(),
+            "{level} transposes on a CPU without it"
+        );
+        match level {
+            // SAFETY (both): the CPU has the level's features, asserted above.
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512 => unsafe { x86::blocks_avx512(self) },
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2 => unsafe { x86::blocks_avx2(self) },
+            _ => self.portable(),
         }
-        self.portable();
     }
 
     fn portable(self) {
@@ -197,6 +209,93 @@ pub(super) mod x86 {
         }
     }
 
+    /// The transpose of an 8 × 8 block held as 8 row vectors.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+        // Within each 128-bit lane: after these two steps, u[q] holds column q of rows 0..4
+        // in its low lane and column 4 + q in its high lane; u[4 + q] the same of rows 4..8.
+        let t = [
+            _mm256_unpacklo_ps(r[0], r[1]),
+            _mm256_unpackhi_ps(r[0], r[1]),
+            _mm256_unpacklo_ps(r[2], r[3]),
+            _mm256_unpackhi_ps(r[2], r[3]),
+            _mm256_unpacklo_ps(r[4], r[5]),
+            _mm256_unpackhi_ps(r[4], r[5]),
+            _mm256_unpacklo_ps(r[6], r[7]),
+            _mm256_unpackhi_ps(r[6], r[7]),
+        ];
+        let u = [
+            _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+            _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+            _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+            _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+            _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+            _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+            _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+            _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+        ];
+        // Across lanes: column q is the low lanes of u[q] and u[4 + q], column 4 + q the
+        // high ones.
+        [
+            _mm256_permute2f128_ps::<0x20>(u[0], u[4]),
+            _mm256_permute2f128_ps::<0x20>(u[1], u[5]),
+            _mm256_permute2f128_ps::<0x20>(u[2], u[6]),
+            _mm256_permute2f128_ps::<0x20>(u[3], u[7]),
+            _mm256_permute2f128_ps::<0x31>(u[0], u[4]),
+            _mm256_permute2f128_ps::<0x31>(u[1], u[5]),
+            _mm256_permute2f128_ps::<0x31>(u[2], u[6]),
+            _mm256_permute2f128_ps::<0x31>(u[3], u[7]),
+        ]
+    }
+
+    /// [`Blocks::run`] in 8 × 8 register blocks; blocks at the edges, where AVX2 has no
+    /// masks as cheap as AVX-512's, number by number.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn blocks_avx2(blocks: Blocks<'_>) {
+        let Blocks {
+            src,
+            src_ld,
+            rows: (real, rows),
+            cols,
+            dst,
+            dst_ld,
+        } = blocks;
+        let real = real.min(rows);
+        for r0 in (0..rows).step_by(8) {
+            for c0 in (0..cols).step_by(8) {
+                let whole = r0 + 8 <= rows && c0 + 8 <= cols;
+                if whole && r0 + 8 <= real {
+                    let block: [__m256; 8] = std::array::from_fn(|dr| {
+                        let row = &src[(r0 + dr) * src_ld + c0..][..8];
+                        // SAFETY: the load reads the 8 numbers of `row`.
+                        unsafe { _mm256_loadu_ps(row.as_ptr()) }
+                    });
+                    for (dc, column) in transpose8(block).into_iter().enumerate() {
+                        let out = &mut dst[(c0 + dc) * dst_ld + r0..][..8];
+                        // SAFETY: the store writes the 8 numbers of `out`.
+                        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), column) };
+                    }
+                } else if whole && r0 >= real {
+                    for dc in 0..8 {
+                        dst[(c0 + dc) * dst_ld + r0..][..8].fill(0.0);
+                    }
+                } else {
+                    for c in c0..(c0 + 8).min(cols) {
+                        for r in r0..(r0 + 8).min(rows) {
+                            let v = if r < real { src[r * src_ld + c] } else { 0.0 };
+                            dst[c * dst_ld + r] = v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// `out = value`, `out` holding at most 16 numbers: whole vectors unmasked.
     #[inline]
     #[target_feature(enable = "avx512f")]
@@ -284,23 +383,32 @@ mod tests {
     }
 
     #[test]
-    fn the_portable_path_agrees() {
+    fn every_level_agrees_with_the_portable_path() {
         let mut rng = Rng::new(6);
-        let (n, k) = (37, 21);
-        let x = random(&mut rng, n * k);
-        let ldx = n.next_multiple_of(TOKEN_PAD);
-        let mut fast = vec![f32::NAN; k * ldx];
-        let mut slow = fast.clone();
-        transpose(&mut fast, &x, n, k);
-        let blocks = Blocks {
-            src: &x,
-            src_ld: k,
-            rows: (n, ldx),
-            cols: k,
-            dst: &mut slow,
-            dst_ld: ldx,
-        };
-        blocks.portable();
-        assert_eq!(fast, slow);
+        for (n, k) in [(37, 21), (16, 16), (8, 9), (130, 40), (3, 64)] {
+            let x = random(&mut rng, n * k);
+            let ldx = n.next_multiple_of(TOKEN_PAD);
+            let blocks = |dst: Vec<f32>, level: Option<Level>| {
+                let mut dst = dst;
+                let blocks = Blocks {
+                    src: &x,
+                    src_ld: k,
+                    rows: (n, ldx),
+                    cols: k,
+                    dst: &mut dst,
+                    dst_ld: ldx,
+                };
+                match level {
+                    Some(level) => blocks.run_at(level),
+                    None => blocks.portable(),
+                }
+                dst
+            };
+            let want = blocks(vec![f32::NAN; k * ldx], None);
+            for level in cpu::supported() {
+                let got = blocks(vec![f32::NAN; k * ldx], Some(level));
+                assert_eq!(got, want, "{level}: {n} × {k}");
+            }
+        }
     }
 }
