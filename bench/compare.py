@@ -30,6 +30,15 @@ sys.path.insert(0, HERE)
 import workloads as wl  # noqa: E402
 
 PEERS = ["pytorch", "onnxruntime"]
+# What `--kernel LEVEL` sets: our TRANSFORMER_KERNEL, and MKL's and ATen's own caps, so that
+# PyTorch runs the same instruction set. ONNX Runtime's MLAS has no such switch and always
+# runs the widest kernels the CPU has.
+HOLDS = {
+    "avx512": {"TRANSFORMER_KERNEL": "avx512"},
+    "avx2": {"TRANSFORMER_KERNEL": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"},
+    "portable": {"TRANSFORMER_KERNEL": "portable", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
+                 "ATEN_CPU_CAPABILITY": "default"},
+}
 OURS = "transformer"
 # Our output must match PyTorch's within this, on every workload that has a reference.
 TOLERANCE = 1e-4
@@ -50,6 +59,8 @@ def parse_args():
     p.add_argument("--minilm-dir", default=os.environ.get("MINILM_DIR"),
                    help="all-MiniLM-L6-v2 (default $MINILM_DIR, else scripts/fetch-models.sh --print-dir)")
     p.add_argument("--no-taskset", action="store_true", help="do not pin processes to cores")
+    p.add_argument("--kernel", choices=sorted(HOLDS), help="force our kernel level (TRANSFORMER_KERNEL) and hold "
+                   "PyTorch's MKL and ATen kernels to the same instruction set; default: each its widest")
     p.add_argument("--out", help="also write every RESULT as JSON lines here (default: in --data)")
     a = p.parse_args()
     if a.quick:
@@ -117,7 +128,8 @@ def commands(a, ours, threads):
 
 def rounds(a, ours):
     """Every round's records: each round runs every peer at every thread count."""
-    env = dict(os.environ, HF_HUB_OFFLINE="1", MINILM_DIR=a.minilm_dir, BENCH_DATA=a.data)
+    env = dict(os.environ, HF_HUB_OFFLINE="1", MINILM_DIR=a.minilm_dir, BENCH_DATA=a.data,
+               **HOLDS.get(a.kernel, {}))
     results, meta = [], {}
     for r in range(a.rounds):
         for threads in a.threads:
@@ -201,6 +213,28 @@ def variants(a, best):
     return "\n".join(lines)
 
 
+def cpu_model():
+    """The CPU's model name and its widest vector extension, from /proc/cpuinfo (Linux)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+    except OSError:
+        return "an unknown CPU"
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
+                 "an unknown CPU")
+    flags = next((set(line.split(":", 1)[1].split()) for line in info.splitlines() if line.startswith("flags")), set())
+    widest = "AVX-512" if "avx512f" in flags else "AVX2" if {"avx2", "fma"} <= flags else "no AVX2"
+    return f"{model} ({widest})"
+
+
+def kernels(a, meta):
+    """What instruction sets ran: our level as the executable reported it, and PyTorch's."""
+    ours = meta.get(OURS, {}).get("kernel", "?")
+    torch_cap = meta.get("pytorch", {}).get("cpu_capability")
+    held = f", MKL held to {HOLDS[a.kernel]['MKL_ENABLE_INSTRUCTIONS']}" if a.kernel in ("avx2", "portable") else ""
+    return f"our kernels {ours}" + (f", PyTorch's ATen {torch_cap}{held}" if torch_cap else "")
+
+
 def load_average():
     try:
         return f"{os.getloadavg()[0]:.1f}"
@@ -222,9 +256,10 @@ def main():
             f.write(json.dumps(rec) + "\n")
     best = aggregate(results)
     text, failures = table(a, best)
-    versions = ", ".join(f"{m['peer']} {m['version']}" for m in meta.values())
-    print(f"\n{datetime.date.today()}, {a.rounds} round(s) × {a.iters} samples, {versions}; load average "
-          f"{load_before} before, {load_average()} after, on {os.cpu_count()} CPUs; best peer / ours > 1: we are faster\n")
+    versions = ", ".join(f"{m['peer']} {m['version']}" for p, m in meta.items() if p != OURS)
+    print(f"\n{datetime.date.today()}, {cpu_model()}, {kernels(a, meta)}; {a.rounds} round(s) × {a.iters} "
+          f"samples, {versions}; load average {load_before} before, {load_average()} after, on {os.cpu_count()} "
+          f"CPUs; best peer / ours > 1: we are faster\n")
     print(text)
     print("\nVariants:\n" + variants(a, best))
     print(f"\nEvery measurement: {a.out}")

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use safetensors::{Dtype, SafeTensors};
 use transformer::runtime::heap::Matrix;
 use transformer::runtime::matmul::linear;
-use transformer::runtime::{Rng, threads};
+use transformer::runtime::{Rng, cpu, threads};
 use transformer::transformer;
 
 #[path = "minilm.rs"]
@@ -455,6 +455,14 @@ fn summary(times: &[f64]) -> (f64, f64, f64) {
 /// Times every workload at every thread count and prints the `RESULT` lines.
 fn run() -> Result<(), Box<dyn Error>> {
     let args = parse_args()?;
+    // A TRANSFORMER_KERNEL this CPU cannot obey is an error here, before any kernel runs.
+    let level = cpu::try_level()?;
+    let meta = serde_json::json!({
+        "peer": "transformer",
+        "version": env!("CARGO_PKG_VERSION"),
+        "kernel": level.name(),
+    });
+    println!("META {meta}");
     let data = data_dir(args.data);
     let model_dir = model_dir(args.model_dir);
     let mut list = workloads(&args.workloads, &data, &model_dir)?;

@@ -257,6 +257,36 @@ mod tests {
         assert_eq!(after[level.index()], before[level.index()] + 1);
     }
 
+    /// The counts of [`dispatches`] prove only what asks [`level`]: no other source file may
+    /// detect CPU features on its own.
+    #[test]
+    fn no_other_module_detects_cpu_features() {
+        fn visit(dir: &std::path::Path, found: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    visit(&path, found);
+                } else if path.extension().is_some_and(|e| e == "rs")
+                    && !path.ends_with("cpu.rs")
+                    && std::fs::read_to_string(&path)
+                        .unwrap()
+                        .contains(concat!("is_x86_feature", "_detected"))
+                {
+                    found.push(path.display().to_string());
+                }
+            }
+        }
+        let mut found = Vec::new();
+        visit(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut found,
+        );
+        assert!(
+            found.is_empty(),
+            "feature detection outside cpu.rs: {found:?}"
+        );
+    }
+
     #[test]
     fn the_l2_size_is_plausible() {
         let l2 = l2_bytes();

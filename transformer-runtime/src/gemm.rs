@@ -301,7 +301,7 @@ pub(crate) enum Layout {
 
 /// Lays `xt` out as `kernel` reads it, then runs the product ([`run_packed`]).
 fn run(kernel: Kernel, p: &Problem<'_>, out: &mut [f32], threads: usize) {
-    if kernel.packs_tokens() {
+    if kernel.packs_tokens() && rows_crowd_l1(p.xt, p.k) {
         return TOKEN_PANELS.with_borrow_mut(|panels| {
             let xt = pack_tokens(panels, p.xt, p.k, p.n);
             run_packed(kernel, &Problem { xt, ..*p }, out, threads);
@@ -340,6 +340,20 @@ fn run_packed(kernel: Kernel, p: &Problem<'_>, out: &mut [f32], threads: usize) 
     );
 }
 
+/// Whether a tile's `k` steps of `xt`, read in place, would crowd each other out of L1: a
+/// stride of `ldx` numbers touches only `64 / gcd(64, ldx / 16)` of a 32 KiB L1's 64 sets
+/// (8 at 128 tokens), and a tile needs its `k` lines there beside the weights (so at most half
+/// of each set's 8 ways). At 16 tokens `xt` is already laid out as the panels are.
+fn rows_crowd_l1(xt: Tokens<'_>, k: usize) -> bool {
+    let lines_apart = (xt.ldx / TOKEN_PAD).max(1);
+    let sets = 64 / gcd(64, lines_apart);
+    xt.ldx != TOKEN_PAD && k > sets * 4
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
 /// `xt` (in blocks of [`TOKEN_PAD`]) packed block by block into `[k][16]` panels in
 /// `panels`, grown if it is too short: each tile then reads its tokens as one sequential
 /// stream, where in `xt` its rows are `ldx` apart (a stride that, at 128 or 1024 tokens,
@@ -347,7 +361,10 @@ fn run_packed(kernel: Kernel, p: &Problem<'_>, out: &mut [f32], threads: usize) 
 fn pack_tokens<'a>(panels: &'a mut Vec<f32>, xt: Tokens<'_>, k: usize, n: usize) -> Tokens<'a> {
     let blocks = n.div_ceil(TOKEN_PAD);
     let block = TOKEN_PAD * k;
-    let panels = crate::heap::grown(panels, blocks * block);
+    // From a cache-line boundary, so that a step's 16 tokens are one line, not two halves.
+    let buf = crate::heap::grown(panels, blocks * block + TOKEN_PAD);
+    let skip = buf.as_ptr().align_offset(64).min(TOKEN_PAD);
+    let panels = &mut buf[skip..][..blocks * block];
     for (b, panel) in panels.chunks_exact_mut(block).enumerate() {
         let first = xt.at(b * TOKEN_PAD);
         for (kk, step) in panel.chunks_exact_mut(TOKEN_PAD).enumerate() {
@@ -810,6 +827,71 @@ mod tests {
             }
             check_layout(d, 2, Some(kernel), Layout::Columns(None));
         }
+    }
+
+    /// A kernel that reads packed tokens computes, to the bit, what it computes from `xt` in
+    /// place: same products, same order, in every layout.
+    #[test]
+    fn packed_tokens_give_the_same_products_as_tokens_in_place() {
+        let mut rng = Rng::new(11);
+        for kernel in Kernel::available().into_iter().filter(|k| k.packs_tokens()) {
+            for (n, k, m) in [
+                (1, 1, 1),
+                (33, 17, 13),
+                (16, 64, 40),
+                (130, 40, 29),
+                (70, 300, 6),
+            ] {
+                let d = Dims { n, k, m };
+                let (w, x, b) = (
+                    random(&mut rng, m * k),
+                    random(&mut rng, n * k),
+                    random(&mut rng, m),
+                );
+                let mut xt = Vec::new();
+                let ldx = transpose(&mut xt, &x, n, k);
+                for layout in [Layout::Rows, Layout::Columns(None), Layout::AddColumns] {
+                    let p = Problem {
+                        w: Weights::rows(&w, k),
+                        b: Some(&b),
+                        xt: Tokens::rows(&xt, ldx),
+                        k,
+                        m,
+                        n,
+                        ld_out: if let Layout::Rows = layout { m } else { ldx },
+                        layout,
+                    };
+                    let len = if let Layout::Rows = layout {
+                        n * m
+                    } else {
+                        m * ldx
+                    };
+                    let mut in_place = vec![0.5f32; len];
+                    run_packed(kernel, &p, &mut in_place, 1);
+                    let mut panels = Vec::new();
+                    let packed = Problem {
+                        xt: pack_tokens(&mut panels, p.xt, k, n),
+                        ..p
+                    };
+                    let mut from_panels = vec![0.5f32; len];
+                    run_packed(kernel, &packed, &mut from_panels, 1);
+                    assert_eq!(in_place, from_panels, "{kernel:?} {layout:?} {d:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn tokens_are_packed_where_their_rows_would_crowd_l1() {
+        let xt = |ldx| Tokens::rows(&[], ldx);
+        // 128 tokens: rows 512 bytes apart fall in 8 of the 64 sets.
+        assert!(!rows_crowd_l1(xt(128), 32));
+        assert!(rows_crowd_l1(xt(128), 33));
+        // 144 tokens: rows 9 lines apart reach every set.
+        assert!(!rows_crowd_l1(xt(144), 256));
+        assert!(rows_crowd_l1(xt(144), 257));
+        // 16 tokens: already one panel.
+        assert!(!rows_crowd_l1(xt(16), 4096));
     }
 
     #[test]
