@@ -212,6 +212,8 @@ impl Kernel {
         match self {
             #[cfg(target_arch = "x86_64")]
             Self::Avx512 if rows == 16 => Some(x86::store_avx512),
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2 if rows == 6 => Some(x86::store_avx2),
             _ => None,
         }
     }
@@ -598,6 +600,38 @@ mod x86 {
                 let a = _mm256_broadcast_ss(&*wk.add(i * row));
                 lo[i] = _mm256_fmadd_ps(a, x_lo, lo[i]);
                 hi[i] = _mm256_fmadd_ps(a, x_hi, hi[i]);
+            }
+        }
+    }
+
+    /// Writes a `[6][16]` tile transposed, `out[dt·ld + i] = tile[i·16 + dt]` for `i < 6`,
+    /// `dt < tokens`: each half of the tokens through an 8 × 8 register transpose (two rows
+    /// of zeros), then six numbers per token, as four and two.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has AVX2; `tile` holds `6 · 16` numbers; `out` points at `(tokens − 1)·ld + 6`
+    /// writable numbers that nothing else accesses.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn store_avx2(tile: &[f32], out: *mut f32, ld: usize, tokens: usize) {
+        for first in (0..tokens.min(16)).step_by(8) {
+            let rows: [__m256; 8] = std::array::from_fn(|i| {
+                if i < 6 {
+                    // SAFETY: tile[i·16 + first..][..8] is within the 6 · 16 numbers.
+                    unsafe { _mm256_loadu_ps(tile[i * 16 + first..][..8].as_ptr()) }
+                } else {
+                    _mm256_setzero_ps()
+                }
+            });
+            let columns = super::super::transpose::x86::transpose8(rows);
+            for (dt, column) in columns.iter().enumerate().take(tokens - first) {
+                // SAFETY: the 6 numbers at out + (first + dt)·ld are the caller's to write.
+                unsafe {
+                    let p = out.add((first + dt) * ld);
+                    _mm_storeu_ps(p, _mm256_castps256_ps128(*column));
+                    let high = _mm256_extractf128_ps::<1>(*column);
+                    _mm_store_sd(p.add(4).cast(), _mm_castps_pd(high));
+                }
             }
         }
     }

@@ -212,7 +212,7 @@ pub(super) mod x86 {
     /// The transpose of an 8 × 8 block held as 8 row vectors.
     #[inline]
     #[target_feature(enable = "avx2")]
-    fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+    pub fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
         // Within each 128-bit lane: after these two steps, u[q] holds column q of rows 0..4
         // in its low lane and column 4 + q in its high lane; u[4 + q] the same of rows 4..8.
         let t = [
@@ -249,8 +249,10 @@ pub(super) mod x86 {
         ]
     }
 
-    /// [`Blocks::run`] in 8 × 8 register blocks; blocks at the edges, where AVX2 has no
-    /// masks as cheap as AVX-512's, number by number.
+    /// [`Blocks::run`] in 8 × 8 register blocks, rows past the source's read as zeros and
+    /// columns cut to the rows written (a panel of 6 weight rows is such a block); blocks
+    /// at the last columns, where AVX2 has no masked loads as cheap as AVX-512's, number by
+    /// number.
     ///
     /// # Safety
     ///
@@ -267,22 +269,25 @@ pub(super) mod x86 {
         } = blocks;
         let real = real.min(rows);
         for r0 in (0..rows).step_by(8) {
+            let written = (rows - r0).min(8);
+            let present = real.saturating_sub(r0).min(written);
             for c0 in (0..cols).step_by(8) {
-                let whole = r0 + 8 <= rows && c0 + 8 <= cols;
-                if whole && r0 + 8 <= real {
+                if c0 + 8 <= cols && present > 0 {
                     let block: [__m256; 8] = std::array::from_fn(|dr| {
-                        let row = &src[(r0 + dr) * src_ld + c0..][..8];
-                        // SAFETY: the load reads the 8 numbers of `row`.
-                        unsafe { _mm256_loadu_ps(row.as_ptr()) }
+                        if dr < present {
+                            let row = &src[(r0 + dr) * src_ld + c0..][..8];
+                            // SAFETY: the load reads the 8 numbers of `row`.
+                            unsafe { _mm256_loadu_ps(row.as_ptr()) }
+                        } else {
+                            _mm256_setzero_ps()
+                        }
                     });
                     for (dc, column) in transpose8(block).into_iter().enumerate() {
-                        let out = &mut dst[(c0 + dc) * dst_ld + r0..][..8];
-                        // SAFETY: the store writes the 8 numbers of `out`.
-                        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), column) };
+                        store_first(&mut dst[(c0 + dc) * dst_ld + r0..][..written], column);
                     }
-                } else if whole && r0 >= real {
+                } else if c0 + 8 <= cols {
                     for dc in 0..8 {
-                        dst[(c0 + dc) * dst_ld + r0..][..8].fill(0.0);
+                        dst[(c0 + dc) * dst_ld + r0..][..written].fill(0.0);
                     }
                 } else {
                     for c in c0..(c0 + 8).min(cols) {
@@ -293,6 +298,21 @@ pub(super) mod x86 {
                     }
                 }
             }
+        }
+    }
+
+    /// `out = value[..out.len()]`, `out` holding at most 8 numbers.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn store_first(out: &mut [f32], value: __m256) {
+        if out.len() == 8 {
+            // SAFETY: the store writes the 8 numbers of `out`.
+            unsafe { _mm256_storeu_ps(out.as_mut_ptr(), value) };
+        } else {
+            let mut lanes = [0.0f32; 8];
+            // SAFETY: the store writes the 8 numbers of `lanes`.
+            unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), value) };
+            out.copy_from_slice(&lanes[..out.len()]);
         }
     }
 
@@ -368,7 +388,7 @@ mod tests {
     #[test]
     fn pack_lays_rows_out_step_by_step() {
         let mut rng = Rng::new(7);
-        for (rows, k) in [(16, 1024), (16, 33), (4, 40), (5, 7)] {
+        for (rows, k) in [(16, 1024), (16, 33), (6, 1024), (6, 41), (4, 40), (5, 7)] {
             let stride = k + 9;
             let w = random(&mut rng, (rows - 1) * stride + k);
             let mut panel = vec![f32::NAN; rows * k + 3];
