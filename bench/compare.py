@@ -220,11 +220,16 @@ def cpu_model():
             info = f.read()
     except OSError:
         return "an unknown CPU"
-    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
-                 "an unknown CPU")
-    flags = next((set(line.split(":", 1)[1].split()) for line in info.splitlines() if line.startswith("flags")), set())
+    fields = {}
+    for line in info.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    flags = set(fields.get("flags", "").split())
     widest = "AVX-512" if "avx512f" in flags else "AVX2" if {"avx2", "fma"} <= flags else "no AVX2"
-    return f"{model} ({widest})"
+    # A virtual machine may name only the brand; family and model still tell Zen 3 (25, 1)
+    # from Zen 4 (25, 17).
+    return f"{fields.get('model name', 'an unknown CPU')} (family {fields.get('cpu family', '?')} model " \
+           f"{fields.get('model', '?')}, {widest})"
 
 
 def kernels(a, meta):

@@ -28,6 +28,13 @@ mod workloads;
 const THREADS: [usize; 2] = [1, 2];
 
 fn bench_workloads(c: &mut Criterion) {
+    match transformer::runtime::cpu::try_level() {
+        Ok(level) => eprintln!("kernel level: {level}"),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return;
+        }
+    }
     let names = ["w1", "w2", "w3", "w4", "gemm"].map(String::from);
     let data = workloads::data_dir(None);
     let model_dir = workloads::model_dir(None);

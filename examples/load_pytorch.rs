@@ -32,6 +32,8 @@ fn rows(io: &[u8], name: &str, rows: usize) -> Result<Vec<[f32; 16]>, Box<dyn Er
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
+    // A TRANSFORMER_KERNEL this CPU cannot obey is an error here, before any kernel runs.
+    transformer::runtime::cpu::try_level()?;
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let mut args = std::env::args().skip(1).map(PathBuf::from);
     let weights = args

@@ -114,6 +114,8 @@ fn to_json(embeddings: &[[f32; MiniLm::D_MODEL]]) -> String {
 /// Runs the example; `Err` is printed to stderr.
 pub fn run() -> Result<(), Box<dyn Error>> {
     let args = parse_args()?;
+    // A TRANSFORMER_KERNEL this CPU cannot obey is an error here, before any kernel runs.
+    transformer::runtime::cpu::try_level()?;
     let encoder = SentenceEncoder::load(&model_dir(args.model_dir))?;
     let sentences: Vec<&str> = args.sentences.iter().map(String::as_str).collect();
     let embeddings = encoder.embed(&sentences)?;
