@@ -19,6 +19,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The environment variable that forces a level.
 pub const ENV: &str = "TRANSFORMER_KERNEL";
@@ -164,7 +165,17 @@ thread_local! {
 /// way to return the error, and running another level than the one asked for would be the
 /// silent fallback this module exists to prevent.
 pub fn level() -> Level {
-    let level = try_level().unwrap_or_else(|e| panic!("{e}"));
+    // Kernels ask on every call: after the first, one relaxed load, not the OnceLock and a
+    // clone of its Result.
+    static KNOWN: AtomicUsize = AtomicUsize::new(usize::MAX);
+    let level = match Level::ALL.get(KNOWN.load(Ordering::Relaxed)) {
+        Some(&level) => level,
+        None => {
+            let level = try_level().unwrap_or_else(|e| panic!("{e}"));
+            KNOWN.store(level.index(), Ordering::Relaxed);
+            level
+        }
+    };
     DISPATCHES.with(|d| {
         let mut counts = d.get();
         counts[level.index()] += 1;
