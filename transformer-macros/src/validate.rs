@@ -13,6 +13,7 @@ use proc_macro2::Span;
 use syn::{Attribute, Ident, Visibility};
 
 use crate::spec::{Spec, Specs};
+use keys::Key;
 use settings::{Got, Settings};
 
 /// Where each layer normalises: PyTorch's `norm_first` (`pre`) or not (`post`), or never.
@@ -121,87 +122,149 @@ pub fn validate(specs: &Specs) -> syn::Result<Vec<Model>> {
     }
 }
 
-/// One item: read every setting, then check the rules between them.
+/// One item: read every setting, check the rules between them, then build the model.
 fn validate_item(spec: &Spec, errors: &mut Vec<syn::Error>) -> Option<Model> {
     let anchor = spec.name.as_ref().map_or(spec.open, Ident::span);
     let errors_before = errors.len();
-    let s = Settings::read(&spec.settings, errors);
-    let kind = s.word("kind", KINDS, errors);
-    let d_model = s.dim("d_model", errors);
-    let heads = s.dim("heads", errors);
-    let layers = s.dim("layers", errors);
-    let encoder_layers = s.dim("encoder_layers", errors);
-    let decoder_layers = s.dim("decoder_layers", errors);
-    let d_ff = s.dim("d_ff", errors);
-    let max_len = s.dim("max_len", errors);
-    let norm = s.word("norm", NORMS, errors);
-    let final_norm = s.flag("final_norm", errors);
-    let eps = s.positive_float("eps", errors);
-    let activation = s.word("activation", ACTIVATIONS, errors);
-    let positional = s.word("positional", POSITIONALS, errors);
-    let bias = s.flag("bias", errors);
-    let ffn = s.flag("ffn", errors);
-    let out_proj = s.flag("out_proj", errors);
-    let causal = s.flag("causal", errors);
-    let cross_attention = s.flag("cross_attention", errors);
-    let vocab = s.dim("vocab", errors);
-    let token_types = s.dim("token_types", errors);
-    let embed_norm = s.flag("embed_norm", errors);
-    let weights = s.word("weights", WEIGHTS, errors);
-
-    // Rules between settings read a rejected value as its default; its error is already out.
-    let kind_value = kind.or(Kind::Encoder).unwrap_or(Kind::Encoder);
-    let norm_value = norm.or(NormPlacement::Post).unwrap_or(NormPlacement::Post);
-    let ffn_value = ffn.or(true).unwrap_or(true);
-    // `nn.Transformer` puts a final norm on both stacks; elsewhere it is opt-in.
-    let final_norm_default =
-        kind_value == Kind::EncoderDecoder && norm_value != NormPlacement::None;
-    let final_norm_value = final_norm.or(final_norm_default).unwrap_or(false);
-    let embed_norm_value = embed_norm.or(false).unwrap_or(false);
-
-    check_required(&s, kind_value, anchor, errors);
-    check_layer_keys(
-        kind_value,
-        &layers,
-        &encoder_layers,
-        &decoder_layers,
-        errors,
-    );
-    check_heads_divide_d_model(&heads, &d_model, errors);
-    check_final_norm_has_norms(norm_value, &final_norm, errors);
-    check_eps_has_a_norm(
-        norm_value,
-        final_norm_value || embed_norm_value,
-        &eps,
-        errors,
-    );
-    check_ffn_settings_need_ffn(ffn_value, &d_ff, &activation, errors);
-    check_causal_is_for_encoders(kind_value, &causal, errors);
-    check_cross_attention_is_for_decoders(kind_value, &cross_attention, errors);
-    let single_stack =
-        kind_value != Kind::EncoderDecoder && !cross_attention.or(false).unwrap_or(false);
-    check_token_tables_need_a_single_stack(single_stack, &vocab, &token_types, &embed_norm, errors);
-    check_token_types_need_vocab(&vocab, &token_types, errors);
-    check_bert_layout(
-        kind_value,
-        norm_value,
-        ffn_value,
-        final_norm_value,
-        &s,
-        &weights,
-        errors,
-    );
+    let settings = Settings::read(&spec.settings, errors);
+    let read = Read::new(&settings, errors);
+    let assumed = Assumed::new(&read);
+    check_rules(&settings, &read, &assumed, anchor, errors);
     if errors.len() > errors_before {
         return None;
     }
+    let model = build(spec, &read, &assumed)?;
+    check_size(&model, anchor, errors);
+    (errors.len() == errors_before).then_some(model)
+}
 
-    let d_model_value = d_model.value()?;
-    let (encoder_layers, decoder_layers) = match kind_value {
-        Kind::Encoder => (layers.value()?, 0),
-        Kind::Decoder => (0, layers.value()?),
-        Kind::EncoderDecoder => (encoder_layers.value()?, decoder_layers.value()?),
+/// Every setting of one item, each checked on its own (kind of value, range).
+struct Read {
+    kind: Got<Kind>,
+    d_model: Got<usize>,
+    heads: Got<usize>,
+    layers: Got<usize>,
+    encoder_layers: Got<usize>,
+    decoder_layers: Got<usize>,
+    d_ff: Got<usize>,
+    max_len: Got<usize>,
+    norm: Got<NormPlacement>,
+    final_norm: Got<bool>,
+    eps: Got<f32>,
+    activation: Got<Activation>,
+    positional: Got<Positional>,
+    bias: Got<bool>,
+    ffn: Got<bool>,
+    out_proj: Got<bool>,
+    causal: Got<bool>,
+    cross_attention: Got<bool>,
+    vocab: Got<usize>,
+    token_types: Got<usize>,
+    embed_norm: Got<bool>,
+    weights: Got<Weights>,
+}
+
+impl Read {
+    /// Reads the keys in table order, so their errors come out in that order.
+    fn new(s: &Settings, errors: &mut Vec<syn::Error>) -> Self {
+        Self {
+            kind: s.word(&keys::KIND, KINDS, errors),
+            d_model: s.dim(&keys::D_MODEL, errors),
+            heads: s.dim(&keys::HEADS, errors),
+            layers: s.dim(&keys::LAYERS, errors),
+            encoder_layers: s.dim(&keys::ENCODER_LAYERS, errors),
+            decoder_layers: s.dim(&keys::DECODER_LAYERS, errors),
+            d_ff: s.dim(&keys::D_FF, errors),
+            max_len: s.dim(&keys::MAX_LEN, errors),
+            norm: s.word(&keys::NORM, NORMS, errors),
+            final_norm: s.flag(&keys::FINAL_NORM, errors),
+            eps: s.positive_float(&keys::EPS, errors),
+            activation: s.word(&keys::ACTIVATION, ACTIVATIONS, errors),
+            positional: s.word(&keys::POSITIONAL, POSITIONALS, errors),
+            bias: s.flag(&keys::BIAS, errors),
+            ffn: s.flag(&keys::FFN, errors),
+            out_proj: s.flag(&keys::OUT_PROJ, errors),
+            causal: s.flag(&keys::CAUSAL, errors),
+            cross_attention: s.flag(&keys::CROSS_ATTENTION, errors),
+            vocab: s.dim(&keys::VOCAB, errors),
+            token_types: s.dim(&keys::TOKEN_TYPES, errors),
+            embed_norm: s.flag(&keys::EMBED_NORM, errors),
+            weights: s.word(&keys::WEIGHTS, WEIGHTS, errors),
+        }
+    }
+}
+
+/// The settings that other rules depend on. Rules between settings read a rejected value as
+/// its default; its error is already out.
+struct Assumed {
+    kind: Kind,
+    norm: NormPlacement,
+    ffn: bool,
+    final_norm: bool,
+    embed_norm: bool,
+    /// One stack without cross-attention: the only shape that takes token ids.
+    single_stack: bool,
+}
+
+impl Assumed {
+    fn new(read: &Read) -> Self {
+        let kind = read.kind.or(Kind::Encoder).unwrap_or(Kind::Encoder);
+        let norm = read
+            .norm
+            .or(NormPlacement::Post)
+            .unwrap_or(NormPlacement::Post);
+        // `nn.Transformer` puts a final norm on both stacks; elsewhere it is opt-in.
+        let final_norm_default = kind == Kind::EncoderDecoder && norm != NormPlacement::None;
+        let cross_attention = read.cross_attention.or(false).unwrap_or(false);
+        Self {
+            kind,
+            norm,
+            ffn: read.ffn.or(true).unwrap_or(true),
+            final_norm: read.final_norm.or(final_norm_default).unwrap_or(false),
+            embed_norm: read.embed_norm.or(false).unwrap_or(false),
+            single_stack: kind != Kind::EncoderDecoder && !cross_attention,
+        }
+    }
+}
+
+/// Every rule between settings, each in its own function.
+fn check_rules(
+    settings: &Settings,
+    read: &Read,
+    assumed: &Assumed,
+    anchor: Span,
+    errors: &mut Vec<syn::Error>,
+) {
+    let Assumed { kind, norm, .. } = *assumed;
+    check_required(settings, kind, anchor, errors);
+    check_layer_keys(
+        kind,
+        &read.layers,
+        &read.encoder_layers,
+        &read.decoder_layers,
+        errors,
+    );
+    check_heads_divide_d_model(&read.heads, &read.d_model, errors);
+    check_final_norm_has_norms(norm, &read.final_norm, errors);
+    let other_norms = assumed.final_norm || assumed.embed_norm;
+    check_eps_has_a_norm(norm, other_norms, &read.eps, errors);
+    check_ffn_settings_need_ffn(assumed.ffn, &read.d_ff, &read.activation, errors);
+    check_causal_is_for_encoders(kind, &read.causal, errors);
+    check_cross_attention_is_for_decoders(kind, &read.cross_attention, errors);
+    check_token_tables_need_a_single_stack(assumed.single_stack, read, errors);
+    check_token_types_need_vocab(&read.vocab, &read.token_types, errors);
+    check_bert_layout(assumed, settings, &read.weights, errors);
+}
+
+/// The model of settings that passed every check; `None` only if a check missed a rejection.
+fn build(spec: &Spec, read: &Read, assumed: &Assumed) -> Option<Model> {
+    let d_model = read.d_model.value()?;
+    let (encoder_layers, decoder_layers) = match assumed.kind {
+        Kind::Encoder => (read.layers.value()?, 0),
+        Kind::Decoder => (0, read.layers.value()?),
+        Kind::EncoderDecoder => (read.encoder_layers.value()?, read.decoder_layers.value()?),
     };
-    let model = Model {
+    Some(Model {
         attrs: spec.attrs.clone(),
         vis: spec.vis.clone(),
         name: spec
@@ -209,34 +272,32 @@ fn validate_item(spec: &Spec, errors: &mut Vec<syn::Error>) -> Option<Model> {
             .clone()
             .unwrap_or_else(|| Ident::new("Transformer", spec.open)),
         unnamed: spec.name.is_none(),
-        kind: kind_value,
-        d_model: d_model_value,
-        heads: heads.value()?,
+        kind: assumed.kind,
+        d_model,
+        heads: read.heads.value()?,
         encoder_layers,
         decoder_layers,
-        d_ff: if ffn_value {
-            d_ff.or(4 * d_model_value)?
+        d_ff: if assumed.ffn {
+            read.d_ff.or(4 * d_model)?
         } else {
             0
         },
-        max_len: max_len.or(512)?,
-        norm: norm_value,
-        final_norm: final_norm_value,
-        eps: eps.or(1e-5)?,
-        activation: activation.or(Activation::Relu)?,
-        positional: positional.or(Positional::None)?,
-        bias: bias.or(true)?,
-        ffn: ffn_value,
-        out_proj: out_proj.or(true)?,
-        causal: kind_value != Kind::Encoder || causal.or(false)?,
-        cross_attention: kind_value == Kind::EncoderDecoder || cross_attention.or(false)?,
-        vocab: vocab.value(),
-        token_types: token_types.value(),
-        embed_norm: embed_norm_value,
-        weights: weights.or(Weights::Pytorch)?,
-    };
-    check_size(&model, anchor, errors);
-    (errors.len() == errors_before).then_some(model)
+        max_len: read.max_len.or(512)?,
+        norm: assumed.norm,
+        final_norm: assumed.final_norm,
+        eps: read.eps.or(1e-5)?,
+        activation: read.activation.or(Activation::Relu)?,
+        positional: read.positional.or(Positional::None)?,
+        bias: read.bias.or(true)?,
+        ffn: assumed.ffn,
+        out_proj: read.out_proj.or(true)?,
+        causal: assumed.kind != Kind::Encoder || read.causal.or(false)?,
+        cross_attention: assumed.kind == Kind::EncoderDecoder || read.cross_attention.or(false)?,
+        vocab: read.vocab.value(),
+        token_types: read.token_types.value(),
+        embed_norm: assumed.embed_norm,
+        weights: read.weights.or(Weights::Pytorch)?,
+    })
 }
 
 const KINDS: &[(&str, Kind)] = &[
@@ -263,30 +324,31 @@ const POSITIONALS: &[(&str, Positional)] = &[
 
 /// Required keys, all named in one error at the model's name.
 fn check_required(settings: &Settings, kind: Kind, anchor: Span, errors: &mut Vec<syn::Error>) {
-    let required: &[(&str, &str)] = match kind {
+    let required: &[&Key] = match kind {
         Kind::EncoderDecoder => &[
-            ("d_model", "64"),
-            ("heads", "4"),
-            ("encoder_layers", "2"),
-            ("decoder_layers", "2"),
+            &keys::D_MODEL,
+            &keys::HEADS,
+            &keys::ENCODER_LAYERS,
+            &keys::DECODER_LAYERS,
         ],
-        Kind::Encoder | Kind::Decoder => &[("d_model", "64"), ("heads", "4"), ("layers", "2")],
+        Kind::Encoder | Kind::Decoder => &[&keys::D_MODEL, &keys::HEADS, &keys::LAYERS],
     };
     // A misspelled key already has an error suggesting the key: don't also call it missing.
     // Likewise `layers` on an `encoder_decoder` is reported as such, not as two missing keys.
-    let layers_instead = kind == Kind::EncoderDecoder && settings.has("layers");
-    let missing: Vec<_> = required
+    let layers_instead = kind == Kind::EncoderDecoder && settings.has(&keys::LAYERS);
+    let missing: Vec<&Key> = required
         .iter()
-        .filter(|(key, _)| !settings.has(key) && !settings.suggested(key))
-        .filter(|(key, _)| !(layers_instead && key.ends_with("_layers")))
+        .copied()
+        .filter(|key| !settings.has(key) && !settings.suggested(key))
+        .filter(|key| !(layers_instead && key.name.ends_with("_layers")))
         .collect();
     if missing.is_empty() {
         return;
     }
-    let names = list(missing.iter().map(|(key, _)| format!("`{key}`")));
+    let names = list(missing.iter().map(|key| format!("`{}`", key.name)));
     let example = missing
         .iter()
-        .map(|(key, v)| format!("{key}: {v}"))
+        .map(|key| format!("{}: {}", key.name, settings::example(key)))
         .collect::<Vec<_>>()
         .join(", ");
     let s = if missing.len() == 1 { "" } else { "s" };
@@ -315,8 +377,8 @@ fn check_layer_keys(
         return;
     }
     for (key, got) in [
-        ("encoder_layers", encoder_layers),
-        ("decoder_layers", decoder_layers),
+        (keys::ENCODER_LAYERS.name, encoder_layers),
+        (keys::DECODER_LAYERS.name, decoder_layers),
     ] {
         if let Some(span) = got.key_span() {
             errors.push(syn::Error::new(
@@ -384,11 +446,11 @@ fn check_final_norm_has_norms(
 /// `eps` configures layer norms; with none in the model it would silently do nothing.
 fn check_eps_has_a_norm(
     norm: NormPlacement,
-    final_norm: bool,
+    other_norms: bool,
     eps: &Got<f32>,
     errors: &mut Vec<syn::Error>,
 ) {
-    if norm != NormPlacement::None || final_norm {
+    if norm != NormPlacement::None || other_norms {
         return;
     }
     if let Some(span) = eps.key_span() {
@@ -412,8 +474,8 @@ fn check_ffn_settings_need_ffn(
         return;
     }
     for (key, span) in [
-        ("d_ff", d_ff.key_span()),
-        ("activation", activation.key_span()),
+        (keys::D_FF.name, d_ff.key_span()),
+        (keys::ACTIVATION.name, activation.key_span()),
     ] {
         if let Some(span) = span {
             errors.push(syn::Error::new(
@@ -472,20 +534,18 @@ fn check_cross_attention_is_for_decoders(
 /// embeddings, since its two inputs would need two tables.
 fn check_token_tables_need_a_single_stack(
     single_stack: bool,
-    vocab: &Got<usize>,
-    token_types: &Got<usize>,
-    embed_norm: &Got<bool>,
+    read: &Read,
     errors: &mut Vec<syn::Error>,
 ) {
     if single_stack {
         return;
     }
-    let keys = [
-        ("vocab", vocab.key_span()),
-        ("token_types", token_types.key_span()),
-        ("embed_norm", embed_norm.key_span()),
+    let given = [
+        (keys::VOCAB.name, read.vocab.key_span()),
+        (keys::TOKEN_TYPES.name, read.token_types.key_span()),
+        (keys::EMBED_NORM.name, read.embed_norm.key_span()),
     ];
-    for (key, span) in keys {
+    for (key, span) in given {
         if let Some(span) = span {
             errors.push(syn::Error::new(
                 span,
@@ -515,10 +575,7 @@ fn check_token_types_need_vocab(
 
 /// BERT's names describe a post-norm encoder with every sublayer and no final norm.
 fn check_bert_layout(
-    kind: Kind,
-    norm: NormPlacement,
-    ffn: bool,
-    final_norm: bool,
+    assumed: &Assumed,
     settings: &Settings,
     weights: &Got<Weights>,
     errors: &mut Vec<syn::Error>,
@@ -529,23 +586,26 @@ fn check_bert_layout(
     else {
         return;
     };
+    let out_proj_off = settings.has(&keys::OUT_PROJ) && !settings.flag_value(&keys::OUT_PROJ);
+    let sinusoidal = settings.word_is(&keys::POSITIONAL, "sinusoidal");
     let conflicts = [
-        (kind != Kind::Encoder, "kind", "`kind: encoder`"),
-        (norm != NormPlacement::Post, "norm", "`norm: post`"),
-        (!ffn, "ffn", "`ffn: true`"),
-        (final_norm, "final_norm", "no `final_norm`"),
+        (assumed.kind != Kind::Encoder, keys::KIND, "`kind: encoder`"),
         (
-            settings.has("out_proj") && !settings.flag_value("out_proj"),
-            "out_proj",
-            "`out_proj: true`",
+            assumed.norm != NormPlacement::Post,
+            keys::NORM,
+            "`norm: post`",
         ),
+        (!assumed.ffn, keys::FFN, "`ffn: true`"),
+        (assumed.final_norm, keys::FINAL_NORM, "no `final_norm`"),
+        (out_proj_off, keys::OUT_PROJ, "`out_proj: true`"),
         (
-            settings.word_is("positional", "sinusoidal"),
-            "positional",
+            sinusoidal,
+            keys::POSITIONAL,
             "`positional: learned` or none",
         ),
     ];
     for (conflict, key, needed) in conflicts {
+        let key = key.name;
         if conflict {
             errors.push(syn::Error::new(
                 span,

@@ -78,7 +78,7 @@ fn random_tree(rng: &mut Rng, depth: usize) -> TokenTree {
     match rng.below(if depth > 2 { 3 } else { 4 }) {
         0 => {
             let word = if rng.below(2) == 0 {
-                *rng.pick(KEYS)
+                rng.pick(KEYS).name
             } else {
                 *rng.pick(OTHER_WORDS)
             };

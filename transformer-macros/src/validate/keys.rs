@@ -1,30 +1,93 @@
-//! The setting keys `transformer!` knows, and the nearest one to a misspelling.
+//! The setting keys `transformer!` knows, in one table, and the nearest one to a misspelling.
+//!
+//! The validator reads each key through its constant here (`D_MODEL`, not `"d_model"`), so a
+//! misspelt key in this crate does not compile. The README and the `transformer!` doc comment
+//! list the same keys with the same defaults; a test below keeps them in step.
 
-/// Every key, in the order the docs list them.
-pub const KEYS: &[&str] = &[
-    "kind",
-    "d_model",
-    "heads",
-    "layers",
-    "encoder_layers",
-    "decoder_layers",
-    "d_ff",
-    "max_len",
-    "norm",
-    "final_norm",
-    "eps",
-    "activation",
-    "positional",
-    "bias",
-    "ffn",
-    "out_proj",
-    "causal",
-    "cross_attention",
-    "vocab",
-    "token_types",
-    "embed_norm",
-    "weights",
-];
+/// One spec key: its name, the values it takes, its default and what it means.
+pub struct Key {
+    pub name: &'static str,
+    pub values: Values,
+    /// The default as the docs write it: `` `512` ``, `required`, `none`, ….
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "read only by the tests against the docs")
+    )]
+    pub default: &'static str,
+    /// What the key sets, as the `transformer!` doc comment says it.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "read only by the tests against the docs")
+    )]
+    pub doc: &'static str,
+}
+
+/// How a key's value is written.
+pub enum Values {
+    /// A positive integer; `example` is a typical value, for `help:` lines.
+    Int { example: &'static str },
+    /// `true` or `false`.
+    Flag,
+    /// A float greater than zero.
+    Float,
+    /// One of a few bare words; `validate` maps each to its enum.
+    Word,
+}
+
+const fn int(example: &'static str) -> Values {
+    Values::Int { example }
+}
+
+macro_rules! keys {
+    ($($constant:ident: $name:literal, $values:expr, $default:literal, $doc:literal;)*) => {
+        $(
+            #[doc = concat!("`", $name, "`: ", $doc, ".")]
+            pub const $constant: Key = Key {
+                name: $name,
+                values: $values,
+                default: $default,
+                doc: $doc,
+            };
+        )*
+
+        /// Every key, in the order the docs list them.
+        pub const KEYS: &[Key] = &[$($constant),*];
+    };
+}
+
+keys! {
+    KIND: "kind", Values::Word, "`encoder`",
+        "one bidirectional stack, one causal stack, or PyTorch's `nn.Transformer`";
+    D_MODEL: "d_model", int("64"), "required", "width of the residual stream";
+    HEADS: "heads", int("4"), "required", "attention heads";
+    LAYERS: "layers", int("2"), "required (not for `encoder_decoder`)", "layers of the stack";
+    ENCODER_LAYERS: "encoder_layers", int("2"), "required for `encoder_decoder`",
+        "layers of each stack";
+    DECODER_LAYERS: "decoder_layers", int("2"), "required for `encoder_decoder`",
+        "layers of each stack";
+    D_FF: "d_ff", int("256"), "`4 * d_model`", "feed-forward hidden width";
+    MAX_LEN: "max_len", int("512"), "`512`", "longest sequence";
+    NORM: "norm", Values::Word, "`post`", "where each sublayer normalises";
+    FINAL_NORM: "final_norm", Values::Flag, "`false` (`true` for `encoder_decoder`)",
+        "a layer norm after each stack";
+    EPS: "eps", Values::Float, "`1e-5`", "layer norm epsilon";
+    ACTIVATION: "activation", Values::Word, "`relu`", "feed-forward non-linearity";
+    POSITIONAL: "positional", Values::Word, "`none`", "positions added to the input";
+    BIAS: "bias", Values::Flag, "`true`", "biases in linear layers and layer norms";
+    FFN: "ffn", Values::Flag, "`true`", "the feed-forward sublayer";
+    OUT_PROJ: "out_proj", Values::Flag, "`true`", "the attention output projection";
+    CAUSAL: "causal", Values::Flag, "`false`", "masked self-attention";
+    CROSS_ATTENTION: "cross_attention", Values::Flag, "`false`", "attention to an encoder memory";
+    VOCAB: "vocab", int("30522"), "none", "token ids in";
+    TOKEN_TYPES: "token_types", int("2"), "none", "a token-type table";
+    EMBED_NORM: "embed_norm", Values::Flag, "`false`", "a layer norm on the summed embeddings";
+    WEIGHTS: "weights", Values::Word, "`pytorch`", "tensor names for safetensors";
+}
+
+/// Every key's name, in table order.
+pub fn names() -> impl Iterator<Item = &'static str> + Clone {
+    KEYS.iter().map(|key| key.name)
+}
 
 /// The candidate closest to `word` by edit distance, if it is close enough to be a typo:
 /// at most 2 edits, and fewer than half of the word's length.
@@ -69,7 +132,7 @@ mod tests {
 
     #[test]
     fn typos_map_to_the_key_meant() {
-        let keys = KEYS.iter().copied();
+        let keys = names();
         assert_eq!(closest("hedas", keys.clone()), Some("heads"));
         assert_eq!(closest("dmodel", keys.clone()), Some("d_model"));
         assert_eq!(closest("layer", keys.clone()), Some("layers"));
@@ -82,5 +145,63 @@ mod tests {
         assert_eq!(edit_distance("hedas", "heads"), 1);
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("gleu", "gelu"), 1);
+    }
+
+    /// One documented key: its name, its default and its meaning, as the docs write them.
+    type Row = (String, String, String);
+
+    /// A row per key of the first table after `heading` in `markdown`, with any `/// `
+    /// doc-comment prefix removed. A row may list several keys: `` `a`, `b` ``.
+    fn documented_keys(markdown: &str, heading: &str) -> Vec<Row> {
+        let lines = markdown
+            .lines()
+            .map(|line| line.trim_start().trim_start_matches("///").trim())
+            .skip_while(|line| !line.starts_with(heading))
+            .skip_while(|line| !line.starts_with('|'))
+            .take_while(|line| line.starts_with('|'))
+            .skip(2); // the header and the `|---|` line
+        let mut rows = Vec::new();
+        for line in lines {
+            let cells: Vec<&str> = line.trim_matches('|').split(" | ").map(str::trim).collect();
+            let &[keys, _values, default, meaning] = cells.as_slice() else {
+                panic!("not a row of four cells: {line}");
+            };
+            for key in keys.split(", ") {
+                let key = key.trim_matches('`').to_owned();
+                rows.push((key, default.to_owned(), meaning.to_owned()));
+            }
+        }
+        rows
+    }
+
+    #[test]
+    fn the_readme_lists_every_key_with_its_default() {
+        let readme = include_str!("../../../README.md");
+        let documented: Vec<(String, String)> = documented_keys(readme, "## The spec language")
+            .into_iter()
+            .map(|(key, default, _)| (key, default))
+            .collect();
+        let table: Vec<(String, String)> = KEYS
+            .iter()
+            .map(|key| (key.name.to_owned(), key.default.to_owned()))
+            .collect();
+        assert_eq!(documented, table);
+    }
+
+    #[test]
+    fn the_macro_docs_list_every_key_with_its_default_and_meaning() {
+        let lib = include_str!("../lib.rs");
+        let documented = documented_keys(lib, "Declares one or more transformer models");
+        let table: Vec<Row> = KEYS
+            .iter()
+            .map(|key| {
+                (
+                    key.name.to_owned(),
+                    key.default.to_owned(),
+                    key.doc.to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(documented, table);
     }
 }

@@ -7,7 +7,7 @@ use proc_macro2::Span;
 use quote::ToTokens;
 use syn::Lit;
 
-use super::keys::{KEYS, closest};
+use super::keys::{Key, Values, closest, names};
 use crate::spec::{Setting, Value};
 
 /// The largest dimension accepted: beyond it a single weight matrix would not fit in memory.
@@ -67,8 +67,8 @@ impl<'a> Settings<'a> {
         let mut suggested = Vec::new();
         for setting in settings {
             let key = setting.key.to_string();
-            if !KEYS.contains(&key.as_str()) {
-                suggested.extend(closest(&key, KEYS.iter().copied()));
+            if !names().any(|name| name == key) {
+                suggested.extend(closest(&key, names()));
                 errors.push(unknown_key(setting));
             } else if let Some(first) = by_key.get(&key) {
                 errors.push(syn::Error::new(
@@ -86,34 +86,34 @@ impl<'a> Settings<'a> {
         Self { by_key, suggested }
     }
 
-    pub fn has(&self, key: &str) -> bool {
-        self.by_key.contains_key(key)
+    pub fn has(&self, key: &Key) -> bool {
+        self.by_key.contains_key(key.name)
     }
 
     /// Whether `key` is written as `true` (a rule reading another key's flag; its own
     /// errors come from [`Self::flag`]).
-    pub fn flag_value(&self, key: &str) -> bool {
-        matches!(self.by_key.get(key).map(|s| &s.value), Some(Value::Lit(Lit::Bool(b))) if b.value)
+    pub fn flag_value(&self, key: &Key) -> bool {
+        matches!(self.by_key.get(key.name).map(|s| &s.value), Some(Value::Lit(Lit::Bool(b))) if b.value)
     }
 
     /// Whether `key` is written as the bare word `word`.
-    pub fn word_is(&self, key: &str, word: &str) -> bool {
-        matches!(self.by_key.get(key).map(|s| &s.value), Some(Value::Word(w)) if w == word)
+    pub fn word_is(&self, key: &Key, word: &str) -> bool {
+        matches!(self.by_key.get(key.name).map(|s| &s.value), Some(Value::Word(w)) if w == word)
     }
 
     /// Whether an unknown key was reported as a misspelling of `key`.
-    pub fn suggested(&self, key: &str) -> bool {
-        self.suggested.contains(&key)
+    pub fn suggested(&self, key: &Key) -> bool {
+        self.suggested.contains(&key.name)
     }
 
     /// Reads `key` with `parse`, which explains any rejection in its own words.
     fn get<T>(
         &self,
-        key: &str,
+        key: &Key,
         errors: &mut Vec<syn::Error>,
         parse: impl FnOnce(&Value) -> Result<T, String>,
     ) -> Got<T> {
-        let Some(setting) = self.by_key.get(key) else {
+        let Some(setting) = self.by_key.get(key.name) else {
             return Got::Absent;
         };
         match parse(&setting.value) {
@@ -132,9 +132,10 @@ impl<'a> Settings<'a> {
     }
 
     /// A positive integer: a model dimension or a count.
-    pub fn dim(&self, key: &str, errors: &mut Vec<syn::Error>) -> Got<usize> {
-        let example = example_dim(key);
+    pub fn dim(&self, key: &Key, errors: &mut Vec<syn::Error>) -> Got<usize> {
+        let example = example(key);
         self.get(key, errors, |value| {
+            let key = key.name;
             let Value::Lit(Lit::Int(int)) = value else {
                 return Err(wrong_kind(key, value, "a positive integer", example));
             };
@@ -153,16 +154,17 @@ impl<'a> Settings<'a> {
     }
 
     /// `true` or `false`.
-    pub fn flag(&self, key: &str, errors: &mut Vec<syn::Error>) -> Got<bool> {
+    pub fn flag(&self, key: &Key, errors: &mut Vec<syn::Error>) -> Got<bool> {
         self.get(key, errors, |value| match value {
             Value::Lit(Lit::Bool(b)) => Ok(b.value),
-            _ => Err(wrong_kind(key, value, "`true` or `false`", "true")),
+            _ => Err(wrong_kind(key.name, value, "`true` or `false`", "true")),
         })
     }
 
     /// A finite float greater than zero that survives rounding to `f32`.
-    pub fn positive_float(&self, key: &str, errors: &mut Vec<syn::Error>) -> Got<f32> {
+    pub fn positive_float(&self, key: &Key, errors: &mut Vec<syn::Error>) -> Got<f32> {
         self.get(key, errors, |value| {
+            let key = key.name;
             let written = value_text(value);
             let not_positive = || {
                 format!("`{key}` ({written}) must be greater than zero\nhelp: e.g. `{key}: 1e-5`")
@@ -196,11 +198,12 @@ impl<'a> Settings<'a> {
     /// One of `choices`, written as a bare word.
     pub fn word<T: Copy>(
         &self,
-        key: &str,
+        key: &Key,
         choices: &[(&str, T)],
         errors: &mut Vec<syn::Error>,
     ) -> Got<T> {
         self.get(key, errors, |value| {
+            let key = key.name;
             let words: Vec<&str> = choices.iter().map(|(w, _)| *w).collect();
             let allowed = words
                 .iter()
@@ -240,11 +243,11 @@ impl<'a> Settings<'a> {
 /// The error for a key that `transformer!` does not know, suggesting the closest known key.
 fn unknown_key(setting: &Setting) -> syn::Error {
     let key = setting.key.to_string();
-    let help = match closest(&key, KEYS.iter().copied()) {
+    let help = match closest(&key, names()) {
         Some(near) => format!("help: the closest known setting is `{near}`"),
         None => format!(
             "help: known settings are {}",
-            KEYS.iter()
+            names()
                 .map(|k| format!("`{k}`"))
                 .collect::<Vec<_>>()
                 .join(", ")
@@ -276,15 +279,11 @@ fn wrong_kind(key: &str, value: &Value, expected: &str, example: &str) -> String
     format!("`{key}` takes {expected}, found {found}\n{help}")
 }
 
-/// A typical value of a dimension key, for `help:` lines.
-fn example_dim(key: &str) -> &'static str {
-    match key {
-        "d_model" => "64",
-        "heads" => "4",
-        "d_ff" => "256",
-        "max_len" => "512",
-        "vocab" => "30522",
-        _ => "2",
+/// A typical value of an integer key, for `help:` lines.
+pub fn example(key: &Key) -> &'static str {
+    match key.values {
+        Values::Int { example } => example,
+        Values::Flag | Values::Float | Values::Word => "2",
     }
 }
 
