@@ -3,7 +3,7 @@
 //! Computed here with overflow checks so that a spec too large for memory is a compile error;
 //! the generated `PARAMETERS` const restates the same sum from the runtime's per-layer counts.
 
-use crate::validate::{Model, NormPlacement, Positional};
+use crate::model::{Model, NormPlacement, Positional};
 
 /// Learned numbers in `model`, or `None` if the count overflows `u64`... or memory.
 pub fn parameters(model: &Model) -> Option<u64> {

@@ -9,7 +9,7 @@ use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
 use super::{Names, Stack, rt};
-use crate::validate::{Model, NormPlacement, Positional};
+use crate::model::{Model, NormPlacement, Positional};
 
 /// `impl M { pub const D_MODEL: usize = 64; … }` for the model and each layer struct.
 pub fn consts(model: &Model, names: &Names) -> TokenStream {

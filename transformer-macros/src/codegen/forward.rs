@@ -15,7 +15,7 @@ use syn::Ident;
 
 use super::weights::{Sublayer, layer_summary, sublayers};
 use super::{Names, Stack, rt};
-use crate::validate::{Activation, Kind, Model, NormPlacement, Positional};
+use crate::model::{Activation, Kind, Model, NormPlacement, Positional};
 
 /// Layer `forward`s, the private stack runners and the public entry points.
 pub fn forward(model: &Model, names: &Names) -> TokenStream {

@@ -17,7 +17,7 @@ use quote::quote;
 
 use super::weights::{Sublayer, sublayers};
 use super::{Names, Stack, rt};
-use crate::validate::{Kind, Model, Positional, Weights};
+use crate::model::{Kind, Model, Positional, Weights};
 
 /// How one weight field is stored.
 enum Layout {

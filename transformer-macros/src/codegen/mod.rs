@@ -15,7 +15,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::Ident;
 
-use crate::validate::{Kind, Model};
+use crate::model::{Kind, Model};
 
 /// Everything the macro emits for a list of checked models.
 pub fn generate(models: &[Model]) -> TokenStream {

@@ -11,7 +11,7 @@ use quote::quote;
 
 use super::weights::{Sublayer, sublayers};
 use super::{Names, Stack, rt};
-use crate::validate::{Model, Positional};
+use crate::model::{Model, Positional};
 
 /// `summary`, `flops`, `Display` and `Debug` for the model, and per-layer rows and flops.
 pub fn summary(model: &Model, names: &Names) -> TokenStream {

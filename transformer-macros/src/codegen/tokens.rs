@@ -11,7 +11,7 @@ use quote::{format_ident, quote};
 
 use super::forward::const_length_check;
 use super::{Names, rt};
-use crate::validate::Model;
+use crate::model::Model;
 
 /// Everything token-related, or nothing for a model without `vocab`.
 pub fn tokens(model: &Model, names: &Names) -> TokenStream {

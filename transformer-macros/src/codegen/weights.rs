@@ -12,7 +12,7 @@ use quote::{format_ident, quote};
 use syn::Ident;
 
 use super::{Names, Stack, rt};
-use crate::validate::{Kind, Model, NormPlacement, Positional};
+use crate::model::{Kind, Model, NormPlacement, Positional};
 
 /// One sublayer of a layer, in forward order.
 #[derive(Clone, Copy, PartialEq, Eq)]
