@@ -17,13 +17,20 @@ transformer! {
         ffn: true,
         out_proj: false,
         causal: true,
+        vocab: 16,
+        token_types: 2,
+        embed_norm: true,
+        weights: pytorch,
     >
     Decoder < kind: decoder, d_model: 8, heads: 2, layers: 1, cross_attention: true, positional: sinusoidal >
     Seq2Seq < kind: encoder_decoder, d_model: 8, heads: 2, encoder_layers: 1, decoder_layers: 1, norm: none, ffn: false >
 }
 
 fn main() {
-    let memory = Encoder::init(0).forward(&[[0.5; Encoder::D_MODEL]; 4]);
+    let encoder = Encoder::init(0);
+    let hidden = encoder.forward_tokens(&[1, 15, 3]).expect("ids < VOCAB");
+    assert_eq!(hidden.len(), 3);
+    let memory = encoder.forward(&[[0.5; Encoder::D_MODEL]; 4]);
     let y = Decoder::init(1).decode(&[[0.5; Decoder::D_MODEL]; 2], &memory);
     assert_eq!(y.len(), 2);
     let z = Seq2Seq::init(2).forward(&[[0.5; Seq2Seq::D_MODEL]; 3], &[[0.5; Seq2Seq::D_MODEL]; 2]);

@@ -52,6 +52,23 @@ fn encoder_decoder() {
 }
 
 #[test]
+fn minilm_like_bert_model() {
+    insta::assert_snapshot!(pretty(quote! {
+        /// all-MiniLM-L6-v2's layout at toy sizes: token ids in, BERT's tensor names.
+        pub MiniBert < vocab: 32, token_types: 2, d_model: 8, heads: 2, layers: 2, d_ff: 16,
+                       max_len: 8, positional: learned, embed_norm: true, activation: gelu,
+                       eps: 1e-12, weights: bert >
+    }));
+}
+
+#[test]
+fn token_ids_without_token_types() {
+    insta::assert_snapshot!(pretty(quote! {
+        pub TinyGpt < kind: decoder, vocab: 16, d_model: 8, heads: 2, layers: 1, max_len: 4 >
+    }));
+}
+
+#[test]
 fn spec_errors_become_compile_errors() {
     insta::assert_snapshot!(
         crate::expand(quote! { M < d_model: 64, heads: 5, layerz: 2 > }).to_string()
