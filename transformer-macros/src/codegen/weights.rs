@@ -57,12 +57,13 @@ pub fn sublayers(model: &Model, stack: &Stack) -> Vec<(Sublayer, Option<Ident>)>
 /// A one-line description for doc comments: "2 layers, 4 heads of 16 lanes, d_model 64, …".
 pub fn describe(model: &Model) -> String {
     let layers = match model.kind {
-        Kind::Encoder => format!("encoder, {} layers", model.encoder_layers),
+        Kind::Encoder => format!("encoder, {}", count(model.encoder_layers, "layer")),
         Kind::Decoder if model.cross_attention => format!(
-            "decoder with cross-attention, {} layers",
-            model.decoder_layers
+            "decoder with cross-attention, {}",
+            count(model.decoder_layers, "layer")
         ),
-        Kind::Decoder => format!("decoder, {} layers", model.decoder_layers),
+        Kind::Decoder => format!("decoder, {}", count(model.decoder_layers, "layer")),
+        // "2 + 1 layers": the sum is plural even when a stack has one layer.
         Kind::EncoderDecoder => format!(
             "encoder–decoder, {} + {} layers",
             model.encoder_layers, model.decoder_layers
