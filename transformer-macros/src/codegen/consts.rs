@@ -117,8 +117,7 @@ fn model_parameters(model: &Model, names: &Names) -> TokenStream {
 /// `impl TinyLmLayer { pub const PARAMETERS: usize = …; }`: attention, norms, feed-forward.
 fn layer_parameters(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
     let rt = rt();
-    let m = &names.model;
-    let layer = &stack.layer;
+    let (m, layer, attention) = (&names.model, &stack.layer, &names.attention);
     let (bias, out_proj) = (model.bias, model.out_proj);
     let attentions = stack.cross.then(|| quote!(2 *));
     let sublayers = 1 + usize::from(stack.cross) + usize::from(model.ffn);
@@ -134,7 +133,7 @@ fn layer_parameters(model: &Model, names: &Names, stack: &Stack) -> TokenStream 
         impl #layer {
             #[doc = #doc]
             pub const PARAMETERS: usize = #attentions
-                #rt::MultiHeadAttention::<{ #m::D_MODEL }, { #m::HEADS }, { #m::D_HEAD }>::parameters(#bias, #out_proj)
+                #attention::parameters(#bias, #out_proj)
                 #norms
                 #ffn;
         }

@@ -51,6 +51,8 @@ pub(crate) fn rt() -> TokenStream {
 pub(crate) struct Names {
     pub model: Ident,
     pub scratch: Ident,
+    /// `TinyLmAttention`: the runtime's `MultiHeadAttention` at the model's dimensions.
+    pub attention: Ident,
     /// The stacks in forward order: the encoder stack first.
     pub stacks: Vec<Stack>,
 }
@@ -116,6 +118,7 @@ impl Names {
         Self {
             model: name.clone(),
             scratch: format_ident!("{name}Scratch"),
+            attention: format_ident!("{name}Attention"),
             stacks,
         }
     }

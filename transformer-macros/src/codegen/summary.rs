@@ -31,11 +31,11 @@ pub fn summary(model: &Model, names: &Names) -> TokenStream {
 /// The sublayer's learned numbers, as an expression over the model's consts.
 fn sublayer_parameters(model: &Model, names: &Names, sublayer: Sublayer) -> TokenStream {
     let rt = rt();
-    let m = &names.model;
+    let (m, attention) = (&names.model, &names.attention);
     let (bias, out_proj) = (model.bias, model.out_proj);
     match sublayer {
         Sublayer::SelfAttention | Sublayer::CrossAttention => quote! {
-            #rt::MultiHeadAttention::<{ #m::D_MODEL }, { #m::HEADS }, { #m::D_HEAD }>::parameters(#bias, #out_proj)
+            #attention::parameters(#bias, #out_proj)
         },
         Sublayer::FeedForward => {
             quote!(#rt::FeedForward::<{ #m::D_MODEL }, { #m::D_FF }>::parameters(#bias))
@@ -46,7 +46,7 @@ fn sublayer_parameters(model: &Model, names: &Names, sublayer: Sublayer) -> Toke
 /// `impl TinyLmLayer { pub fn summary_rows(…); pub const fn flops(n) -> u64; }`.
 fn layer_facts(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
     let rt = rt();
-    let (m, layer) = (&names.model, &stack.layer);
+    let (m, layer, attention) = (&names.model, &stack.layer, &names.attention);
     let bias = model.bias;
     let out_proj = model.out_proj;
     let layer_kind = format!("{} layer", stack.role);
@@ -73,7 +73,7 @@ fn layer_facts(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
         }
     });
     let attention_flops = quote! {
-        #rt::MultiHeadAttention::<{ #m::D_MODEL }, { #m::HEADS }, { #m::D_HEAD }>::flops(n, n, #out_proj)
+        #attention::flops(n, n, #out_proj)
     };
     let cross_flops = stack.cross.then(|| quote!(+ #attention_flops));
     let ffn_flops = model

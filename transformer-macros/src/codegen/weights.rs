@@ -116,9 +116,12 @@ pub fn structs(model: &Model, names: &Names) -> TokenStream {
         .stacks
         .iter()
         .map(|stack| layer_struct(model, names, stack));
-    let scratch = &names.scratch;
+    let (scratch, attention) = (&names.scratch, &names.attention);
     let scratch_doc = format!(
         " Working memory for forward passes of `{m}`: make one with `{m}::scratch()` and reuse it."
+    );
+    let attention_doc = format!(
+        " Multi-head attention at the dimensions of `{m}`: `HEADS` heads of `D_HEAD` lanes over `D_MODEL`."
     );
     quote! {
         #(#attrs)*
@@ -131,6 +134,9 @@ pub fn structs(model: &Model, names: &Names) -> TokenStream {
         }
 
         #(#layer_structs)*
+
+        #[doc = #attention_doc]
+        #vis type #attention = #rt::MultiHeadAttention<{ #m::D_MODEL }, { #m::HEADS }, { #m::D_HEAD }>;
 
         #[doc = #scratch_doc]
         #vis type #scratch = #rt::Scratch<{ #m::D_MODEL }, { #m::D_FF }>;
@@ -219,7 +225,7 @@ fn layer_struct(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
     let rt = rt();
     let m = &names.model;
     let vis = &model.vis;
-    let layer = &stack.layer;
+    let (layer, attention) = (&stack.layer, &names.attention);
     let doc = format!(
         " One {} layer of [`{m}`]: {}.",
         stack.role,
@@ -229,7 +235,7 @@ fn layer_struct(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
         let field = sublayer.field();
         let (ty, field_doc) = match sublayer {
             Sublayer::SelfAttention => (
-                quote!(#rt::MultiHeadAttention<{ #m::D_MODEL }, { #m::HEADS }, { #m::D_HEAD }>),
+                quote!(#attention),
                 if stack.causal {
                     " Masked (causal) self-attention: each token attends to itself and earlier tokens."
                 } else {
@@ -237,7 +243,7 @@ fn layer_struct(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
                 },
             ),
             Sublayer::CrossAttention => (
-                quote!(#rt::MultiHeadAttention<{ #m::D_MODEL }, { #m::HEADS }, { #m::D_HEAD }>),
+                quote!(#attention),
                 " Cross-attention: each token attends to the encoder memory.",
             ),
             Sublayer::FeedForward => (
