@@ -8,6 +8,7 @@
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
+use syn::Ident;
 
 use super::forward::const_length_check;
 use super::{Names, rt};
@@ -18,12 +19,75 @@ pub fn tokens(model: &Model, names: &Names) -> TokenStream {
     if model.vocab.is_none() {
         return TokenStream::new();
     }
+    let m = &names.model;
+    let embed = embed(model, names);
+    let forward_tokens = forward_tokens(names);
+    let forward_tokens_dyn = forward_tokens_dyn(names);
+    let forward_tokens_batch = forward_tokens_batch(names);
+    let token_model = token_model(names);
+    quote! {
+        impl #m {
+            #embed
+            #forward_tokens
+            #forward_tokens_dyn
+            #forward_tokens_batch
+        }
+
+        #token_model
+    }
+}
+
+/// The private runner of the model's only stack: `run_encoder` or `run_decoder`.
+fn runner(names: &Names) -> Ident {
+    format_ident!("run_{}", names.stacks[0].role)
+}
+
+/// `pub fn embed(&self, x, ids, token_types)`: token rows plus token-type rows.
+fn embed(model: &Model, names: &Names) -> TokenStream {
     let rt = rt();
-    let (m, scratch_ty) = (&names.model, &names.scratch);
-    let stack = &names.stacks[0];
-    let runner = format_ident!("run_{}", stack.role);
-    let length_check = const_length_check(m, "N");
-    let token_types = match model.token_types {
+    let m = &names.model;
+    let token_types = add_token_types(model);
+    let types_doc = if model.token_types.is_some() {
+        " Token types index `token_type_embedding`; `None` means type 0 for every token."
+    } else {
+        " This model has no token-type table: `token_types`, if given, must all be 0."
+    };
+    quote! {
+        /// Writes each token's embedding into `x` (`[n][D_MODEL]`, one row per id): its row of
+        /// `token_embedding`, plus its token type's row.
+        #[doc = #types_doc]
+        ///
+        /// # Errors
+        ///
+        /// [`::transformer::runtime::ForwardError::IdOutOfRange`] naming the first id (or
+        /// type) past its table and its position; a length mismatch between `x`, `ids` and
+        /// `token_types`.
+        pub fn embed(
+            &self,
+            x: &mut [[f32; #m::D_MODEL]],
+            ids: &[u32],
+            token_types: ::core::option::Option<&[u32]>,
+        ) -> ::core::result::Result<(), #rt::ForwardError> {
+            if ids.len() != x.len() {
+                return ::core::result::Result::Err(#rt::ForwardError::LengthMismatch {
+                    input: "ids",
+                    len: ids.len(),
+                    expected: x.len(),
+                });
+            }
+            x.fill([0.0; #m::D_MODEL]);
+            self.token_embedding.add_ids(x, ids, "token")?;
+            #token_types
+            ::core::result::Result::Ok(())
+        }
+    }
+}
+
+/// `self.token_type_embedding.add_ids(x, types, "token type")?;`, or with no token-type
+/// table, the check that every type is 0.
+fn add_token_types(model: &Model) -> TokenStream {
+    let rt = rt();
+    match model.token_types {
         Some(_) => quote! {
             match token_types {
                 ::core::option::Option::Some(types) => {
@@ -44,124 +108,120 @@ pub fn tokens(model: &Model, names: &Names) -> TokenStream {
                 #rt::embedding::check_types_without_table(types)?;
             }
         },
-    };
-    let types_doc = if model.token_types.is_some() {
-        " Token types index `token_type_embedding`; `None` means type 0 for every token."
-    } else {
-        " This model has no token-type table: `token_types`, if given, must all be 0."
-    };
+    }
+}
+
+/// `pub fn forward_tokens<const N: usize>(&self, ids: &[u32; N])`.
+fn forward_tokens(names: &Names) -> TokenStream {
+    let rt = rt();
+    let m = &names.model;
+    let runner = runner(names);
+    let length_check = const_length_check(m, "N");
     quote! {
-        impl #m {
-            /// Writes each token's embedding into `x` (`[n][D_MODEL]`, one row per id): its row of
-            /// `token_embedding`, plus its token type's row.
-            #[doc = #types_doc]
-            ///
-            /// # Errors
-            ///
-            /// [`::transformer::runtime::ForwardError::IdOutOfRange`] naming the first id (or
-            /// type) past its table and its position; a length mismatch between `x`, `ids` and
-            /// `token_types`.
-            pub fn embed(
-                &self,
-                x: &mut [[f32; #m::D_MODEL]],
-                ids: &[u32],
-                token_types: ::core::option::Option<&[u32]>,
-            ) -> ::core::result::Result<(), #rt::ForwardError> {
-                if ids.len() != x.len() {
-                    return ::core::result::Result::Err(#rt::ForwardError::LengthMismatch {
-                        input: "ids",
-                        len: ids.len(),
-                        expected: x.len(),
-                    });
-                }
-                x.fill([0.0; #m::D_MODEL]);
-                self.token_embedding.add_ids(x, ids, "token")?;
-                #token_types
-                ::core::result::Result::Ok(())
-            }
+        /// The last hidden states of the token ids `ids`: `[N][D_MODEL]`, on the heap.
+        /// `N` is checked at compile time, `1 ≤ N ≤ MAX_LEN`; token types are all 0.
+        ///
+        /// # Errors
+        ///
+        /// [`::transformer::runtime::ForwardError::IdOutOfRange`] for an id `≥ VOCAB`,
+        /// naming it and its position.
+        pub fn forward_tokens<const N: usize>(
+            &self,
+            ids: &[u32; N],
+        ) -> ::core::result::Result<#rt::Sequence<{ #m::D_MODEL }, N>, #rt::ForwardError> {
+            #length_check
+            let mut x = #rt::Sequence::<{ #m::D_MODEL }, N>::zeroed();
+            self.embed(&mut x[..], ids, ::core::option::Option::None)?;
+            let mut scratch = #rt::Scratch::with_capacity(N, N);
+            self.#runner(&mut x[..], &#rt::Mask::default(), &mut scratch);
+            ::core::result::Result::Ok(x)
+        }
+    }
+}
 
-            /// The last hidden states of the token ids `ids`: `[N][D_MODEL]`, on the heap.
-            /// `N` is checked at compile time, `1 ≤ N ≤ MAX_LEN`; token types are all 0.
-            ///
-            /// # Errors
-            ///
-            /// [`::transformer::runtime::ForwardError::IdOutOfRange`] for an id `≥ VOCAB`,
-            /// naming it and its position.
-            pub fn forward_tokens<const N: usize>(
-                &self,
-                ids: &[u32; N],
-            ) -> ::core::result::Result<#rt::Sequence<{ #m::D_MODEL }, N>, #rt::ForwardError> {
-                #length_check
-                let mut x = #rt::Sequence::<{ #m::D_MODEL }, N>::zeroed();
-                self.embed(&mut x[..], ids, ::core::option::Option::None)?;
-                let mut scratch = #rt::Scratch::with_capacity(N, N);
-                self.#runner(&mut x[..], &#rt::Mask::default(), &mut scratch);
-                ::core::result::Result::Ok(x)
-            }
-
-            /// [`Self::forward_tokens`] for a length known only at run time.
-            ///
-            /// # Errors
-            ///
-            /// As [`Self::forward_tokens`], and if `ids` is empty or longer than `MAX_LEN`.
-            pub fn forward_tokens_dyn(
-                &self,
-                ids: &[u32],
-            ) -> ::core::result::Result<::std::vec::Vec<[f32; #m::D_MODEL]>, #rt::ForwardError> {
-                #rt::error::check_len("ids", ids.len(), Self::MAX_LEN)?;
-                let mut x = ::std::vec![[0.0; #m::D_MODEL]; ids.len()];
-                self.embed(&mut x, ids, ::core::option::Option::None)?;
-                let mut scratch = #rt::Scratch::with_capacity(x.len(), x.len());
-                self.#runner(&mut x, &#rt::Mask::default(), &mut scratch);
-                ::core::result::Result::Ok(x)
-            }
-
-            /// [`Self::forward_tokens_dyn`] into caller memory: `x` (one row per id) receives
-            /// the last hidden states, with working memory from [`Self::scratch`]; allocates
-            /// nothing.
-            ///
-            /// # Errors
-            ///
-            /// As [`Self::forward_tokens_dyn`], and if `x` and `ids` differ in length.
-            pub fn forward_tokens_into(
-                &self,
-                x: &mut [[f32; #m::D_MODEL]],
-                ids: &[u32],
-                scratch: &mut #scratch_ty,
-            ) -> ::core::result::Result<(), #rt::ForwardError> {
-                #rt::error::check_len("ids", ids.len(), Self::MAX_LEN)?;
-                self.embed(x, ids, ::core::option::Option::None)?;
-                self.#runner(x, &#rt::Mask::default(), scratch);
-                ::core::result::Result::Ok(())
-            }
-
-            /// The last hidden states of a padded batch: `ids` (and `token_types`) are
-            /// `[batch · seq_len]`, sequence `b` at `b·seq_len..(b+1)·seq_len`; `padding` says
-            /// which positions are real tokens (`true` = real, the opposite of PyTorch's
-            /// `key_padding_mask`). Each sequence gives what it gives alone; the output is
-            /// `[batch · seq_len][D_MODEL]` with zero rows at padding.
-            ///
-            /// # Errors
-            ///
-            /// An id or type past its table (padding ids included), or shapes that disagree.
-            pub fn forward_tokens_batch(
-                &self,
-                ids: &[u32],
-                token_types: ::core::option::Option<&[u32]>,
-                seq_len: usize,
-                padding: #rt::Padding<'_>,
-            ) -> ::core::result::Result<::std::vec::Vec<[f32; #m::D_MODEL]>, #rt::ForwardError> {
-                let mut x = ::std::vec![[0.0; #m::D_MODEL]; ids.len()];
-                self.embed(&mut x, ids, token_types)?;
-                let rows = seq_len.min(Self::MAX_LEN);
-                let mut scratch: #scratch_ty = #rt::Scratch::with_capacity(rows, rows);
-                #rt::batch::run_padded(&mut x, seq_len, padding, Self::MAX_LEN, |rows, mask| {
-                    self.#runner(rows, mask, &mut scratch);
-                })?;
-                ::core::result::Result::Ok(x)
-            }
+/// `forward_tokens_dyn(&self, ids)` and its allocation-free twin `forward_tokens_into`.
+fn forward_tokens_dyn(names: &Names) -> TokenStream {
+    let rt = rt();
+    let (m, scratch_ty) = (&names.model, &names.scratch);
+    let runner = runner(names);
+    quote! {
+        /// [`Self::forward_tokens`] for a length known only at run time.
+        ///
+        /// # Errors
+        ///
+        /// As [`Self::forward_tokens`], and if `ids` is empty or longer than `MAX_LEN`.
+        pub fn forward_tokens_dyn(
+            &self,
+            ids: &[u32],
+        ) -> ::core::result::Result<::std::vec::Vec<[f32; #m::D_MODEL]>, #rt::ForwardError> {
+            #rt::error::check_len("ids", ids.len(), Self::MAX_LEN)?;
+            let mut x = ::std::vec![[0.0; #m::D_MODEL]; ids.len()];
+            self.embed(&mut x, ids, ::core::option::Option::None)?;
+            let mut scratch = #rt::Scratch::with_capacity(x.len(), x.len());
+            self.#runner(&mut x, &#rt::Mask::default(), &mut scratch);
+            ::core::result::Result::Ok(x)
         }
 
+        /// [`Self::forward_tokens_dyn`] into caller memory: `x` (one row per id) receives
+        /// the last hidden states, with working memory from [`Self::scratch`]; allocates
+        /// nothing.
+        ///
+        /// # Errors
+        ///
+        /// As [`Self::forward_tokens_dyn`], and if `x` and `ids` differ in length.
+        pub fn forward_tokens_into(
+            &self,
+            x: &mut [[f32; #m::D_MODEL]],
+            ids: &[u32],
+            scratch: &mut #scratch_ty,
+        ) -> ::core::result::Result<(), #rt::ForwardError> {
+            #rt::error::check_len("ids", ids.len(), Self::MAX_LEN)?;
+            self.embed(x, ids, ::core::option::Option::None)?;
+            self.#runner(x, &#rt::Mask::default(), scratch);
+            ::core::result::Result::Ok(())
+        }
+    }
+}
+
+/// `forward_tokens_batch(&self, ids, token_types, seq_len, padding)`: a padded batch.
+fn forward_tokens_batch(names: &Names) -> TokenStream {
+    let rt = rt();
+    let (m, scratch_ty) = (&names.model, &names.scratch);
+    let runner = runner(names);
+    quote! {
+        /// The last hidden states of a padded batch: `ids` (and `token_types`) are
+        /// `[batch · seq_len]`, sequence `b` at `b·seq_len..(b+1)·seq_len`; `padding` says
+        /// which positions are real tokens (`true` = real, the opposite of PyTorch's
+        /// `key_padding_mask`). Each sequence gives what it gives alone; the output is
+        /// `[batch · seq_len][D_MODEL]` with zero rows at padding.
+        ///
+        /// # Errors
+        ///
+        /// An id or type past its table (padding ids included), or shapes that disagree.
+        pub fn forward_tokens_batch(
+            &self,
+            ids: &[u32],
+            token_types: ::core::option::Option<&[u32]>,
+            seq_len: usize,
+            padding: #rt::Padding<'_>,
+        ) -> ::core::result::Result<::std::vec::Vec<[f32; #m::D_MODEL]>, #rt::ForwardError> {
+            let mut x = ::std::vec![[0.0; #m::D_MODEL]; ids.len()];
+            self.embed(&mut x, ids, token_types)?;
+            let rows = seq_len.min(Self::MAX_LEN);
+            let mut scratch: #scratch_ty = #rt::Scratch::with_capacity(rows, rows);
+            #rt::batch::run_padded(&mut x, seq_len, padding, Self::MAX_LEN, |rows, mask| {
+                self.#runner(rows, mask, &mut scratch);
+            })?;
+            ::core::result::Result::Ok(x)
+        }
+    }
+}
+
+/// `impl TokenModel<{ M::D_MODEL }> for M`, so runtime helpers can take any token model.
+fn token_model(names: &Names) -> TokenStream {
+    let rt = rt();
+    let m = &names.model;
+    quote! {
         #[automatically_derived]
         impl #rt::TokenModel<{ #m::D_MODEL }> for #m {
             const MAX_LEN: usize = #m::MAX_LEN;
