@@ -2,8 +2,8 @@
 //!
 //! A stack of layers runs on its tokens held transposed (`[D][ld]`, one column per token),
 //! the layout every product reads and writes: [`Scratch::transpose_in`] once before the
-//! first layer, [`Scratch::add_attention`], [`Scratch::add_feed_forward`] and
-//! [`Scratch::norm`] for each step, [`Scratch::transpose_out`] once after the last. The
+//! first layer, [`Scratch::add_self_attention`], [`Scratch::add_cross_attention`],
+//! [`Scratch::add_feed_forward`] and [`Scratch::norm`] for each step, [`Scratch::transpose_out`] once after the last. The
 //! residual additions happen in the last product of each sublayer, as it stores.
 
 use crate::activation::Activation;
@@ -83,6 +83,30 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
         let (n, tokens) = (self.n, self.tokens.as_mut_slice());
         let input = normalised(&mut self.normed, tokens, n, pre_norm);
         attention.add_transposed(tokens, n, input, memory, mask, &mut self.attention);
+    }
+
+    /// `x ← x + attn(norm(x))` on the tokens taken in: a self-attention sublayer with its
+    /// residual connection; `pre_norm` as in [`Self::add_attention`].
+    pub fn add_self_attention<const H: usize, const DH: usize>(
+        &mut self,
+        attention: &MultiHeadAttention<D, H, DH>,
+        pre_norm: Option<&LayerNorm<D>>,
+        mask: &Mask<'_>,
+    ) {
+        self.add_attention(attention, pre_norm, None, mask);
+    }
+
+    /// `x ← x + attn(norm(x), memory)` on the tokens taken in: a cross-attention sublayer,
+    /// whose keys and values are the encoder's `memory` (`[m][D]`), with its residual
+    /// connection; `memory_mask` says which rows of `memory` each token may attend to.
+    pub fn add_cross_attention<const H: usize, const DH: usize>(
+        &mut self,
+        attention: &MultiHeadAttention<D, H, DH>,
+        pre_norm: Option<&LayerNorm<D>>,
+        memory: &[[f32; D]],
+        memory_mask: &Mask<'_>,
+    ) {
+        self.add_attention(attention, pre_norm, Some(memory), memory_mask);
     }
 
     /// `x ← x + ffn(norm(x))` on the tokens taken in: the feed-forward sublayer with its
@@ -224,8 +248,8 @@ mod tests {
             let mut scratch = Scratch::<32, 64>::default();
             let mut got = x0.clone();
             scratch.transpose_in(&got);
-            scratch.add_attention(&attention, Some(&norm), None, &mask);
-            scratch.add_attention(&cross, None, Some(&memory), &Mask::default());
+            scratch.add_self_attention(&attention, Some(&norm), &mask);
+            scratch.add_cross_attention(&cross, None, &memory, &Mask::default());
             scratch.norm(&norm);
             scratch.add_feed_forward(&ffn, Activation::Gelu, Some(&norm));
             scratch.transpose_out(&mut got);

@@ -51,10 +51,10 @@ fn layer_forward(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
         };
         let step = match sublayer {
             Sublayer::SelfAttention => quote! {
-                scratch.add_attention(&self.#field, #pre_norm, ::core::option::Option::None, mask);
+                scratch.add_self_attention(&self.#field, #pre_norm, mask);
             },
             Sublayer::CrossAttention => quote! {
-                scratch.add_attention(&self.#field, #pre_norm, ::core::option::Option::Some(memory), memory_mask);
+                scratch.add_cross_attention(&self.#field, #pre_norm, memory, memory_mask);
             },
             Sublayer::FeedForward => {
                 let activation = activation(model.activation);
