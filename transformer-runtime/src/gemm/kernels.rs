@@ -10,6 +10,7 @@
 //! run on a CPU that has its features, which [`Kernel::best`] and [`Kernel::available`]
 //! guarantee.
 
+use super::TOKEN_PAD;
 use crate::cpu::{self, Level};
 
 /// The most outputs any kernel computes per tile.
@@ -18,9 +19,10 @@ pub const MAX_MR: usize = 16;
 pub const MAX_TILE: usize = 16 * 16;
 
 /// The transposed activations `xt` a product reads: token `t` of step `kk` of the inner
-/// dimension is `data[at(t) + kk·ldx]`. Tokens come in blocks of 16, `block` apart: in the
-/// `[k][ldx]` layout products write (`block` 16), or packed block by block as `[k][16]`
-/// panels (`ldx` 16, `block` 16·k), which a tile reads as one sequential stream.
+/// dimension is `data[at(t) + kk·ldx]`. Tokens come in blocks of [`TOKEN_PAD`] (16),
+/// `block` apart: in the `[k][ldx]` layout products write (`block` 16), or packed block by
+/// block as `[k][16]` panels (`ldx` 16, `block` 16·k), which a tile reads as one sequential
+/// stream.
 #[derive(Clone, Copy, Debug)]
 pub struct Tokens<'a> {
     pub data: &'a [f32],
@@ -36,13 +38,13 @@ impl<'a> Tokens<'a> {
         Self {
             data,
             ldx,
-            block: 16,
+            block: TOKEN_PAD,
         }
     }
 
     /// Where token `t` of step 0 is.
     pub fn at(self, t: usize) -> usize {
-        t / 16 * self.block + t % 16
+        t / TOKEN_PAD * self.block + t % TOKEN_PAD
     }
 }
 
@@ -158,7 +160,7 @@ impl Kernel {
             "tiles: the weights are not {rows} rows of {k}"
         );
         assert!(
-            xt.block == 16 || (nr == 16 && t0 % 16 == 0),
+            xt.block == TOKEN_PAD || (nr == TOKEN_PAD && t0 % TOKEN_PAD == 0),
             "tiles: packed tokens are read in whole blocks of 16"
         );
         assert!(
