@@ -31,11 +31,13 @@
 //! the threads claim.
 
 mod kernels;
+mod tokens;
 mod transpose;
 
 use std::cell::RefCell;
 
-use kernels::{Kernel, Tokens};
+use kernels::Kernel;
+use tokens::{Tokens, pack_tokens, rows_crowd_l1};
 pub use transpose::{transpose, untranspose};
 
 use crate::activation::Activation;
@@ -341,44 +343,6 @@ fn run_packed(kernel: Kernel, p: &Problem<'_>, out: &mut [f32], threads: usize) 
         &mut ranges[..chunks],
         &|(), _, range| columns(kernel, p, out, range.clone()),
     );
-}
-
-/// Whether a tile's `k` steps of `xt`, read in place, would crowd each other out of L1: a
-/// stride of `ldx` numbers touches only `64 / gcd(64, ldx / 16)` of a 32 KiB L1's 64 sets
-/// (8 at 128 tokens), and a tile needs its `k` lines there beside the weights (so at most half
-/// of each set's 8 ways). At 16 tokens `xt` is already laid out as the panels are.
-fn rows_crowd_l1(xt: Tokens<'_>, k: usize) -> bool {
-    let lines_apart = (xt.ldx / TOKEN_PAD).max(1);
-    let sets = 64 / gcd(64, lines_apart);
-    xt.ldx != TOKEN_PAD && k > sets * 4
-}
-
-fn gcd(a: usize, b: usize) -> usize {
-    if b == 0 { a } else { gcd(b, a % b) }
-}
-
-/// `xt` (in blocks of [`TOKEN_PAD`]) packed block by block into `[k][16]` panels in
-/// `panels`, grown if it is too short: each tile then reads its tokens as one sequential
-/// stream, where in `xt` its rows are `ldx` apart (a stride that, at 128 or 1024 tokens,
-/// puts every row in a few L1 sets, so they evict each other and the weights).
-fn pack_tokens<'a>(panels: &'a mut Vec<f32>, xt: Tokens<'_>, k: usize, n: usize) -> Tokens<'a> {
-    let blocks = n.div_ceil(TOKEN_PAD);
-    let block = TOKEN_PAD * k;
-    // From a cache-line boundary, so that a step's 16 tokens are one line, not two halves.
-    let buf = crate::heap::grown(panels, blocks * block + TOKEN_PAD);
-    let skip = buf.as_ptr().align_offset(64).min(TOKEN_PAD);
-    let panels = &mut buf[skip..][..blocks * block];
-    for (b, panel) in panels.chunks_exact_mut(block).enumerate() {
-        let first = xt.at(b * TOKEN_PAD);
-        for (kk, step) in panel.chunks_exact_mut(TOKEN_PAD).enumerate() {
-            step.copy_from_slice(&xt.data[first + kk * xt.ldx..][..TOKEN_PAD]);
-        }
-    }
-    Tokens {
-        data: panels,
-        ldx: TOKEN_PAD,
-        block,
-    }
 }
 
 /// The most threads one product is split between.
@@ -882,19 +846,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn tokens_are_packed_where_their_rows_would_crowd_l1() {
-        let xt = |ldx| Tokens::rows(&[], ldx);
-        // 128 tokens: rows 512 bytes apart fall in 8 of the 64 sets.
-        assert!(!rows_crowd_l1(xt(128), 32));
-        assert!(rows_crowd_l1(xt(128), 33));
-        // 144 tokens: rows 9 lines apart reach every set.
-        assert!(!rows_crowd_l1(xt(144), 256));
-        assert!(rows_crowd_l1(xt(144), 257));
-        // 16 tokens: already one panel.
-        assert!(!rows_crowd_l1(xt(16), 4096));
     }
 
     #[test]

@@ -10,43 +10,13 @@
 //! run on a CPU that has its features, which [`Kernel::best`] and [`Kernel::available`]
 //! guarantee.
 
-use super::TOKEN_PAD;
+use super::{TOKEN_PAD, Tokens};
 use crate::cpu::{self, Level};
 
 /// The most outputs any kernel computes per tile.
 pub const MAX_MR: usize = 16;
 /// The largest tile, `MR · NR`, of any kernel.
 pub const MAX_TILE: usize = 16 * 16;
-
-/// The transposed activations `xt` a product reads: token `t` of step `kk` of the inner
-/// dimension is `data[at(t) + kk·ldx]`. Tokens come in blocks of [`TOKEN_PAD`] (16),
-/// `block` apart: in the `[k][ldx]` layout products write (`block` 16), or packed block by
-/// block as `[k][16]` panels (`ldx` 16, `block` 16·k), which a tile reads as one sequential
-/// stream.
-#[derive(Clone, Copy, Debug)]
-pub struct Tokens<'a> {
-    pub data: &'a [f32],
-    /// From one step of `k` to the next.
-    pub ldx: usize,
-    /// From one block of 16 tokens to the next.
-    pub block: usize,
-}
-
-impl<'a> Tokens<'a> {
-    /// `xt` as products write it: `[k][ldx]`.
-    pub fn rows(data: &'a [f32], ldx: usize) -> Self {
-        Self {
-            data,
-            ldx,
-            block: TOKEN_PAD,
-        }
-    }
-
-    /// Where token `t` of step 0 is.
-    pub fn at(self, t: usize) -> usize {
-        t / TOKEN_PAD * self.block + t % TOKEN_PAD
-    }
-}
 
 /// An instruction set's tile kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

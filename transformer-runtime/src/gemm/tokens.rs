@@ -1,0 +1,95 @@
+//! The transposed activations a product reads, in the layout products write them or packed
+//! in panels of 16 tokens, and when a kernel that reads panels should pack.
+
+use super::TOKEN_PAD;
+
+/// The transposed activations `xt` a product reads: token `t` of step `kk` of the inner
+/// dimension is `data[at(t) + kk·ldx]`. Tokens come in blocks of [`TOKEN_PAD`] (16),
+/// `block` apart: in the `[k][ldx]` layout products write (`block` 16), or packed block by
+/// block as `[k][16]` panels (`ldx` 16, `block` 16·k), which a tile reads as one sequential
+/// stream.
+#[derive(Clone, Copy, Debug)]
+pub struct Tokens<'a> {
+    pub data: &'a [f32],
+    /// From one step of `k` to the next.
+    pub ldx: usize,
+    /// From one block of 16 tokens to the next.
+    pub block: usize,
+}
+
+impl<'a> Tokens<'a> {
+    /// `xt` as products write it: `[k][ldx]`.
+    pub fn rows(data: &'a [f32], ldx: usize) -> Self {
+        Self {
+            data,
+            ldx,
+            block: TOKEN_PAD,
+        }
+    }
+
+    /// Where token `t` of step 0 is.
+    pub fn at(self, t: usize) -> usize {
+        t / TOKEN_PAD * self.block + t % TOKEN_PAD
+    }
+}
+
+/// Whether a tile's `k` steps of `xt`, read in place, would crowd each other out of L1: a
+/// stride of `ldx` numbers touches only `64 / gcd(64, ldx / 16)` of a 32 KiB L1's 64 sets
+/// (8 at 128 tokens), and a tile needs its `k` lines there beside the weights (so at most half
+/// of each set's 8 ways). At 16 tokens `xt` is already laid out as the panels are.
+pub(super) fn rows_crowd_l1(xt: Tokens<'_>, k: usize) -> bool {
+    let lines_apart = (xt.ldx / TOKEN_PAD).max(1);
+    let sets = 64 / gcd(64, lines_apart);
+    xt.ldx != TOKEN_PAD && k > sets * 4
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// `xt` (in blocks of [`TOKEN_PAD`]) packed block by block into `[k][16]` panels in
+/// `panels`, grown if it is too short: each tile then reads its tokens as one sequential
+/// stream, where in `xt` its rows are `ldx` apart (a stride that, at 128 or 1024 tokens,
+/// puts every row in a few L1 sets, so they evict each other and the weights).
+pub(super) fn pack_tokens<'a>(
+    panels: &'a mut Vec<f32>,
+    xt: Tokens<'_>,
+    k: usize,
+    n: usize,
+) -> Tokens<'a> {
+    let blocks = n.div_ceil(TOKEN_PAD);
+    let block = TOKEN_PAD * k;
+    // From a cache-line boundary, so that a step's 16 tokens are one line, not two halves.
+    let buf = crate::heap::grown(panels, blocks * block + TOKEN_PAD);
+    let skip = buf.as_ptr().align_offset(64).min(TOKEN_PAD);
+    let panels = &mut buf[skip..][..blocks * block];
+    for (b, panel) in panels.chunks_exact_mut(block).enumerate() {
+        let first = xt.at(b * TOKEN_PAD);
+        for (kk, step) in panel.chunks_exact_mut(TOKEN_PAD).enumerate() {
+            step.copy_from_slice(&xt.data[first + kk * xt.ldx..][..TOKEN_PAD]);
+        }
+    }
+    Tokens {
+        data: panels,
+        ldx: TOKEN_PAD,
+        block,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_packed_where_their_rows_would_crowd_l1() {
+        let xt = |ldx| Tokens::rows(&[], ldx);
+        // 128 tokens: rows 512 bytes apart fall in 8 of the 64 sets.
+        assert!(!rows_crowd_l1(xt(128), 32));
+        assert!(rows_crowd_l1(xt(128), 33));
+        // 144 tokens: rows 9 lines apart reach every set.
+        assert!(!rows_crowd_l1(xt(144), 256));
+        assert!(rows_crowd_l1(xt(144), 257));
+        // 16 tokens: already one panel.
+        assert!(!rows_crowd_l1(xt(16), 4096));
+    }
+}
