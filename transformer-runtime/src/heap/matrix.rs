@@ -22,12 +22,10 @@ const LINE: usize = 64;
 /// `*m = [[…]]`.
 ///
 /// A model's weights are read once per forward pass, tens of megabytes of them, far beyond
-/// what the TLB maps in 4 KiB pages (12 MiB on a Zen 4 core). Each new small page then costs
-/// a page walk (a long one in a virtual machine), which the kernels' prefetches do not hide:
-/// timed tile by tile, the first tile of each block of weight rows ran 30–40% slower on cold
-/// weights in small pages, and no slower in huge ones. So matrices live in 2 MiB transparent
-/// huge pages where Linux offers them, advised (`madvise(MADV_HUGEPAGE)`) before their pages
-/// are first touched:
+/// what the TLB maps in 4 KiB pages. Each new small page then costs a page walk (a long one
+/// in a virtual machine), which the kernels' prefetches do not hide. So matrices live in
+/// 2 MiB transparent huge pages where Linux offers them, advised (`madvise(MADV_HUGEPAGE)`)
+/// before their pages are first touched (`bench/README.md` has what that gained):
 ///
 /// - from [`HUGE_PAGE`] bytes up, a matrix has an allocation of its own, aligned to a huge
 ///   page, its whole huge pages advised; the tail past the last one stays in small pages, so
@@ -42,9 +40,6 @@ const LINE: usize = 64;
 ///   cache line like the others.
 ///
 /// Where huge pages are off or unsupported the advice is ignored and nothing else changes.
-/// Measured on a 2-core Zen 4 VM (`bench_workloads`, 6–8 interleaved runs each way), MiniLM's
-/// forward pass at 128 tokens took 5% less time with its feed-forward matrices in huge pages,
-/// and 1.6% less again with the shared chunks; at 16 tokens 19%, then 6%.
 pub struct Matrix<const ROWS: usize, const COLS: usize> {
     /// `ROWS · COLS` numbers, initialised, that this matrix alone reads and writes; dangling
     /// (and aligned) when that is zero bytes.
