@@ -4,6 +4,8 @@
 //!
 //! Run with `cargo run --release --example seed_attention`.
 
+use std::process::ExitCode;
+
 use transformer::runtime::matmul::{dot, linear};
 use transformer::runtime::softmax::softmax;
 use transformer::transformer;
@@ -109,7 +111,12 @@ fn show(label: &str, rows: &[[f32; 4]]) {
 }
 
 /// Prints every step the way the notes do.
-pub fn main() {
+pub fn main() -> ExitCode {
+    // A TRANSFORMER_KERNEL this CPU cannot obey is an error here, before any kernel runs.
+    if let Err(e) = transformer::runtime::cpu::try_level() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let model = seed_model();
     let steps = steps(&model);
     println!("SeedAttention: {} parameters\n", SeedAttention::PARAMETERS);
@@ -129,4 +136,5 @@ pub fn main() {
     }
     println!();
     show("X + attention (SeedAttention::forward)", &steps.output);
+    ExitCode::SUCCESS
 }

@@ -49,5 +49,5 @@ fn the_seed_model_has_only_its_three_matrices() {
 
 #[test]
 fn the_example_runs() {
-    seed::main();
+    assert_eq!(seed::main(), std::process::ExitCode::SUCCESS);
 }
