@@ -214,7 +214,8 @@ def variants(a, best):
 
 
 def cpu_model():
-    """The CPU's model name and its widest vector extension, from /proc/cpuinfo (Linux)."""
+    """The CPU's model name, family and model, and its widest vector extension, from
+    /proc/cpuinfo (Linux)."""
     try:
         with open("/proc/cpuinfo") as f:
             info = f.read()
