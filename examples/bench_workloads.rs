@@ -29,6 +29,7 @@ use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use safetensors::{Dtype, SafeTensors};
 use transformer::runtime::heap::Matrix;
 use transformer::runtime::matmul::linear;
@@ -374,69 +375,40 @@ pub fn time(run: &mut dyn FnMut(), warmup: usize, iters: usize) -> (Vec<f64>, us
     (samples, batch)
 }
 
-/// The command line.
-struct Args {
-    threads: Vec<usize>,
-    workloads: Vec<String>,
-    data: Option<PathBuf>,
-    model_dir: Option<PathBuf>,
-    warmup: usize,
-    iters: usize,
+/// Times the workloads of bench/README.md and prints `META {json}`, then one line
+/// `RESULT {json}` per thread count and workload, for bench/compare.py.
+#[derive(Parser)]
+#[command(name = "bench_workloads")]
+pub struct Args {
+    /// Thread counts, each running every workload in turn
+    #[arg(long, num_args = 1.., default_value = "1", value_name = "N", value_parser = positive)]
+    pub threads: Vec<usize>,
+    /// Workloads: w1, w2, w3, w4, gemm (every GEMM shape) or one gemm-NxKxM of bench/README.md
+    #[arg(long, num_args = 1.., default_values = ["w1", "w2", "w3", "w4", "gemm"], value_name = "NAME")]
+    pub workloads: Vec<String>,
+    /// The folder bench/compare.py writes PyTorch's weights and outputs to [default:
+    /// $BENCH_DATA, else target/bench-data]
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// The all-MiniLM-L6-v2 folder [default: $MINILM_DIR, else where
+    /// scripts/fetch-models.sh puts it]
+    #[arg(long, value_name = "DIR")]
+    pub model_dir: Option<PathBuf>,
+    /// Untimed runs of each workload before its samples
+    #[arg(long, default_value = "5", value_name = "N", value_parser = positive)]
+    pub warmup: usize,
+    /// Timed samples of each workload
+    #[arg(long, default_value = "30", value_name = "N", value_parser = positive)]
+    pub iters: usize,
 }
 
-const USAGE: &str = "usage: bench_workloads [--threads N...] [--workloads NAME...] [--data DIR] \
-                     [--model-dir DIR] [--warmup N] [--iters N]";
-
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        threads: vec![1],
-        workloads: vec![
-            "w1".into(),
-            "w2".into(),
-            "w3".into(),
-            "w4".into(),
-            "gemm".into(),
-        ],
-        data: None,
-        model_dir: None,
-        warmup: 5,
-        iters: 30,
-    };
-    let mut rest = std::env::args().skip(1).peekable();
-    while let Some(flag) = rest.next() {
-        let mut values = Vec::new();
-        while let Some(value) = rest.next_if(|v| !v.starts_with("--")) {
-            values.push(value);
-        }
-        let one = |values: &[String]| match values {
-            [value] => Ok(value.clone()),
-            _ => Err(format!("{flag} takes one value\n{USAGE}")),
-        };
-        let number = |value: &str| {
-            value
-                .parse::<usize>()
-                .ok()
-                .filter(|&n| n > 0)
-                .ok_or_else(|| format!("{flag}: `{value}` is not a positive integer"))
-        };
-        match flag.as_str() {
-            "--threads" => {
-                args.threads = values.iter().map(|v| number(v)).collect::<Result<_, _>>()?
-            }
-            "--workloads" => args.workloads = values,
-            "--data" => args.data = Some(one(&values)?.into()),
-            "--model-dir" => args.model_dir = Some(one(&values)?.into()),
-            "--warmup" => args.warmup = number(&one(&values)?)?,
-            "--iters" => args.iters = number(&one(&values)?)?,
-            _ => return Err(format!("unknown argument `{flag}`\n{USAGE}")),
-        }
-    }
-    if args.threads.is_empty() || args.workloads.is_empty() {
-        return Err(format!(
-            "--threads and --workloads need at least one value\n{USAGE}"
-        ));
-    }
-    Ok(args)
+/// A count of at least 1.
+fn positive(value: &str) -> Result<usize, String> {
+    value
+        .parse()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("`{value}` is not a positive integer"))
 }
 
 /// `median, min, max` of `times`.
@@ -454,7 +426,7 @@ fn summary(times: &[f64]) -> (f64, f64, f64) {
 
 /// Times every workload at every thread count and prints the `RESULT` lines.
 fn run() -> Result<(), Box<dyn Error>> {
-    let args = parse_args()?;
+    let args = Args::parse();
     // A TRANSFORMER_KERNEL this CPU cannot obey is an error here, before any kernel runs.
     let level = cpu::try_level()?;
     let meta = serde_json::json!({

@@ -3,7 +3,7 @@
 //! PyTorch's. Trains nothing.
 //!
 //! ```text
-//! cargo run --release --example load_pytorch [WEIGHTS IO]
+//! cargo run --release --example load_pytorch [WEIGHTS [IO]]
 //! ```
 //! Defaults to the fixture `tests/fixtures/transformer_full.*.safetensors`, written by
 //! `tools/reference/make_fixtures.py`: `nn.Transformer(d_model=16, nhead=2,
@@ -12,6 +12,7 @@
 use std::error::Error;
 use std::path::PathBuf;
 
+use clap::Parser;
 use transformer::runtime::load::{Loader, Strictness, read_file};
 use transformer::transformer;
 
@@ -31,16 +32,29 @@ fn rows(io: &[u8], name: &str, rows: usize) -> Result<Vec<[f32; 16]>, Box<dyn Er
     Ok(out)
 }
 
+/// Loads a PyTorch `nn.Transformer(d_model=16, nhead=2, num_encoder_layers=2,
+/// num_decoder_layers=1, dim_feedforward=20)` saved as safetensors, runs it, and compares the
+/// output with PyTorch's.
+#[derive(Parser)]
+#[command(name = "load_pytorch")]
+pub struct Args {
+    /// The model's weights [default: tests/fixtures/transformer_full.weights.safetensors]
+    pub weights: Option<PathBuf>,
+    /// The inputs `src` and `tgt` and PyTorch's output `out`
+    /// [default: tests/fixtures/transformer_full.io.safetensors]
+    pub io: Option<PathBuf>,
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
+    let args = Args::parse();
     // A TRANSFORMER_KERNEL this CPU cannot obey is an error here, before any kernel runs.
     transformer::runtime::cpu::try_level()?;
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let mut args = std::env::args().skip(1).map(PathBuf::from);
     let weights = args
-        .next()
+        .weights
         .unwrap_or_else(|| fixtures.join("transformer_full.weights.safetensors"));
     let io_path = args
-        .next()
+        .io
         .unwrap_or_else(|| fixtures.join("transformer_full.io.safetensors"));
 
     let model = Translator::from_safetensors(&weights)?;

@@ -9,12 +9,13 @@
 //! Prints the cosine similarity of the first sentence to each other one, highest first; with
 //! `--json`, one JSON array of embeddings (384 floats per sentence, in input order) and
 //! nothing else. `--model-dir DIR` or `$MINILM_DIR` point at the model folder; by default it
-//! is where `scripts/fetch-models.sh` puts it.
+//! is where `scripts/fetch-models.sh` puts it. `--help` says so too.
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::Parser;
 use transformer::runtime::pooling::cosine_similarity;
 use transformer::text::{SentenceTokenizer, TextError, model_cache_dir, sentence_embeddings};
 use transformer::transformer;
@@ -67,34 +68,22 @@ impl SentenceEncoder {
     }
 }
 
-/// `--json`, `--model-dir DIR` and the sentences.
-struct Args {
-    json: bool,
-    model_dir: Option<PathBuf>,
-    sentences: Vec<String>,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        json: false,
-        model_dir: None,
-        sentences: Vec::new(),
-    };
-    let mut rest = std::env::args().skip(1);
-    while let Some(arg) = rest.next() {
-        match arg.as_str() {
-            "--json" => args.json = true,
-            "--model-dir" => {
-                args.model_dir = Some(rest.next().ok_or("--model-dir needs a folder")?.into())
-            }
-            "--" => args.sentences.extend(rest.by_ref()),
-            _ => args.sentences.push(arg),
-        }
-    }
-    if args.sentences.is_empty() {
-        return Err("usage: minilm [--json] [--model-dir DIR] SENTENCE...".into());
-    }
-    Ok(args)
+/// Embeds sentences with all-MiniLM-L6-v2 and prints the cosine similarity of the first to
+/// each other one, highest first.
+#[derive(Parser)]
+#[command(name = "minilm")]
+pub struct Args {
+    /// Print one JSON array of embeddings (384 floats per sentence, in input order) instead
+    #[arg(long)]
+    pub json: bool,
+    /// The folder holding model.safetensors and tokenizer.json [default: $MINILM_DIR, else
+    /// where scripts/fetch-models.sh puts it]
+    #[arg(long, value_name = "DIR")]
+    pub model_dir: Option<PathBuf>,
+    /// The query, then the sentences to compare with it; after `--`, sentences may start
+    /// with `-`
+    #[arg(required = true, value_name = "SENTENCE")]
+    pub sentences: Vec<String>,
 }
 
 /// `[[0.1,-0.2,…],[…]]`: each float printed in the shortest form that reads back exactly.
@@ -113,7 +102,7 @@ fn to_json(embeddings: &[[f32; MiniLm::D_MODEL]]) -> String {
 
 /// Runs the example; `Err` is printed to stderr.
 pub fn run() -> Result<(), Box<dyn Error>> {
-    let args = parse_args()?;
+    let args = Args::parse();
     // A TRANSFORMER_KERNEL this CPU cannot obey is an error here, before any kernel runs.
     transformer::runtime::cpu::try_level()?;
     let encoder = SentenceEncoder::load(&model_dir(args.model_dir))?;

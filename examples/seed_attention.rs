@@ -2,10 +2,11 @@
 //! `transformer!` and printed step by step: Q, K, V, scaled scores, softmax weights, the
 //! attention output, and the residual output `X + attention`.
 //!
-//! Run with `cargo run --release --example seed_attention`.
+//! Run with `cargo run --release --example seed_attention`; it takes no arguments.
 
 use std::process::ExitCode;
 
+use clap::Parser;
 use transformer::runtime::matmul::{dot, linear};
 use transformer::runtime::softmax::softmax;
 use transformer::transformer;
@@ -110,8 +111,20 @@ fn show(label: &str, rows: &[[f32; 4]]) {
     }
 }
 
-/// Prints every step the way the notes do.
+/// Prints the worked self-attention example of the notes step by step: Q, K, V, scaled
+/// scores, softmax weights, attention, and the output of the generated `forward`.
+#[derive(Parser)]
+#[command(name = "seed_attention")]
+pub struct Args {}
+
+/// Answers `--help`, or rejects an argument, then runs the example.
 pub fn main() -> ExitCode {
+    Args::parse();
+    run()
+}
+
+/// Prints every step the way the notes do.
+pub fn run() -> ExitCode {
     // A TRANSFORMER_KERNEL this CPU cannot obey is an error here, before any kernel runs.
     if let Err(e) = transformer::runtime::cpu::try_level() {
         eprintln!("error: {e}");

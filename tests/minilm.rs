@@ -12,10 +12,16 @@ mod common;
 #[expect(dead_code, reason = "the example's `main` is not called here")]
 mod minilm;
 
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use clap::Parser;
+use clap::error::ErrorKind;
+
 use common::Io;
-use minilm::{MiniLm, SentenceEncoder, model_dir};
+use minilm::{Args, MiniLm, SentenceEncoder, model_dir};
 use transformer::runtime::load::LoadError;
 use transformer::runtime::pooling::cosine_similarity;
 use transformer::runtime::{ForwardError, Padding};
@@ -178,5 +184,37 @@ fn the_declared_model_has_minilm_s_shape() {
     assert_eq!(
         (MiniLm::VOCAB, MiniLm::TOKEN_TYPES, MiniLm::MAX_LEN),
         (30522, 2, 512)
+    );
+}
+
+/// The example's command line, after its name.
+fn parse(args: &[OsString]) -> Result<Args, clap::Error> {
+    Args::try_parse_from([OsString::from("minilm")].iter().chain(args))
+}
+
+#[test]
+fn the_example_answers_help_and_rejects_a_non_utf8_sentence() {
+    let help = parse(&["--help".into()]);
+    assert_eq!(help.err().map(|e| e.kind()), Some(ErrorKind::DisplayHelp));
+    let not_utf8 = OsString::from_vec(b"caf\xFF".to_vec());
+    let sentence = parse(std::slice::from_ref(&not_utf8));
+    assert_eq!(
+        sentence.err().map(|e| e.kind()),
+        Some(ErrorKind::InvalidUtf8)
+    );
+    // A folder's name need not be UTF-8.
+    let args = parse(&["--model-dir".into(), not_utf8.clone(), "a".into()]).unwrap();
+    assert_eq!(args.model_dir, Some(PathBuf::from(not_utf8)));
+}
+
+#[test]
+fn the_example_takes_json_sentences_and_a_separator() {
+    let args = parse(&["--json", "a", "--", "--b"].map(OsString::from)).unwrap();
+    assert!(args.json);
+    assert_eq!(args.sentences, ["a", "--b"]);
+    let none = parse(&["--json".into()]);
+    assert_eq!(
+        none.err().map(|e| e.kind()),
+        Some(ErrorKind::MissingRequiredArgument)
     );
 }

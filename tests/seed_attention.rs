@@ -2,8 +2,17 @@
 //! `examples/seed_attention.rs` and the generated forward pass.
 
 #[path = "../examples/seed_attention.rs"]
+#[expect(
+    dead_code,
+    reason = "`main` parses the command line, here the test harness's; the tests call `run`"
+)]
 mod seed;
 
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+
+use clap::Parser;
+use clap::error::ErrorKind;
 use seed::{SeedAttention, X, seed_model, steps};
 
 #[test]
@@ -49,5 +58,17 @@ fn the_seed_model_has_only_its_three_matrices() {
 
 #[test]
 fn the_example_runs() {
-    assert_eq!(seed::main(), std::process::ExitCode::SUCCESS);
+    assert_eq!(seed::run(), std::process::ExitCode::SUCCESS);
+}
+
+#[test]
+fn the_example_answers_help_and_takes_no_arguments() {
+    let help = seed::Args::try_parse_from(["seed_attention", "--help"]);
+    assert_eq!(help.err().map(|e| e.kind()), Some(ErrorKind::DisplayHelp));
+    let not_utf8 = OsString::from_vec(b"caf\xFF".to_vec());
+    let args = seed::Args::try_parse_from([OsString::from("seed_attention"), not_utf8]);
+    assert_eq!(
+        args.err().map(|e| e.kind()),
+        Some(ErrorKind::UnknownArgument)
+    );
 }
