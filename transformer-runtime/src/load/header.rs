@@ -4,6 +4,8 @@
 //! without reading its data. It checks, in turn:
 //! - what a file that is not safetensors at all is instead (pickle, zip, text);
 //! - a header length past the end of the file (a truncated download);
+//! - a file cut in its data: a header whose tensors tile more data than the file has loses
+//!   several tensors at once, and one line says how many bytes of how many are there;
 //! - each tensor's `data_offsets` against the data size, naming the tensor. This check also
 //!   keeps the sums below from overflowing when crafted offsets end near `usize::MAX`;
 //! - each tensor's byte span against `numel(shape) * dtype size`, naming the tensor;
@@ -13,6 +15,7 @@
 //! After that every tensor's bytes lie inside the file.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 
 use safetensors::tensor::{Metadata, TensorInfo};
 use safetensors::{Dtype, SafeTensorError};
@@ -63,6 +66,15 @@ pub(super) fn open(bytes: &[u8]) -> Result<Header, LoadError> {
 /// Parses and checks the header of a file of `file_len` bytes that starts with `prefix`, its
 /// first [`prefix_len`] bytes (or more).
 pub(super) fn parse(prefix: &[u8], file_len: u64) -> Result<Header, LoadError> {
+    parse_file(prefix, file_len, None)
+}
+
+/// [`parse`], naming the file at `path`, if there is one, where that helps: a file cut short.
+pub(super) fn parse_file(
+    prefix: &[u8],
+    file_len: u64,
+    path: Option<&Path>,
+) -> Result<Header, LoadError> {
     let header = split(prefix, file_len)?;
     let entries: Map<String, Value> = serde_json::from_slice(header).map_err(|e| {
         let detail = format!("the header is not a JSON object ({e})");
@@ -78,6 +90,9 @@ pub(super) fn parse(prefix: &[u8], file_len: u64) -> Result<Header, LoadError> {
     // `split` found the header inside the file, so neither sum overflows.
     let data_start = (LEN_BYTES + header.len()) as u64;
     let data_len = file_len - data_start;
+    if let Some(cut) = cut_short(&entries, data_start, file_len, path) {
+        return Err(cut);
+    }
     check_entries(&entries, data_len)?;
     let tensors = tensor_infos(entries).map_err(from_safetensors)?;
     check_tiling(&tensors, data_len).map_err(from_safetensors)?;
@@ -118,6 +133,40 @@ fn split(prefix: &[u8], file_len: u64) -> Result<&[u8], LoadError> {
             Err(not_safetensors(prefix, detail))
         }
     }
+}
+
+/// A file cut short in its data: the header is sound (its tensors tile their data exactly),
+/// but the file ends before several of them do. One line says so, rather than one per lost
+/// tensor; a single lost tensor is left to [`check_entries`], whose line names it.
+fn cut_short(
+    entries: &Map<String, Value>,
+    data_start: u64,
+    file_len: u64,
+    path: Option<&Path>,
+) -> Option<LoadError> {
+    let data_len = file_len - data_start;
+    let lost = entries
+        .values()
+        .filter_map(offsets)
+        .filter(|[_, end]| *end > data_len)
+        .count();
+    if lost < 2 {
+        return None;
+    }
+    let tensors = tensor_infos(entries.clone()).ok()?;
+    let total = tensors.len();
+    let mut by_offset: Vec<(String, TensorInfo)> = tensors.into_iter().collect();
+    by_offset.sort_by_key(|(_, info)| info.data_offsets);
+    let data_end = Metadata::new(None, by_offset).ok()?.data_len() as u64;
+    let needed = data_start.checked_add(data_end)?;
+    let file = path.map_or_else(|| "the file".to_owned(), |p| format!("\"{}\"", p.display()));
+    Some(LoadError::Header {
+        detail: format!(
+            "{file} was cut short: it has {file_len} of the {needed} bytes its header needs \
+             ({lost} of its {total} tensors are lost)"
+        ),
+        help: DAMAGED,
+    })
 }
 
 /// Checks every tensor entry's offsets against the data size and its shape and dtype, and
@@ -426,6 +475,40 @@ mod tests {
             message(&bytes[..bytes.len() - 3]),
             "corrupt safetensors header: tensor \"b\" claims bytes 4..12 of the data, which has 9\n\
              help: the file is damaged or was cut short; copy or download it again"
+        );
+    }
+
+    #[test]
+    fn a_file_cut_before_several_tensors_says_so_in_one_line() {
+        let header = r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},
+                         "b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]},
+                         "c":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}}"#;
+        let bytes = file(header, &[0; 16]);
+        let (len, cut) = (bytes.len(), bytes.len() - 10);
+        assert_eq!(
+            message(&bytes[..cut]),
+            format!(
+                "corrupt safetensors header: the file was cut short: it has {cut} of the {len} \
+                 bytes its header needs (2 of its 3 tensors are lost)\n\
+                 help: the file is damaged or was cut short; copy or download it again"
+            )
+        );
+    }
+
+    #[test]
+    fn tensors_past_the_end_of_an_unsound_header_are_each_named() {
+        // `b`'s span is wrong for its shape: the header is at fault, not the file's length.
+        let header = r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},
+                         "b":{"dtype":"F32","shape":[1],"data_offsets":[4,12]},
+                         "c":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}}"#;
+        let message = message(&file(header, &[0; 6]));
+        assert!(
+            message.contains("tensor \"b\" claims bytes 4..12 of the data, which has 6\n"),
+            "{message}"
+        );
+        assert!(
+            message.contains("tensor \"c\" claims bytes 12..16 of the data, which has 6"),
+            "{message}"
         );
     }
 

@@ -730,6 +730,25 @@ mod tests {
     }
 
     #[test]
+    fn a_file_on_disk_cut_before_both_tensors_is_one_line_naming_it() {
+        let bytes = small();
+        let cut = &bytes[..bytes.len() - 9];
+        let file = TempFile::new(cut);
+        let message = Loader::open(file.path()).unwrap_err().to_string();
+        assert_eq!(
+            message,
+            format!(
+                "corrupt safetensors header: \"{}\" was cut short: it has {} of the {} bytes its \
+                 header needs (2 of its 2 tensors are lost)\n\
+                 help: the file is damaged or was cut short; copy or download it again",
+                file.path().display(),
+                cut.len(),
+                bytes.len()
+            )
+        );
+    }
+
+    #[test]
     fn open_names_a_missing_path() {
         let path = Path::new("/nonexistent/transformer/weights.safetensors");
         let err = Loader::open(path).unwrap_err();

@@ -41,7 +41,7 @@ impl Source<'static> {
         // At most the file's length, and at most 8 bytes past the largest header allowed.
         let mut prefix = vec![0; header::prefix_len(first, file_len) as usize];
         read_at(&file, &mut prefix, 0).map_err(io)?;
-        let header = header::parse(&prefix, file_len)?;
+        let header = header::parse_file(&prefix, file_len, Some(path))?;
         let source = Self::File {
             file,
             path: path.to_path_buf(),
