@@ -54,7 +54,7 @@ pub fn sublayers(model: &Model, stack: &Stack) -> Vec<(Sublayer, Option<Ident>)>
         .collect()
 }
 
-/// A one-line description for doc comments: "2 layers, 4 heads of 16 lanes, d_model 64, …".
+/// A one-line description for doc comments: "2 layers, 4 heads of width 16, d_model 64, …".
 pub fn describe(model: &Model) -> String {
     let layers = match model.kind {
         Kind::Encoder => format!("encoder, {}", count(model.encoder_layers, "layer")),
@@ -80,9 +80,9 @@ pub fn describe(model: &Model) -> String {
         NormPlacement::None => "no norms",
     };
     format!(
-        "{layers}, {} of {}, `d_model` {}, {ffn}, {norm}, `max_len` {}",
+        "{layers}, {} of width {}, `d_model` {}, {ffn}, {norm}, `max_len` {}",
         count(model.heads, "head"),
-        count(model.d_head(), "lane"),
+        model.d_head(),
         model.d_model,
         model.max_len,
     )
@@ -121,7 +121,7 @@ pub fn structs(model: &Model, names: &Names) -> TokenStream {
         " Working memory for forward passes of `{m}`: make one with `{m}::scratch()` and reuse it."
     );
     let attention_doc = format!(
-        " Multi-head attention at the dimensions of `{m}`: `HEADS` heads of `D_HEAD` lanes over `D_MODEL`."
+        " Multi-head attention at the dimensions of `{m}`: `HEADS` heads of width `D_HEAD` over `D_MODEL`."
     );
     quote! {
         #(#attrs)*
