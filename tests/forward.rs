@@ -404,6 +404,30 @@ fn summary_lists_every_sublayer_and_sums_to_parameters() {
 }
 
 #[test]
+fn debug_shows_dimensions_not_weights() {
+    let model = Seq2Seq::zeroed();
+    assert_eq!(
+        format!("{model:?}"),
+        "Seq2Seq { d_model: 8, heads: 2, encoder_layers: 2, decoder_layers: 1, d_ff: 12, \
+         max_len: 512, parameters: 1932, .. }"
+    );
+    let encoder = Seq2SeqEncoderLayer::PARAMETERS;
+    assert_eq!(
+        format!("{:?}", model.encoder_layers[0]),
+        format!(
+            "Seq2SeqEncoderLayer {{ d_model: 8, heads: 2, d_ff: 12, parameters: {encoder}, .. }}"
+        )
+    );
+    let decoder = Seq2SeqDecoderLayer::PARAMETERS;
+    assert_eq!(
+        format!("{:?}", model.decoder_layers[0]),
+        format!(
+            "Seq2SeqDecoderLayer {{ d_model: 8, heads: 2, d_ff: 12, parameters: {decoder}, .. }}"
+        )
+    );
+}
+
+#[test]
 fn flops_match_a_hand_count() {
     // One PostRelu layer at n tokens: q, k, v, o projections 4·2·n·d², QKᵀ and PV 2·2·n²·d,
     // feed-forward 2·2·n·d·ff; d = 16, ff = 24.

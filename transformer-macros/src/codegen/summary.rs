@@ -13,16 +13,19 @@ use super::weights::{Sublayer, sublayers};
 use super::{Names, Stack, rt};
 use crate::model::{Model, Positional};
 
-/// `summary`, `flops`, `Display` and `Debug` for the model, and per-layer rows and flops.
+/// `summary`, `flops`, `Display` and `Debug` for the model, and per-layer rows, flops and
+/// `Debug`.
 pub fn summary(model: &Model, names: &Names) -> TokenStream {
     let layers = names
         .stacks
         .iter()
         .map(|stack| layer_facts(model, names, stack));
+    let layer_debugs = names.stacks.iter().map(|stack| layer_debug(names, stack));
     let model_facts = model_facts(model, names);
     let debug = debug(names);
     quote! {
         #(#layers)*
+        #(#layer_debugs)*
         #model_facts
         #debug
     }
@@ -196,6 +199,25 @@ fn debug(names: &Names) -> TokenStream {
                     #(#layer_fields)*
                     .field("d_ff", &Self::D_FF)
                     .field("max_len", &Self::MAX_LEN)
+                    .field("parameters", &Self::PARAMETERS)
+                    .finish_non_exhaustive()
+            }
+        }
+    }
+}
+
+/// `impl Debug for TinyLmLayer`, listing the model's dimensions and the layer's learned numbers.
+fn layer_debug(names: &Names, stack: &Stack) -> TokenStream {
+    let (m, layer) = (&names.model, &stack.layer);
+    let name = layer.to_string();
+    quote! {
+        #[automatically_derived]
+        impl ::core::fmt::Debug for #layer {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(#name)
+                    .field("d_model", &#m::D_MODEL)
+                    .field("heads", &#m::HEADS)
+                    .field("d_ff", &#m::D_FF)
                     .field("parameters", &Self::PARAMETERS)
                     .finish_non_exhaustive()
             }
