@@ -89,4 +89,10 @@ impl Model {
     pub fn d_head(&self) -> usize {
         self.d_model / self.heads
     }
+
+    /// Some layer norm exists (in the layers, after a stack, or on the embeddings), so `eps`
+    /// is used.
+    pub fn has_layer_norm(&self) -> bool {
+        self.norm != NormPlacement::None || self.final_norm || self.embed_norm
+    }
 }

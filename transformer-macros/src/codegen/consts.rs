@@ -18,7 +18,14 @@ pub fn consts(model: &Model, names: &Names) -> TokenStream {
     let heads = Literal::usize_unsuffixed(model.heads);
     let d_ff = Literal::usize_unsuffixed(model.d_ff);
     let max_len = Literal::usize_unsuffixed(model.max_len);
-    let eps = float_literal(model.eps);
+    // `EPS` only where a layer norm uses it: with none, `eps` is itself an error.
+    let eps = model.has_layer_norm().then(|| {
+        let eps = float_literal(model.eps);
+        quote! {
+            /// Epsilon of every layer norm.
+            pub const EPS: f32 = #eps;
+        }
+    });
     let d_ff_doc = if model.ffn {
         " Width of the feed-forward sublayer's hidden layer."
     } else {
@@ -65,8 +72,7 @@ pub fn consts(model: &Model, names: &Names) -> TokenStream {
             pub const D_FF: usize = #d_ff;
             /// The longest sequence the model accepts, in tokens.
             pub const MAX_LEN: usize = #max_len;
-            /// Epsilon of every layer norm.
-            pub const EPS: f32 = #eps;
+            #eps
             #vocab
             #token_types
             /// Learned numbers, as PyTorch's `sum(p.numel() for p in model.parameters())`.

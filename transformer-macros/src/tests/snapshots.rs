@@ -74,3 +74,20 @@ fn spec_errors_become_compile_errors() {
         crate::expand(quote! { M < d_model: 64, heads: 5, layerz: 2 > }).to_string()
     );
 }
+
+#[test]
+fn eps_only_where_a_layer_norm_uses_it() {
+    let has_eps = |spec| pretty(spec).contains("pub const EPS");
+    assert!(!has_eps(
+        quote! { M < d_model: 8, heads: 2, layers: 1, norm: none > }
+    ));
+    assert!(!has_eps(quote! {
+        M < kind: encoder_decoder, d_model: 8, heads: 2, encoder_layers: 1, decoder_layers: 1,
+            norm: none >
+    }));
+    // The embedding norm is a layer norm even when the layers have none.
+    assert!(has_eps(quote! {
+        M < d_model: 8, heads: 2, layers: 1, norm: none, vocab: 10, embed_norm: true >
+    }));
+    assert!(has_eps(quote! { M < d_model: 8, heads: 2, layers: 1 > }));
+}
