@@ -65,7 +65,7 @@ pub fn consts(model: &Model, names: &Names) -> TokenStream {
             pub const D_MODEL: usize = #d_model;
             /// Attention heads in each attention sublayer.
             pub const HEADS: usize = #heads;
-            /// Lanes each head reads: `D_MODEL / HEADS`.
+            /// Width of each head: `D_MODEL / HEADS`.
             pub const D_HEAD: usize = Self::D_MODEL / Self::HEADS;
             #(#layer_counts)*
             #[doc = #d_ff_doc]
