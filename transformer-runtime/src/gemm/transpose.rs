@@ -100,24 +100,27 @@ impl Blocks<'_> {
         }
     }
 
-    fn portable(self) {
-        let Self {
-            src,
-            src_ld,
-            rows: (real, rows),
-            cols,
-            dst,
-            dst_ld,
-        } = self;
+    fn portable(mut self) {
         const B: usize = 16;
-        for r0 in (0..rows).step_by(B) {
-            for c0 in (0..cols).step_by(B) {
-                for c in c0..(c0 + B).min(cols) {
-                    let out = &mut dst[c * dst_ld..];
-                    for r in r0..(r0 + B).min(rows) {
-                        out[r] = if r < real { src[r * src_ld + c] } else { 0.0 };
-                    }
-                }
+        for r0 in (0..self.rows.1).step_by(B) {
+            for c0 in (0..self.cols).step_by(B) {
+                self.by_number((r0, c0), B);
+            }
+        }
+    }
+
+    /// The block of at most `size × size` from source row `r0` and column `c0`, number by
+    /// number: the portable path, and the edges of the AVX2 one.
+    fn by_number(&mut self, (r0, c0): (usize, usize), size: usize) {
+        let (real, rows) = self.rows;
+        for c in c0..(c0 + size).min(self.cols) {
+            let out = &mut self.dst[c * self.dst_ld..][r0..(r0 + size).min(rows)];
+            for (r, v) in (r0..).zip(out) {
+                *v = if r < real {
+                    self.src[r * self.src_ld + c]
+                } else {
+                    0.0
+                };
             }
         }
     }
@@ -258,15 +261,14 @@ pub(super) mod x86 {
     ///
     /// The CPU has AVX2.
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn blocks_avx2(blocks: Blocks<'_>) {
-        let Blocks {
-            src,
-            src_ld,
-            rows: (real, rows),
-            cols,
-            dst,
-            dst_ld,
-        } = blocks;
+    pub(super) unsafe fn blocks_avx2(mut blocks: Blocks<'_>) {
+        let (src, src_ld, (real, rows), cols, dst_ld) = (
+            blocks.src,
+            blocks.src_ld,
+            blocks.rows,
+            blocks.cols,
+            blocks.dst_ld,
+        );
         let real = real.min(rows);
         for r0 in (0..rows).step_by(8) {
             let written = (rows - r0).min(8);
@@ -283,19 +285,15 @@ pub(super) mod x86 {
                         }
                     });
                     for (dc, column) in transpose8(block).into_iter().enumerate() {
-                        store_first(&mut dst[(c0 + dc) * dst_ld + r0..][..written], column);
+                        let out = &mut blocks.dst[(c0 + dc) * dst_ld + r0..][..written];
+                        store_first(out, column);
                     }
                 } else if c0 + 8 <= cols {
                     for dc in 0..8 {
-                        dst[(c0 + dc) * dst_ld + r0..][..written].fill(0.0);
+                        blocks.dst[(c0 + dc) * dst_ld + r0..][..written].fill(0.0);
                     }
                 } else {
-                    for c in c0..(c0 + 8).min(cols) {
-                        for r in r0..(r0 + 8).min(rows) {
-                            let v = if r < real { src[r * src_ld + c] } else { 0.0 };
-                            dst[c * dst_ld + r] = v;
-                        }
-                    }
+                    blocks.by_number((r0, c0), 8);
                 }
             }
         }
