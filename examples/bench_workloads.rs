@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use safetensors::{Dtype, SafeTensors};
-use transformer::runtime::heap::Matrix;
-use transformer::runtime::matmul::linear;
+use transformer::runtime::Matrix;
+use transformer::runtime::ops::linear;
 use transformer::runtime::{Rng, cpu, threads};
 use transformer::transformer;
 

@@ -7,8 +7,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use transformer::runtime::matmul::{dot, linear};
-use transformer::runtime::softmax::softmax;
+use transformer::runtime::ops::softmax;
+use transformer::runtime::ops::{dot, linear};
 use transformer::transformer;
 
 transformer! {

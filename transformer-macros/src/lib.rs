@@ -1,8 +1,8 @@
 //! The `transformer!` macro: a model spec in, a shape-checked model out.
 //!
-//! The pipeline reads top to bottom: [`spec`] parses tokens into specs (grammar only),
-//! [`validate`] checks what they mean, reports every mistake at once and builds a checked
-//! [`model::Model`] (whose size [`count`] works out), and [`codegen`] writes the structs,
+//! The pipeline reads top to bottom: `spec` parses tokens into specs (grammar only),
+//! `validate` checks what they mean, reports every mistake at once and builds a checked
+//! `model::Model` (whose size `count` works out), and `codegen` writes the structs,
 //! consts, loaders and unrolled forward passes. See the `transformer` crate for the
 //! user-facing documentation.
 

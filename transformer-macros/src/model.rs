@@ -1,7 +1,7 @@
 //! [`Model`]: a model spec after validation, every value present, in range and consistent.
 //! `validate` builds it, `count` sizes it and `codegen` writes it out.
 
-use syn::{Attribute, Ident, Visibility};
+use syn::{Attribute, Ident, Path, Visibility};
 
 /// Where each layer normalises: PyTorch's `norm_first` (`pre`) or not (`post`), or never.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +50,8 @@ pub enum Kind {
 /// A checked model spec: every value present, in range and consistent with the others.
 pub struct Model {
     pub attrs: Vec<Attribute>,
+    /// The `transformer` facade as the user's crate names it: `::transformer` by default.
+    pub krate: Path,
     pub vis: Visibility,
     pub name: Ident,
     /// Declared without a name, so named `Transformer`.

@@ -5,6 +5,7 @@
 //! rejected stays quiet, so one mistake gives one error.
 
 pub(crate) mod keys;
+mod options;
 mod settings;
 
 use std::collections::HashMap;
@@ -15,6 +16,7 @@ use syn::Ident;
 use crate::model::{Activation, Kind, Model, NormPlacement, Positional, Weights};
 use crate::spec::{Spec, Specs};
 use keys::Key;
+use options::Options;
 use settings::{Got, Settings};
 
 /// Checks every item, then that no two items share a name.
@@ -39,6 +41,7 @@ pub fn validate(specs: &Specs) -> syn::Result<Vec<Model>> {
 fn validate_item(spec: &Spec, errors: &mut Vec<syn::Error>) -> Option<Model> {
     let anchor = spec.name.as_ref().map_or(spec.open, Ident::span);
     let errors_before = errors.len();
+    let options = Options::read(&spec.attrs, errors);
     let settings = Settings::read(&spec.settings, errors);
     let read = Read::new(&settings, errors);
     let assumed = Assumed::new(&read);
@@ -46,7 +49,7 @@ fn validate_item(spec: &Spec, errors: &mut Vec<syn::Error>) -> Option<Model> {
     if errors.len() > errors_before {
         return None;
     }
-    let model = build(spec, &read, &assumed)?;
+    let model = build(spec, options, &read, &assumed)?;
     check_size(&model, anchor, errors);
     (errors.len() == errors_before).then_some(model)
 }
@@ -170,7 +173,7 @@ fn check_rules(
 }
 
 /// The model of settings that passed every check; `None` only if a check missed a rejection.
-fn build(spec: &Spec, read: &Read, assumed: &Assumed) -> Option<Model> {
+fn build(spec: &Spec, options: Options, read: &Read, assumed: &Assumed) -> Option<Model> {
     let d_model = read.d_model.value()?;
     let (encoder_layers, decoder_layers) = match assumed.kind {
         Kind::Encoder => (read.layers.value()?, 0),
@@ -178,7 +181,8 @@ fn build(spec: &Spec, read: &Read, assumed: &Assumed) -> Option<Model> {
         Kind::EncoderDecoder => (read.encoder_layers.value()?, read.decoder_layers.value()?),
     };
     Some(Model {
-        attrs: spec.attrs.clone(),
+        attrs: options.passed,
+        krate: options.krate,
         vis: spec.vis.clone(),
         name: spec
             .name

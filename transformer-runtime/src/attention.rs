@@ -238,7 +238,7 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
     /// tokens: `x` itself for self-attention, the encoder output for cross-attention),
     /// `out` is `[n][D]`.
     ///
-    /// Every product writes its result transposed ([`gemm_xt_transposed`]), which is what
+    /// Every product writes its result transposed (`gemm_xt_transposed`), which is what
     /// the next one reads, so the tokens are transposed once on the way in (twice with a
     /// separate memory) and the result once on the way out: `Qᵀ`, `Kᵀ` and `Vᵀ` come out of
     /// their projections, each head's scores are computed transposed, `Sᵀ = K_h (Q_h/√DH)ᵀ`
@@ -259,7 +259,7 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
 
     /// [`Self::forward`] with the result left transposed: `[D][ld]` in `scratch`, `ld` (also
     /// returned) being `n` rounded up to [`TOKEN_PAD`].
-    pub fn forward_transposed<'s>(
+    pub(crate) fn forward_transposed<'s>(
         &self,
         x: &[[f32; D]],
         memory: &[[f32; D]],
@@ -294,7 +294,7 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
     /// tokens as rows (cross-attention), or `None` for self-attention on `input`. The
     /// residual connection of a sublayer, with the sum made in the output projection's
     /// store.
-    pub fn add_transposed(
+    pub(crate) fn add_transposed(
         &self,
         xt: &mut [f32],
         n: usize,

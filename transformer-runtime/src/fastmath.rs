@@ -52,8 +52,8 @@ const ROUND: f32 = 12_582_912.0;
 
 /// `eˣ`. Below about `−87` (where `eˣ` nears the end of the normal range, 1.6e-38) the
 /// result is 0, so a masked score of `−∞` gets weight exactly 0; NaN stays NaN.
-#[inline(always)]
-pub fn exp(x: f32) -> f32 {
+#[cfg(test)]
+fn exp(x: f32) -> f32 {
     exp_with::<Unfused>(x)
 }
 
@@ -93,8 +93,8 @@ pub fn exp_with<M: MulAdd>(x: f32) -> f32 {
 }
 
 /// `tanh(x) = 1 − 2 / (1 + e^(2x))`, saturating to ±1 without overflow.
-#[inline(always)]
-pub fn tanh(x: f32) -> f32 {
+#[cfg(test)]
+fn tanh(x: f32) -> f32 {
     tanh_with::<Unfused>(x)
 }
 

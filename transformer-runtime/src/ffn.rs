@@ -63,7 +63,7 @@ impl<const D: usize, const FF: usize> FeedForward<D, FF> {
     ///
     /// The tokens are transposed once; the hidden layer is produced transposed, activated as
     /// it is stored, and consumed as it is by the second product.
-    pub fn forward_transposed<'s>(
+    pub(crate) fn forward_transposed<'s>(
         &self,
         x: &[[f32; D]],
         activation: Activation,
@@ -82,7 +82,7 @@ impl<const D: usize, const FF: usize> FeedForward<D, FF> {
     /// rounded up to [`TOKEN_PAD`]; `input` (the same shape) is what the sublayer reads, or
     /// `None` for `xt` itself. The residual connection of a sublayer, with the sum made in
     /// the second product's store.
-    pub fn add_transposed(
+    pub(crate) fn add_transposed(
         &self,
         xt: &mut [f32],
         n: usize,

@@ -6,7 +6,7 @@
 
 mod matrix;
 
-pub use matrix::{HUGE_PAGE, Matrix};
+pub use matrix::Matrix;
 
 /// A boxed `[T; N]` with every element `value`, built on the heap.
 pub fn boxed_array<T: Clone, const N: usize>(value: T) -> Box<[T; N]> {

@@ -1,26 +1,27 @@
 #![doc = include_str!("../README.md")]
 
-pub mod activation;
-pub mod attention;
-pub mod batch;
+mod activation;
+mod attention;
+mod batch;
 pub mod cpu;
-pub mod embedding;
-pub mod error;
-pub mod fastmath;
-pub mod ffn;
-pub mod gemm;
-pub mod heap;
-pub mod init;
+mod embedding;
+mod error;
+mod fastmath;
+mod ffn;
+mod gemm;
+mod heap;
+mod init;
 pub mod load;
-pub mod matmul;
-pub mod model;
-pub mod norm;
+mod matmul;
+mod model;
+mod norm;
+pub mod ops;
 pub mod pooling;
-pub mod position;
-pub mod scratch;
-pub mod sequence;
-pub mod softmax;
-pub mod summary;
+mod position;
+mod scratch;
+mod sequence;
+mod softmax;
+mod summary;
 pub mod threads;
 
 pub use activation::Activation;
@@ -29,9 +30,21 @@ pub use batch::Padding;
 pub use embedding::Embedding;
 pub use error::{ForwardError, SequenceLength};
 pub use ffn::FeedForward;
+pub use heap::Matrix;
 pub use init::Rng;
 pub use matmul::Linear;
 pub use model::TokenModel;
 pub use norm::LayerNorm;
 pub use scratch::Scratch;
 pub use sequence::Sequence;
+pub use summary::{Summary, SummaryRow};
+
+/// What only the code `transformer!` generates calls: argument checks and loops it shares.
+/// Not part of the API: anything here may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::batch::run_padded;
+    pub use crate::embedding::check_types_without_table;
+    pub use crate::error::check_len;
+    pub use crate::position::add_sinusoidal;
+}

@@ -32,7 +32,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 ///
 /// Layout: `w` is `[OUT][IN]` (PyTorch's `nn.Linear.weight`), `x` is `[n][IN]`, `out` is
 /// `[n][OUT]`; only the first `min(out.len(), x.len())` rows are computed. The work is
-/// [`gemm_nt`]'s: vectorised, and split over threads for large products.
+/// the product kernels': vectorised, and split over threads for large products.
 pub fn linear<const IN: usize, const OUT: usize>(
     out: &mut [[f32; OUT]],
     w: &[[f32; IN]; OUT],
@@ -87,9 +87,9 @@ impl<const IN: usize, const OUT: usize> Linear<IN, OUT> {
     }
 
     /// `outᵀ = act(x Wᵀ + b)ᵀ` for `n` tokens, from and to the transposed layout: `xt` is
-    /// `[IN][ldx]`, `outt` is `[OUT][ldt]` (see [`gemm_xt_transposed`]), ready to be the
+    /// `[IN][ldx]`, `outt` is `[OUT][ldt]` (see `gemm_xt_transposed`), ready to be the
     /// `xt` of the next layer.
-    pub fn forward_transposed(
+    pub(crate) fn forward_transposed(
         &self,
         outt: &mut [f32],
         ldt: usize,
@@ -111,8 +111,8 @@ impl<const IN: usize, const OUT: usize> Linear<IN, OUT> {
     }
 
     /// `outᵀ += (x Wᵀ + b)ᵀ` for `n` tokens, layouts as in [`Self::forward_transposed`]: a
-    /// residual connection made in the product's store ([`gemm_xt_add_transposed`]).
-    pub fn forward_add_transposed(
+    /// residual connection made in the product's store (`gemm_xt_add_transposed`).
+    pub(crate) fn forward_add_transposed(
         &self,
         outt: &mut [f32],
         ldt: usize,

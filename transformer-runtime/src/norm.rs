@@ -215,7 +215,7 @@ impl<const D: usize> LayerNorm<D> {
     /// `t`, and every column up to `n` rounded up to 16 is normalised (padding columns too,
     /// so that they stay finite). `ld` must be a multiple of 16 (as [`crate::gemm::TOKEN_PAD`]
     /// makes it).
-    pub fn forward_transposed(&self, xt: &mut [f32], ld: usize, n: usize) {
+    pub(crate) fn forward_transposed(&self, xt: &mut [f32], ld: usize, n: usize) {
         let columns = n.next_multiple_of(COLUMNS);
         assert!(
             ld.is_multiple_of(COLUMNS)

@@ -2,9 +2,9 @@
 
 use std::fmt;
 
-/// One line of a [`Summary`].
+/// One line of a [`Summary`]: a layer or sublayer.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Row {
+pub struct SummaryRow {
     /// Nesting: 0 for a layer, 1 for its sublayers.
     pub depth: usize,
     /// The field path, e.g. `layers.0.attn`.
@@ -23,7 +23,7 @@ pub struct Summary {
     /// The model's name.
     pub model: &'static str,
     /// The rows in forward order.
-    pub rows: Vec<Row>,
+    pub rows: Vec<SummaryRow>,
     /// Learned numbers in the whole model (the model's `PARAMETERS`).
     pub parameters: usize,
 }
@@ -47,7 +47,7 @@ impl Summary {
         width: usize,
         parameters: usize,
     ) {
-        self.rows.push(Row {
+        self.rows.push(SummaryRow {
             depth,
             name: name.into(),
             kind,

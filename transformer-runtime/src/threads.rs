@@ -29,7 +29,8 @@ pub fn get() -> usize {
 
 /// Calls `f(i, &mut items[i])` for every item, the items split into up to [`get`]
 /// consecutive runs, one per thread, and returns when all are done. Allocation-free.
-pub fn for_each_mut<T: Send>(items: &mut [T], f: &(impl Fn(usize, &mut T) + Sync)) {
+#[cfg(test)]
+fn for_each_mut<T: Send>(items: &mut [T], f: &(impl Fn(usize, &mut T) + Sync)) {
     let parts = get().min(items.len());
     in_parts(items, parts, &|offset, run| {
         for (i, item) in run.iter_mut().enumerate() {
@@ -40,7 +41,11 @@ pub fn for_each_mut<T: Send>(items: &mut [T], f: &(impl Fn(usize, &mut T) + Sync
 
 /// Calls `f` on consecutive pieces of `items`, split between up to [`get`] threads when
 /// there are more than `grain` items (pieces never shrink below `grain`); allocation-free.
-pub fn for_each_piece<T: Send>(items: &mut [T], grain: usize, f: &(impl Fn(&mut [T]) + Sync)) {
+pub(crate) fn for_each_piece<T: Send>(
+    items: &mut [T],
+    grain: usize,
+    f: &(impl Fn(&mut [T]) + Sync),
+) {
     let parts = get().min(items.len() / grain.max(1)).max(1);
     in_parts(items, parts, &|_, piece| f(piece));
 }
@@ -53,7 +58,7 @@ pub fn for_each_piece<T: Send>(items: &mut [T], grain: usize, f: &(impl Fn(&mut 
 /// another's. Work spreads evenly when items cost different amounts or a thread is slowed
 /// by something else on its core, where fixed runs would leave the others waiting, and
 /// while nobody is slowed each thread still sees its items in order. Allocation-free.
-pub fn for_each_claimed<S: Send, T: Send>(
+pub(crate) fn for_each_claimed<S: Send, T: Send>(
     slots: &mut [S],
     items: &mut [T],
     f: &(impl Fn(&mut S, usize, &mut T) + Sync),
@@ -63,7 +68,7 @@ pub fn for_each_claimed<S: Send, T: Send>(
 
 /// [`for_each_claimed`] over the chunks of `items` (`items.chunks_mut(chunk)`): calls
 /// `f(&mut slots[s], i, chunk_i)` for every chunk.
-pub fn for_each_chunk_claimed<S: Send, T: Send>(
+pub(crate) fn for_each_chunk_claimed<S: Send, T: Send>(
     slots: &mut [S],
     items: &mut [T],
     chunk: usize,

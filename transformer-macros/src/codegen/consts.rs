@@ -95,7 +95,7 @@ fn float_literal(value: f32) -> Literal {
 
 /// `Self::LAYERS * TinyLmLayer::PARAMETERS + <final norm> + <learned positions>`.
 fn model_parameters(model: &Model, names: &Names) -> TokenStream {
-    let rt = rt();
+    let rt = rt(model);
     let m = &names.model;
     let bias = model.bias;
     let terms = names.stacks.iter().map(|stack| {
@@ -122,7 +122,7 @@ fn model_parameters(model: &Model, names: &Names) -> TokenStream {
 
 /// `impl TinyLmLayer { pub const PARAMETERS: usize = …; }`: attention, norms, feed-forward.
 fn layer_parameters(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
-    let rt = rt();
+    let rt = rt(model);
     let (m, layer, attention) = (&names.model, &stack.layer, &names.attention);
     let (bias, out_proj) = (model.bias, model.out_proj);
     let attentions = stack.cross.then(|| quote!(2 *));

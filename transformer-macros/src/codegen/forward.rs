@@ -14,7 +14,7 @@ use quote::{format_ident, quote};
 use syn::Ident;
 
 use super::weights::{Sublayer, layer_summary, sublayers};
-use super::{Names, Stack, rt};
+use super::{Names, Stack, rt, rt_link};
 use crate::model::{Activation, Kind, Model, NormPlacement, Positional};
 
 /// Layer `forward`s, the private stack runners and the public entry points.
@@ -41,7 +41,7 @@ pub fn forward(model: &Model, names: &Names) -> TokenStream {
 
 /// `impl TinyLmLayer { pub fn forward(&self, x, mask, scratch) { … } }`.
 fn layer_forward(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
-    let rt = rt();
+    let rt = rt(model);
     let (m, layer, scratch) = (&names.model, &stack.layer, &names.scratch);
     let steps = sublayers(model, stack).into_iter().map(|(sublayer, norm)| {
         let field = sublayer.field();
@@ -57,7 +57,7 @@ fn layer_forward(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
                 scratch.add_cross_attention(&self.#field, #pre_norm, memory, memory_mask);
             },
             Sublayer::FeedForward => {
-                let activation = activation(model.activation);
+                let activation = activation(&rt, model.activation);
                 quote!(scratch.add_feed_forward(&self.#field, #activation, #pre_norm);)
             }
         };
@@ -67,7 +67,7 @@ fn layer_forward(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
         };
         quote!(#step #post_norm)
     });
-    let (memory_params, memory_args) = (memory_params(m, stack), memory_args(stack));
+    let (memory_params, memory_args) = (memory_params(&names.rt, m, stack), memory_args(stack));
     let doc = format!(
         " {}: `{}`.",
         capitalise(&layer_summary(model, stack)),
@@ -145,8 +145,7 @@ fn formula(model: &Model, stack: &Stack) -> String {
         .join("; ")
 }
 
-fn activation(activation: Activation) -> TokenStream {
-    let rt = rt();
+fn activation(rt: &TokenStream, activation: Activation) -> TokenStream {
     let variant = match activation {
         Activation::Relu => format_ident!("Relu"),
         Activation::Gelu => format_ident!("Gelu"),
@@ -157,7 +156,7 @@ fn activation(activation: Activation) -> TokenStream {
 
 /// The private `run_encoder` / `run_decoder`: positions, every layer unrolled, final norm.
 fn stack_runner(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
-    let rt = rt();
+    let rt = rt(model);
     let (m, scratch) = (&names.model, &names.scratch);
     let runner = runner_name(stack);
     let (layers, norm, positions) = (
@@ -167,7 +166,7 @@ fn stack_runner(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
     );
     let add_positions = match model.positional {
         Positional::None => None,
-        Positional::Sinusoidal => Some(quote!(#rt::position::add_sinusoidal(x, 0);)),
+        Positional::Sinusoidal => Some(quote!(#rt::__private::add_sinusoidal(x, 0);)),
         Positional::Learned => Some(quote!(self.#positions.add_rows(x, 0);)),
     };
     let embed_norm = model
@@ -181,7 +180,7 @@ fn stack_runner(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
         let i = Literal::usize_unsuffixed(i);
         quote!(self.#layers[#i].forward_transposed(#memory_args mask, scratch);)
     });
-    let memory_params = memory_params(m, stack);
+    let memory_params = memory_params(&names.rt, m, stack);
     let final_norm = model.final_norm.then(|| quote!(scratch.norm(&self.#norm);));
     let doc = format!(
         " The {} stack on `x` (`[n][D_MODEL]`, `1 ≤ n ≤ MAX_LEN`), in place{}.",
@@ -214,8 +213,7 @@ fn stack_runner(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
 
 /// The memory parameters of a cross-attending stack's functions, before `mask`; none for
 /// other stacks.
-fn memory_params(m: &Ident, stack: &Stack) -> Option<TokenStream> {
-    let rt = rt();
+fn memory_params(rt: &TokenStream, m: &Ident, stack: &Stack) -> Option<TokenStream> {
     stack
         .cross
         .then(|| quote!(memory: &[[f32; #m::D_MODEL]], memory_mask: &#rt::Mask<'_>,))
@@ -309,7 +307,7 @@ struct EntryParts {
 
 impl EntryParts {
     fn new(names: &Names, entry: &Entry<'_>) -> Self {
-        let rt = rt();
+        let rt = &names.rt;
         let m = &names.model;
         let cross = entry.stack.cross;
         Self {
@@ -318,10 +316,12 @@ impl EntryParts {
             runner: runner_name(entry.stack),
             memory_arg: cross.then(|| quote!(memory,)),
             memory_param: cross.then(|| quote!(memory: &[[f32; #m::D_MODEL]],)),
-            memory_check: cross
-                .then(|| quote!(#rt::error::check_len("memory", memory.len(), Self::MAX_LEN)?;)),
+            memory_check: cross.then(
+                || quote!(#rt::__private::check_len("memory", memory.len(), Self::MAX_LEN)?;),
+            ),
             errors_doc: format!(
-                " [`::transformer::runtime::ForwardError`] if `{}` is empty or longer than `MAX_LEN`{}.",
+                " {} if `{}` is empty or longer than `MAX_LEN`{}.",
+                rt_link(rt, "ForwardError"),
                 entry.input,
                 if cross { " (likewise `memory`)" } else { "" }
             ),
@@ -331,7 +331,7 @@ impl EntryParts {
 
 /// `pub fn forward<const N: usize>(&self, input: &[[f32; D]; N]) -> Box<[[f32; D]; N]>`.
 fn const_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
-    let rt = rt();
+    let rt = &names.rt;
     let m = &names.model;
     let EntryParts {
         name,
@@ -340,10 +340,10 @@ fn const_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
         ..
     } = p;
     let cross = entry.stack.cross;
-    let length_check = const_length_check(m, "N");
+    let length_check = const_length_check(&names.rt, m, "N");
     let memory_generic = cross.then(|| quote!(, const S: usize));
     let memory_param = cross.then(|| quote!(memory: &[[f32; #m::D_MODEL]; S],));
-    let memory_check = cross.then(|| const_length_check(m, "S"));
+    let memory_check = cross.then(|| const_length_check(&names.rt, m, "S"));
     let memory_arg = cross.then(|| quote!(&memory[..], &#rt::Mask::default(),));
     let memory_rows = if cross { quote!(S) } else { quote!(N) };
     let memory_doc = cross.then(
@@ -379,7 +379,7 @@ fn const_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
 /// `pub fn forward_dyn(&self, input: &[[f32; D]]) -> Result<Vec<[f32; D]>, ForwardError>`:
 /// the masked form with no mask.
 fn dyn_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
-    let rt = rt();
+    let rt = &names.rt;
     let m = &names.model;
     let EntryParts {
         name,
@@ -411,7 +411,7 @@ fn dyn_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
 
 /// `pub fn forward_into(&self, input: &mut [[f32; D]], scratch: &mut Scratch) -> Result<(), _>`.
 fn into_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
-    let rt = rt();
+    let rt = &names.rt;
     let (m, scratch) = (&names.model, &names.scratch);
     let EntryParts {
         name,
@@ -440,7 +440,7 @@ fn into_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
             #memory_param
             scratch: &mut #scratch,
         ) -> ::core::result::Result<(), #rt::ForwardError> {
-            #rt::error::check_len(#input_name, #input.len(), Self::MAX_LEN)?;
+            #rt::__private::check_len(#input_name, #input.len(), Self::MAX_LEN)?;
             #memory_check
             self.#runner(#input, #memory_arg #memory_mask &#rt::Mask::default(), scratch);
             ::core::result::Result::Ok(())
@@ -450,7 +450,7 @@ fn into_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
 
 /// `pub fn forward_masked(&self, input, mask: &Mask) -> Result<Vec<[f32; D]>, ForwardError>`.
 fn masked_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
-    let rt = rt();
+    let rt = &names.rt;
     let m = &names.model;
     let EntryParts {
         name,
@@ -498,7 +498,7 @@ fn masked_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream 
             mask: &#rt::Mask<'_>,
             #memory_mask_param
         ) -> ::core::result::Result<::std::vec::Vec<[f32; #m::D_MODEL]>, #rt::ForwardError> {
-            #rt::error::check_len(#input_name, #input.len(), Self::MAX_LEN)?;
+            #rt::__private::check_len(#input_name, #input.len(), Self::MAX_LEN)?;
             #memory_check
             mask.check(#input.len(), #input.len())?;
             #memory_mask_check
@@ -512,8 +512,12 @@ fn masked_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream 
 
 /// `pub fn forward_batch(&self, input, seq_len, padding) -> Result<Vec<[f32; D]>, ForwardError>`.
 fn batch_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
-    let rt = rt();
+    let rt = &names.rt;
     let m = &names.model;
+    let errors_doc = format!(
+        " {} if `seq_len` is outside `1..=MAX_LEN` or",
+        rt_link(rt, "ForwardError")
+    );
     let EntryParts {
         name,
         input,
@@ -530,7 +534,7 @@ fn batch_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
         ///
         /// # Errors
         ///
-        /// [`::transformer::runtime::ForwardError`] if `seq_len` is outside `1..=MAX_LEN` or
+        #[doc = #errors_doc]
         /// the input or `padding` do not describe whole sequences.
         pub fn #batch_name(
             &self,
@@ -541,7 +545,7 @@ fn batch_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
             let mut x = #input.to_vec();
             let rows = seq_len.min(Self::MAX_LEN);
             let mut scratch = #rt::Scratch::with_capacity(rows, rows);
-            #rt::batch::run_padded(&mut x, seq_len, padding, Self::MAX_LEN, |rows, mask| {
+            #rt::__private::run_padded(&mut x, seq_len, padding, Self::MAX_LEN, |rows, mask| {
                 self.#runner(rows, mask, &mut scratch);
             })?;
             ::core::result::Result::Ok(x)
@@ -551,16 +555,19 @@ fn batch_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
 
 /// `let () = SequenceLength::<N, { MAX_LEN }>::CHECK;`: the const length `length` must be
 /// in `1..=MAX_LEN`, checked where the entry point is instantiated.
-pub fn const_length_check(m: &Ident, length: &str) -> TokenStream {
-    let rt = rt();
+pub fn const_length_check(rt: &TokenStream, m: &Ident, length: &str) -> TokenStream {
     let length = format_ident!("{length}");
     quote!(let () = #rt::SequenceLength::<#length, { #m::MAX_LEN }>::CHECK;)
 }
 
 /// `forward(source, target) = decode(target, encode(source))`, const and `_dyn`.
 fn encoder_decoder_forward(names: &Names) -> TokenStream {
-    let rt = rt();
+    let rt = &names.rt;
     let m = &names.model;
+    let errors_doc = format!(
+        " {} if `source` or `target` is empty or longer",
+        rt_link(rt, "ForwardError")
+    );
     quote! {
         /// The whole `nn.Transformer`: `decode(target, encode(source))`. `source` is
         /// `[S][D_MODEL]`, `target` is `[N][D_MODEL]`; the output is `[N][D_MODEL]`.
@@ -579,7 +586,7 @@ fn encoder_decoder_forward(names: &Names) -> TokenStream {
         ///
         /// # Errors
         ///
-        /// [`::transformer::runtime::ForwardError`] if `source` or `target` is empty or longer
+        #[doc = #errors_doc]
         /// than `MAX_LEN`.
         pub fn forward_dyn(
             &self,

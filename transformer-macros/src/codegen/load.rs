@@ -16,7 +16,7 @@ use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
 use super::weights::{Sublayer, sublayers};
-use super::{Names, Stack, rt};
+use super::{Names, Stack, rt, rt_link};
 use crate::model::{Kind, Model, Positional, Weights};
 
 /// How one weight field is stored.
@@ -177,7 +177,7 @@ fn io_call(field: &TokenStream, layout: &Layout, name: &TokenStream, save: bool)
 
 /// `impl TinyLmLayer { pub fn load(…); pub fn save(…); }`.
 fn layer_io(model: &Model, stack: &Stack) -> TokenStream {
-    let rt = rt();
+    let rt = rt(model);
     let layer = &stack.layer;
     let tensors = layer_tensors(model, stack);
     let calls = |save: bool| -> Vec<TokenStream> {
@@ -283,10 +283,14 @@ fn model_tensors(model: &Model, names: &Names) -> Vec<(TokenStream, Layout, Stri
 
 /// The model's `load`/`save`, unrolled over layers, and the file and byte entry points.
 fn model_io(model: &Model, names: &Names) -> TokenStream {
-    let rt = rt();
+    let rt = rt(model);
     let m = &names.model;
     let bert = model.weights == Weights::Bert;
     let tensors = model_tensors(model, names);
+    let load_error = rt_link(&rt, "load::LoadError");
+    let load_error_doc = format!(" {load_error} naming every missing, mis-shaped or");
+    let bytes_error_doc = format!(" {load_error} if serialisation fails.");
+    let file_error_doc = format!(" {load_error} if the file cannot be written.");
     let name_expr = |name: &str, save: bool| -> TokenStream {
         if bert && !save {
             let name = format!("{{root}}{name}");
@@ -333,7 +337,7 @@ fn model_io(model: &Model, names: &Names) -> TokenStream {
             ///
             /// # Errors
             ///
-            /// [`::transformer::runtime::load::LoadError`] naming every missing, mis-shaped or
+            #[doc = #load_error_doc]
             /// unexpected tensor, or why the file could not be read.
             pub fn from_safetensors(
                 path: impl ::core::convert::AsRef<::std::path::Path>,
@@ -389,7 +393,7 @@ fn model_io(model: &Model, names: &Names) -> TokenStream {
             ///
             /// # Errors
             ///
-            /// [`::transformer::runtime::load::LoadError`] if serialisation fails.
+            #[doc = #bytes_error_doc]
             pub fn to_safetensors_bytes(&self) -> ::core::result::Result<::std::vec::Vec<u8>, #rt::load::LoadError> {
                 let mut writer = #rt::load::Writer::new();
                 self.save(&mut writer);
@@ -401,7 +405,7 @@ fn model_io(model: &Model, names: &Names) -> TokenStream {
             ///
             /// # Errors
             ///
-            /// [`::transformer::runtime::load::LoadError`] if the file cannot be written.
+            #[doc = #file_error_doc]
             pub fn to_safetensors(
                 &self,
                 path: impl ::core::convert::AsRef<::std::path::Path>,

@@ -1,7 +1,7 @@
 //! [`Model`]s → Rust: the structs, consts, constructors and forward passes.
 //!
 //! Each file writes one part; this one names things and assembles them. Paths are
-//! absolute (`::transformer::runtime::…`) so the user's imports never matter, and every
+//! absolute (`::transformer::runtime::…`, or the `crate = "…"` option's path) so the user's imports never matter, and every
 //! generated item carries a doc comment built from the spec.
 
 mod consts;
@@ -42,14 +42,24 @@ fn generate_model(model: &Model) -> TokenStream {
     }
 }
 
-/// The runtime crate, as the user's code reaches it: through the `transformer` facade.
-pub(crate) fn rt() -> TokenStream {
-    quote!(::transformer::runtime)
+/// The runtime crate as the user's code reaches it: `::transformer::runtime`, or
+/// `{crate}::runtime` under `#[transformer(crate = "…")]`.
+pub(crate) fn rt(model: &Model) -> TokenStream {
+    let krate = &model.krate;
+    quote!(#krate::runtime)
+}
+
+/// A doc-comment link to `item` in the runtime crate `rt`:
+/// ``[`::transformer::runtime::ForwardError`]``.
+pub(crate) fn rt_link(rt: &TokenStream, item: &str) -> String {
+    format!("[`{}::{item}`]", rt.to_string().replace(' ', ""))
 }
 
 /// The names of a model's generated items, all grown from the model's own name.
 pub(crate) struct Names {
     pub model: Ident,
+    /// [`rt`]: the runtime crate's path.
+    pub rt: TokenStream,
     pub scratch: Ident,
     /// `TinyLmAttention`: the runtime's `MultiHeadAttention` at the model's dimensions.
     pub attention: Ident,
@@ -117,6 +127,7 @@ impl Names {
         };
         Self {
             model: name.clone(),
+            rt: rt(model),
             scratch: format_ident!("{name}Scratch"),
             attention: format_ident!("{name}Attention"),
             stacks,

@@ -33,7 +33,7 @@ pub fn summary(model: &Model, names: &Names) -> TokenStream {
 
 /// The sublayer's learned numbers, as an expression over the model's consts.
 fn sublayer_parameters(model: &Model, names: &Names, sublayer: Sublayer) -> TokenStream {
-    let rt = rt();
+    let rt = rt(model);
     let (m, attention) = (&names.model, &names.attention);
     let (bias, out_proj) = (model.bias, model.out_proj);
     match sublayer {
@@ -48,7 +48,7 @@ fn sublayer_parameters(model: &Model, names: &Names, sublayer: Sublayer) -> Toke
 
 /// `impl TinyLmLayer { pub fn summary_rows(…); pub const fn flops(n) -> u64; }`.
 fn layer_facts(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
-    let rt = rt();
+    let rt = rt(model);
     let (m, layer, attention) = (&names.model, &stack.layer, &names.attention);
     let bias = model.bias;
     let out_proj = model.out_proj;
@@ -93,7 +93,7 @@ fn layer_facts(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
     quote! {
         impl #layer {
             /// Appends this layer's rows, named under `prefix` (such as `layers.0`), to `summary`.
-            pub fn summary_rows(summary: &mut #rt::summary::Summary, prefix: &str) {
+            pub fn summary_rows(summary: &mut #rt::Summary, prefix: &str) {
                 summary.row(0, prefix, #layer_kind, #m::D_MODEL, Self::PARAMETERS);
                 #(#rows)*
             }
@@ -109,7 +109,7 @@ fn layer_facts(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
 
 /// The model's `summary()`, `flops(n)` and `Display`.
 fn model_facts(model: &Model, names: &Names) -> TokenStream {
-    let rt = rt();
+    let rt = rt(model);
     let m = &names.model;
     let title = m.to_string();
     let bias = model.bias;
@@ -158,8 +158,8 @@ fn model_facts(model: &Model, names: &Names) -> TokenStream {
             /// One row per layer and sublayer with its output shape and learned numbers, and
             /// the totals: like torchinfo's summary. Printed by `Display`.
             #[must_use]
-            pub fn summary() -> #rt::summary::Summary {
-                let mut summary = #rt::summary::Summary::new(#title, Self::PARAMETERS);
+            pub fn summary() -> #rt::Summary {
+                let mut summary = #rt::Summary::new(#title, Self::PARAMETERS);
                 #(#rows)*
                 summary
             }

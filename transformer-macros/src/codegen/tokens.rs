@@ -11,7 +11,7 @@ use quote::{format_ident, quote};
 use syn::Ident;
 
 use super::forward::const_length_check;
-use super::{Names, rt};
+use super::{Names, rt, rt_link};
 use crate::model::Model;
 
 /// Everything token-related, or nothing for a model without `vocab`.
@@ -44,9 +44,13 @@ fn runner(names: &Names) -> Ident {
 
 /// `pub fn embed(&self, x, ids, token_types)`: token rows plus token-type rows.
 fn embed(model: &Model, names: &Names) -> TokenStream {
-    let rt = rt();
+    let rt = rt(model);
     let m = &names.model;
     let token_types = add_token_types(model);
+    let errors_doc = format!(
+        " {} naming the first id (or",
+        rt_link(&rt, "ForwardError::IdOutOfRange")
+    );
     let types_doc = if model.token_types.is_some() {
         " Token types index `token_type_embedding`; `None` means type 0 for every token."
     } else {
@@ -59,7 +63,7 @@ fn embed(model: &Model, names: &Names) -> TokenStream {
         ///
         /// # Errors
         ///
-        /// [`::transformer::runtime::ForwardError::IdOutOfRange`] naming the first id (or
+        #[doc = #errors_doc]
         /// type) past its table and its position; a length mismatch between `x`, `ids` and
         /// `token_types`.
         pub fn embed(
@@ -86,7 +90,7 @@ fn embed(model: &Model, names: &Names) -> TokenStream {
 /// `self.token_type_embedding.add_ids(x, types, "token type")?;`, or with no token-type
 /// table, the check that every type is 0.
 fn add_token_types(model: &Model) -> TokenStream {
-    let rt = rt();
+    let rt = rt(model);
     match model.token_types {
         Some(_) => quote! {
             match token_types {
@@ -105,7 +109,7 @@ fn add_token_types(model: &Model) -> TokenStream {
         },
         None => quote! {
             if let ::core::option::Option::Some(types) = token_types {
-                #rt::embedding::check_types_without_table(types)?;
+                #rt::__private::check_types_without_table(types)?;
             }
         },
     }
@@ -113,17 +117,21 @@ fn add_token_types(model: &Model) -> TokenStream {
 
 /// `pub fn forward_tokens<const N: usize>(&self, ids: &[u32; N])`.
 fn forward_tokens(names: &Names) -> TokenStream {
-    let rt = rt();
+    let rt = &names.rt;
     let m = &names.model;
+    let errors_doc = format!(
+        " {} for an id `≥ VOCAB`,",
+        rt_link(rt, "ForwardError::IdOutOfRange")
+    );
     let runner = runner(names);
-    let length_check = const_length_check(m, "N");
+    let length_check = const_length_check(&names.rt, m, "N");
     quote! {
         /// The last hidden states of the token ids `ids`: `[N][D_MODEL]`, on the heap.
         /// `N` is checked at compile time, `1 ≤ N ≤ MAX_LEN`; token types are all 0.
         ///
         /// # Errors
         ///
-        /// [`::transformer::runtime::ForwardError::IdOutOfRange`] for an id `≥ VOCAB`,
+        #[doc = #errors_doc]
         /// naming it and its position.
         pub fn forward_tokens<const N: usize>(
             &self,
@@ -141,7 +149,7 @@ fn forward_tokens(names: &Names) -> TokenStream {
 
 /// `forward_tokens_dyn(&self, ids)` and its allocation-free twin `forward_tokens_into`.
 fn forward_tokens_dyn(names: &Names) -> TokenStream {
-    let rt = rt();
+    let rt = &names.rt;
     let (m, scratch_ty) = (&names.model, &names.scratch);
     let runner = runner(names);
     quote! {
@@ -154,7 +162,7 @@ fn forward_tokens_dyn(names: &Names) -> TokenStream {
             &self,
             ids: &[u32],
         ) -> ::core::result::Result<::std::vec::Vec<[f32; #m::D_MODEL]>, #rt::ForwardError> {
-            #rt::error::check_len("ids", ids.len(), Self::MAX_LEN)?;
+            #rt::__private::check_len("ids", ids.len(), Self::MAX_LEN)?;
             let mut x = ::std::vec![[0.0; #m::D_MODEL]; ids.len()];
             self.embed(&mut x, ids, ::core::option::Option::None)?;
             let mut scratch = #rt::Scratch::with_capacity(x.len(), x.len());
@@ -175,7 +183,7 @@ fn forward_tokens_dyn(names: &Names) -> TokenStream {
             ids: &[u32],
             scratch: &mut #scratch_ty,
         ) -> ::core::result::Result<(), #rt::ForwardError> {
-            #rt::error::check_len("ids", ids.len(), Self::MAX_LEN)?;
+            #rt::__private::check_len("ids", ids.len(), Self::MAX_LEN)?;
             self.embed(x, ids, ::core::option::Option::None)?;
             self.#runner(x, &#rt::Mask::default(), scratch);
             ::core::result::Result::Ok(())
@@ -185,7 +193,7 @@ fn forward_tokens_dyn(names: &Names) -> TokenStream {
 
 /// `forward_tokens_batch(&self, ids, token_types, seq_len, padding)`: a padded batch.
 fn forward_tokens_batch(names: &Names) -> TokenStream {
-    let rt = rt();
+    let rt = &names.rt;
     let (m, scratch_ty) = (&names.model, &names.scratch);
     let runner = runner(names);
     quote! {
@@ -209,7 +217,7 @@ fn forward_tokens_batch(names: &Names) -> TokenStream {
             self.embed(&mut x, ids, token_types)?;
             let rows = seq_len.min(Self::MAX_LEN);
             let mut scratch: #scratch_ty = #rt::Scratch::with_capacity(rows, rows);
-            #rt::batch::run_padded(&mut x, seq_len, padding, Self::MAX_LEN, |rows, mask| {
+            #rt::__private::run_padded(&mut x, seq_len, padding, Self::MAX_LEN, |rows, mask| {
                 self.#runner(rows, mask, &mut scratch);
             })?;
             ::core::result::Result::Ok(x)
@@ -219,7 +227,7 @@ fn forward_tokens_batch(names: &Names) -> TokenStream {
 
 /// `impl TokenModel<{ M::D_MODEL }> for M`, so runtime helpers can take any token model.
 fn token_model(names: &Names) -> TokenStream {
-    let rt = rt();
+    let rt = &names.rt;
     let m = &names.model;
     quote! {
         #[automatically_derived]

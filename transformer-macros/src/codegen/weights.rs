@@ -99,7 +99,7 @@ fn count(n: usize, noun: &str) -> String {
 
 /// The model struct, one layer struct per stack, and the scratch type.
 pub fn structs(model: &Model, names: &Names) -> TokenStream {
-    let rt = rt();
+    let rt = rt(model);
     let m = &names.model;
     let vis = &model.vis;
     let attrs = &model.attrs;
@@ -145,7 +145,7 @@ pub fn structs(model: &Model, names: &Names) -> TokenStream {
 
 /// The token tables and embedding norm of a model that takes token ids.
 fn embedding_fields(model: &Model, names: &Names) -> TokenStream {
-    let rt = rt();
+    let rt = rt(model);
     let m = &names.model;
     let vocab = model.vocab.map(|_| {
         quote! {
@@ -170,7 +170,7 @@ fn embedding_fields(model: &Model, names: &Names) -> TokenStream {
 
 /// The initialisers of [`embedding_fields`].
 fn embedding_inits(model: &Model, init: &Init) -> TokenStream {
-    let rt = rt();
+    let rt = rt(model);
     let bias = model.bias;
     let table = match init {
         Init::Zeroed => quote!(#rt::Embedding::zeroed()),
@@ -188,7 +188,7 @@ fn embedding_inits(model: &Model, init: &Init) -> TokenStream {
 
 /// A stack's fields in the model struct: positions, layers, final norm.
 fn stack_fields(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
-    let rt = rt();
+    let rt = rt(model);
     let m = &names.model;
     let (layer, count) = (&stack.layer, &stack.count_const);
     let (layers, norm, positions) = (
@@ -222,7 +222,7 @@ fn stack_fields(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
 
 /// `pub struct TinyLmLayer { pub attn: …, pub norm1: …, pub ffn: …, pub norm2: … }`.
 fn layer_struct(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
-    let rt = rt();
+    let rt = rt(model);
     let m = &names.model;
     let vis = &model.vis;
     let (layer, attention) = (&stack.layer, &names.attention);
@@ -296,7 +296,7 @@ pub fn layer_summary(model: &Model, stack: &Stack) -> String {
 
 /// `zeroed()` and `init(seed)` for the model and its layers.
 pub fn constructors(model: &Model, names: &Names) -> TokenStream {
-    let rt = rt();
+    let rt = rt(model);
     let m = &names.model;
     let zeroed_fields = names
         .stacks
@@ -357,7 +357,7 @@ enum Init {
 
 /// A stack's field initialisers in the model constructor.
 fn model_fields(model: &Model, stack: &Stack, init: &Init) -> TokenStream {
-    let rt = rt();
+    let rt = rt(model);
     let layer = &stack.layer;
     let (layers, norm, positions) = (
         &stack.layers_field,
@@ -381,7 +381,7 @@ fn model_fields(model: &Model, stack: &Stack, init: &Init) -> TokenStream {
 
 /// `zeroed()` and `init(rng)` for one layer struct.
 fn layer_constructors(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
-    let rt = rt();
+    let rt = rt(model);
     let m = &names.model;
     let layer = &stack.layer;
     let (bias, out_proj) = (model.bias, model.out_proj);

@@ -91,3 +91,21 @@ fn eps_only_where_a_layer_norm_uses_it() {
     }));
     assert!(has_eps(quote! { M < d_model: 8, heads: 2, layers: 1 > }));
 }
+
+#[test]
+fn a_crate_path_reaches_every_runtime_path() {
+    // Every kind of model, with every entry point family, under a renamed facade.
+    for spec in [
+        quote! { #[transformer(crate = "::tfm")] A < d_model: 8, heads: 2, layers: 1, positional: sinusoidal > },
+        quote! { #[transformer(crate = "::tfm")] B < kind: encoder_decoder, d_model: 8, heads: 2, encoder_layers: 1, decoder_layers: 1 > },
+        quote! { #[transformer(crate = "::tfm")] C < d_model: 8, heads: 2, layers: 1, vocab: 10, token_types: 2, embed_norm: true, positional: learned, weights: bert > },
+        quote! { #[transformer(crate = "::tfm")] D < kind: decoder, cross_attention: true, d_model: 8, heads: 2, layers: 1 > },
+    ] {
+        let code = pretty(spec);
+        assert!(
+            !code.contains("transformer"),
+            "the facade's own name is left in:\n{code}"
+        );
+        assert!(code.contains("::tfm::runtime::"), "{code}");
+    }
+}

@@ -27,7 +27,7 @@ const LINE: usize = 64;
 /// 2 MiB transparent huge pages where Linux offers them, advised (`madvise(MADV_HUGEPAGE)`)
 /// before their pages are first touched (`bench/README.md` has what that gained):
 ///
-/// - from [`HUGE_PAGE`] bytes up, a matrix has an allocation of its own, aligned to a huge
+/// - from 2 MiB (one huge page) up, a matrix has an allocation of its own, aligned to a huge
 ///   page, its whole huge pages advised; the tail past the last one stays in small pages, so
 ///   it occupies no more memory than its numbers;
 /// - from 256 KiB up to that, matrices are carved one after another out of shared chunks of
