@@ -33,7 +33,7 @@ use clap::Parser;
 use safetensors::{Dtype, SafeTensors};
 use transformer::runtime::Matrix;
 use transformer::runtime::ops::linear;
-use transformer::runtime::{Rng, cpu, threads};
+use transformer::runtime::{Options, Rng, Tokens, cpu, threads};
 use transformer::transformer;
 
 #[path = "minilm.rs"]
@@ -198,15 +198,15 @@ fn w2(data: &Path) -> Result<Workload, Box<dyn Error>> {
         .map(|want| max_abs_diff(out.as_flattened(), &want))
         .transpose()?;
     let mut scratch = Tiny::scratch();
+    let mut rows = [[0.0; Tiny::D_MODEL]; W2_LEN];
     Ok(Workload {
         name: "w2",
         variant: "Tiny::forward_into",
         flops: Tiny::flops(W2_LEN),
         max_abs_diff,
         run: Box::new(move || {
-            let mut rows = black_box(x);
             model
-                .forward_into(&mut rows, &mut scratch)
+                .forward_into(black_box(&x), &Options::new(), &mut rows, &mut scratch)
                 .expect("32 tokens fit max_len");
             black_box(&rows);
         }),
@@ -241,7 +241,7 @@ fn minilm_workloads(
                 return Err(format!("{name}: token ids differ from PyTorch's").into());
             }
         }
-        let out = model.forward_tokens_dyn(&ids)?;
+        let out = model.forward_tokens_with(Tokens::new(&ids), &Options::new())?;
         let max_abs_diff = reference(&reference_file, &format!("out_{n}"))?
             .map(|want| max_abs_diff(out.as_flattened(), &want))
             .transpose()?;
@@ -254,7 +254,9 @@ fn minilm_workloads(
             flops: MiniLm::flops(n),
             max_abs_diff,
             run: Box::new(move || {
-                let ran = model.forward_tokens_into(&mut hidden, black_box(&ids), &mut scratch);
+                let tokens = Tokens::new(black_box(&ids));
+                let ran =
+                    model.forward_tokens_into(tokens, &Options::new(), &mut hidden, &mut scratch);
                 ran.expect("the same ids ran once at setup");
                 black_box(&hidden);
             }),

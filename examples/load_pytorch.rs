@@ -13,6 +13,7 @@ use std::error::Error;
 use std::path::PathBuf;
 
 use clap::Parser;
+use transformer::runtime::Options;
 use transformer::runtime::load::{Loader, Strictness, read_file};
 use transformer::transformer;
 
@@ -71,7 +72,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         rows(&io, "tgt", 4)?,
         rows(&io, "out", 4)?,
     );
-    let output = model.forward_dyn(&source, &target)?;
+    let output = model.forward_with(&source, &target, &Options::new())?;
     let mut worst = 0.0f32;
     for (t, (got, want)) in output.iter().zip(&expected).enumerate() {
         let error = got

@@ -11,7 +11,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use transformer_runtime::pooling::{l2_normalize, mean_pool};
-use transformer_runtime::{ForwardError, Padding, TokenModel};
+use transformer_runtime::{Batch, ForwardError, Options, TokenModel, Tokens};
 
 /// Why text could not become embeddings.
 #[derive(Debug)]
@@ -181,11 +181,9 @@ pub fn sentence_embeddings<const D: usize, M: TokenModel<D>>(
     model: &M,
     batch: &TokenBatch,
 ) -> Result<Vec<[f32; D]>, TextError> {
-    let hidden = model.forward_tokens_batch(
-        &batch.ids,
-        Some(&batch.token_types),
-        batch.seq_len,
-        Padding::Lengths(&batch.lengths),
+    let hidden = model.forward_tokens_with(
+        Tokens::with_types(&batch.ids, &batch.token_types),
+        &Options::new().batch(Batch::lengths(batch.seq_len, &batch.lengths)),
     )?;
     Ok(batch
         .lengths

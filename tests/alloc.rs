@@ -6,7 +6,7 @@
 mod counting;
 
 use counting::allocations;
-use transformer::runtime::threads;
+use transformer::runtime::{Batch, Mask, Options, Padding, threads};
 use transformer::transformer;
 
 transformer! {
@@ -36,23 +36,40 @@ fn forward_into_allocates_nothing_after_the_first_call() {
         let ids = [1u32, 5, 99, 2, 7];
         let mut hidden = [[0.0f32; 32]; 5];
         let memory = vec![[0.25f32; 32]; 40];
-        // Inputs are made before counting; the passes overwrite them in place.
-        let mut xs: Vec<Vec<[f32; 64]>> = [32, 1, 128].map(|n| vec![[0.0; 64]; n]).into();
-        let mut y = vec![[0.0f32; 96]; 64];
-        let mut z = vec![[0.0f32; 32]; 17];
+        // Inputs, outputs and options are made before counting.
+        let xs: Vec<Vec<[f32; 64]>> = [32, 1, 128]
+            .map(|n| (0..n).map(|t| [t as f32 * 0.01; 64]).collect())
+            .into();
+        let mut outs: Vec<Vec<[f32; 64]>> = [32, 1, 128].map(|n| vec![[0.0; 64]; n]).into();
+        let (y, mut y_out) = (vec![[0.5f32; 96]; 64], vec![[0.0f32; 96]; 64]);
+        let (z, mut z_out) = (vec![[0.5f32; 32]; 18], vec![[0.0f32; 32]; 18]);
+        let plain = Options::new();
+        // Two sequences of 16 (lengths 16 and 9), causal; two of 9 with 20-row memories
+        // (lengths 20 and 3).
+        let batch = Options::new()
+            .mask(Mask::CAUSAL)
+            .batch(Batch::lengths(16, &[16, 9]));
+        let memory_batch = Options::new()
+            .batch(Batch::full(9))
+            .memory_padding(Padding::Lengths(&[20, 3]));
         let mut run = || {
-            for x in &mut xs {
-                x.iter_mut()
-                    .enumerate()
-                    .for_each(|(t, row)| *row = [t as f32 * 0.01; 64]);
-                tiny.forward_into(x, &mut tiny_s).unwrap();
+            for (x, out) in xs.iter().zip(&mut outs) {
+                tiny.forward_into(x, &plain, out, &mut tiny_s).unwrap();
             }
-            y.fill([0.5; 96]);
-            other.forward_into(&mut y, &mut other_s).unwrap();
-            z.fill([0.5; 32]);
-            cross.decode_into(&mut z, &memory, &mut cross_s).unwrap();
+            tiny.forward_into(&xs[0], &batch, &mut outs[0], &mut tiny_s)
+                .unwrap();
+            other
+                .forward_into(&y, &plain, &mut y_out, &mut other_s)
+                .unwrap();
+            cross
+                .decode_into(&z[..17], &memory, &plain, &mut z_out[..17], &mut cross_s)
+                .unwrap();
+            cross
+                .decode_into(&z, &memory, &memory_batch, &mut z_out, &mut cross_s)
+                .unwrap();
+            let tokens_in = transformer::runtime::Tokens::new(&ids);
             tokens
-                .forward_tokens_into(&mut hidden, &ids, &mut tokens_s)
+                .forward_tokens_into(tokens_in, &plain, &mut hidden, &mut tokens_s)
                 .unwrap();
         };
         run();

@@ -1,10 +1,10 @@
 //! End to end: every spec key changes the generated model as documented, checked against the
-//! f64 reference in `common`, through all three entry points (`forward`, `_dyn`, `_into`).
+//! f64 reference in `common`, through all three entry points (`forward`, `_with`, `_into`).
 
 mod common;
 
 use common::*;
-use transformer::runtime::{ForwardError, Rng};
+use transformer::runtime::{ForwardError, Options, Rng};
 use transformer::transformer;
 
 transformer! {
@@ -61,19 +61,23 @@ fn stack(layers: Vec<NaiveLayer>, norm: Norm, act: Act) -> NaiveStack {
     }
 }
 
-/// Checks `forward`, `forward_dyn` and `forward_into` of a single-stack model on 5 tokens.
+/// Checks `forward`, `forward_with` and `forward_into` of a single-stack model on 5 tokens.
 macro_rules! check_single_stack {
     ($model:ident, $naive:expr, $d:literal) => {{
         let x: [[f32; $d]; 5] = random_input(11);
         let model = &$model;
         let want = $naive.apply(&rows(&x), None);
         assert_close(&model.forward(&x)[..], &want, TOL);
-        assert_close(&model.forward_dyn(&x).unwrap(), &want, TOL);
-        let mut in_place = x;
+        assert_close(
+            &model.forward_with(&x, &Options::new()).unwrap(),
+            &want,
+            TOL,
+        );
+        let mut out = [[0.0; $d]; 5];
         model
-            .forward_into(&mut in_place, &mut <_>::default())
+            .forward_into(&x, &Options::new(), &mut out, &mut <_>::default())
             .unwrap();
-        assert_close(&in_place, &want, TOL);
+        assert_close(&out, &want, TOL);
     }};
 }
 
@@ -224,7 +228,7 @@ fn causal_encoder_hides_later_tokens() {
     // sum in a different order when the sequence is longer).
     let x: [[f32; 8]; 5] = random_input(12);
     let full = m.forward(&x);
-    let prefix = m.forward_dyn(&x[..3]).unwrap();
+    let prefix = m.forward_with(&x[..3], &Options::new()).unwrap();
     assert_close(&full[..3], &rows(&prefix), 1e-6);
 }
 
@@ -259,11 +263,18 @@ fn cross_attention_decoder_attends_to_the_memory() {
     let memory: [[f32; 8]; 3] = random_input(14);
     let want = naive.apply(&rows(&tgt), Some(&rows(&memory)));
     assert_close(&m.decode(&tgt, &memory)[..], &want, TOL);
-    assert_close(&m.decode_dyn(&tgt, &memory).unwrap(), &want, TOL);
-    let mut in_place = tgt;
-    m.decode_into(&mut in_place, &memory, &mut CrossDecoder::scratch())
-        .unwrap();
-    assert_close(&in_place, &want, TOL);
+    let plain = Options::new();
+    assert_close(&m.decode_with(&tgt, &memory, &plain).unwrap(), &want, TOL);
+    let mut out = [[0.0; 8]; 4];
+    m.decode_into(
+        &tgt,
+        &memory,
+        &plain,
+        &mut out,
+        &mut CrossDecoder::scratch(),
+    )
+    .unwrap();
+    assert_close(&out, &want, TOL);
 }
 
 #[test]
@@ -293,7 +304,11 @@ fn encoder_decoder_decodes_against_the_encoded_source() {
     let want = decoder.apply(&rows(&tgt), Some(&memory));
     assert_close(&m.encode(&src)[..], &memory, TOL);
     assert_close(&m.forward(&src, &tgt)[..], &want, TOL);
-    assert_close(&m.forward_dyn(&src, &tgt).unwrap(), &want, TOL);
+    assert_close(
+        &m.forward_with(&src, &tgt, &Options::new()).unwrap(),
+        &want,
+        TOL,
+    );
 }
 
 #[test]
@@ -315,12 +330,12 @@ fn odd_sizes_and_a_single_token() {
 fn dyn_lengths_outside_one_to_max_len_are_errors() {
     let m = PostRelu::init(0);
     assert_eq!(
-        m.forward_dyn(&[]),
+        m.forward_with(&[], &Options::new()),
         Err(ForwardError::Empty { input: "input" })
     );
     let long = vec![[0.0f32; 16]; PostRelu::MAX_LEN + 1];
     assert_eq!(
-        m.forward_dyn(&long),
+        m.forward_with(&long, &Options::new()),
         Err(ForwardError::TooLong {
             input: "input",
             len: 9,
@@ -328,9 +343,15 @@ fn dyn_lengths_outside_one_to_max_len_are_errors() {
         })
     );
     let mut scratch = PostRelu::scratch();
-    assert!(m.forward_into(&mut long.clone(), &mut scratch).is_err());
+    let mut out = long.clone();
+    assert!(
+        m.forward_into(&long, &Options::new(), &mut out, &mut scratch)
+            .is_err()
+    );
     let s = Seq2Seq::init(0);
-    let err = s.forward_dyn(&[[0.0; 8]; 2], &[]).unwrap_err();
+    let err = s
+        .forward_with(&[[0.0; 8]; 2], &[], &Options::new())
+        .unwrap_err();
     assert_eq!(err, ForwardError::Empty { input: "target" });
 }
 

@@ -24,7 +24,7 @@ use common::Io;
 use minilm::{Args, MiniLm, SentenceEncoder, model_dir};
 use transformer::runtime::load::LoadError;
 use transformer::runtime::pooling::cosine_similarity;
-use transformer::runtime::{ForwardError, Padding};
+use transformer::runtime::{Batch, ForwardError, Options, Tokens};
 
 const NEEDS_MODEL: &str =
     "needs all-MiniLM-L6-v2: run scripts/fetch-models.sh, then cargo test -- --include-ignored";
@@ -78,7 +78,11 @@ fn token_ids_are_identical_including_truncation_at_256() {
 fn last_hidden_states_match_within_1e_4() {
     let (encoder, io) = (encoder(), reference());
     for i in [0, 2, 3, 4, 7, 11] {
-        let hidden = encoder.model.forward_tokens_dyn(&ids(&io, i)).unwrap();
+        let ids = ids(&io, i);
+        let hidden = encoder
+            .model
+            .forward_tokens_with(Tokens::new(&ids), &Options::new())
+            .unwrap();
         let want = io.rows::<384>(&format!("hidden_{i}"));
         let worst = hidden
             .iter()
@@ -126,13 +130,20 @@ fn the_const_length_entry_point_agrees_and_bad_ids_are_errors() {
     let model = &encoder().model;
     let ids = [101u32, 7592, 2088, 102];
     let fixed = model.forward_tokens(&ids).unwrap();
-    let dynamic = model.forward_tokens_dyn(&ids).unwrap();
-    assert_eq!(&fixed[..], &dynamic[..]);
-    let mut in_place = [[0.0f32; 384]; 4];
-    model
-        .forward_tokens_into(&mut in_place, &ids, &mut MiniLm::scratch())
+    let dynamic = model
+        .forward_tokens_with(Tokens::new(&ids), &Options::new())
         .unwrap();
-    assert_eq!(&in_place[..], &dynamic[..]);
+    assert_eq!(&fixed[..], &dynamic[..]);
+    let mut out = [[0.0f32; 384]; 4];
+    model
+        .forward_tokens_into(
+            Tokens::new(&ids),
+            &Options::new(),
+            &mut out,
+            &mut MiniLm::scratch(),
+        )
+        .unwrap();
+    assert_eq!(&out[..], &dynamic[..]);
     let err = model.forward_tokens(&[101u32, 30522, 102]).unwrap_err();
     assert_eq!(
         err,
@@ -144,7 +155,10 @@ fn the_const_length_entry_point_agrees_and_bad_ids_are_errors() {
         }
     );
     let err = model
-        .forward_tokens_batch(&ids, Some(&[0, 0, 2, 0]), 4, Padding::Lengths(&[4]))
+        .forward_tokens_with(
+            Tokens::with_types(&ids, &[0, 0, 2, 0]),
+            &Options::new().batch(Batch::lengths(4, &[4])),
+        )
         .unwrap_err();
     assert!(
         err.to_string().contains("token type id 2 at position 2"),

@@ -9,7 +9,7 @@ mod common;
 
 use common::{Io, fixture};
 use transformer::runtime::load::{LoadError, Strictness};
-use transformer::runtime::{Mask, Padding};
+use transformer::runtime::{Batch, Mask, Options};
 use transformer::transformer;
 
 const TOL: f32 = 1e-4;
@@ -62,7 +62,10 @@ fn post_norm_relu_encoder() {
     let model = load_case!(EncoderPostRelu, "encoder_post_relu", 3920);
     let io = Io::open("encoder_post_relu");
     let src = io.rows::<16>("src");
-    assert_close(&model.forward_dyn(&src).unwrap(), &io.rows("out"));
+    assert_close(
+        &model.forward_with(&src, &Options::new()).unwrap(),
+        &io.rows("out"),
+    );
     let fixed: [[f32; 16]; 5] = src.try_into().unwrap();
     assert_close(&model.forward(&fixed)[..], &io.rows("out"));
 }
@@ -72,7 +75,9 @@ fn pre_norm_gelu_encoder_with_final_norm() {
     let model = load_case!(EncoderPreGeluFinalNorm, "encoder_pre_gelu_final_norm", 3952);
     let io = Io::open("encoder_pre_gelu_final_norm");
     assert_close(
-        &model.forward_dyn(&io.rows::<16>("src")).unwrap(),
+        &model
+            .forward_with(&io.rows::<16>("src"), &Options::new())
+            .unwrap(),
         &io.rows("out"),
     );
 }
@@ -91,13 +96,17 @@ fn padded_batch_with_key_padding_masks() {
         .map(|&pad| pad == 0.0)
         .collect();
     let by_lengths = model
-        .forward_batch(&src, 6, Padding::Lengths(&lengths))
+        .forward_with(&src, &Options::new().batch(Batch::lengths(6, &lengths)))
         .unwrap();
-    let by_flags = model.forward_batch(&src, 6, Padding::Keep(&keep)).unwrap();
+    let by_flags = model
+        .forward_with(&src, &Options::new().batch(Batch::keep(6, &keep)))
+        .unwrap();
     assert_close(&by_lengths, &want);
     assert_close(&by_flags, &want);
     for (b, &len) in lengths.iter().enumerate() {
-        let alone = model.forward_dyn(&src[b * 6..b * 6 + len]).unwrap();
+        let alone = model
+            .forward_with(&src[b * 6..b * 6 + len], &Options::new())
+            .unwrap();
         assert_close(&alone, &io.rows(&format!("out_alone_{b}")));
         assert_close(&alone, &by_lengths[b * 6..b * 6 + len]);
     }
@@ -109,10 +118,16 @@ fn causal_encoder_and_decoder_only_stack_share_weights_and_outputs() {
     let src = io.rows::<16>("src");
     let encoder = load_case!(EncoderCausal, "encoder_causal", 4480);
     let decoder = load_case!(DecoderOnly, "encoder_causal", 4480);
-    assert_close(&encoder.forward_dyn(&src).unwrap(), &io.rows("out"));
-    assert_close(&decoder.forward_dyn(&src).unwrap(), &io.rows("out"));
     assert_close(
-        &decoder.forward_dyn(&src[..3]).unwrap(),
+        &encoder.forward_with(&src, &Options::new()).unwrap(),
+        &io.rows("out"),
+    );
+    assert_close(
+        &decoder.forward_with(&src, &Options::new()).unwrap(),
+        &io.rows("out"),
+    );
+    assert_close(
+        &decoder.forward_with(&src[..3], &Options::new()).unwrap(),
         &io.rows("out_prefix3"),
     );
 }
@@ -132,27 +147,14 @@ fn an_additive_causal_mask_equals_the_causal_flag() {
         })
         .collect();
     let by_additive = model
-        .forward_masked(
-            &src,
-            &Mask {
-                additive: Some(&additive),
-                ..Mask::default()
-            },
-        )
+        .forward_with(&src, &Options::new().mask(Mask::additive(&additive)))
         .unwrap();
-    let by_flag = model.forward_masked(&src, &Mask::CAUSAL).unwrap();
+    let by_flag = model
+        .forward_with(&src, &Options::new().mask(Mask::CAUSAL))
+        .unwrap();
     assert_close(&by_additive, &by_flag);
-    assert!(
-        model
-            .forward_masked(
-                &src,
-                &Mask {
-                    additive: Some(&additive[1..]),
-                    ..Mask::default()
-                }
-            )
-            .is_err()
-    );
+    let short = Options::new().mask(Mask::additive(&additive[1..]));
+    assert!(model.forward_with(&src, &short).is_err());
 }
 
 #[test]
@@ -160,7 +162,10 @@ fn decoder_with_memory() {
     let model = load_case!(DecoderMemory, "decoder_memory", 6160);
     let io = Io::open("decoder_memory");
     let (tgt, memory) = (io.rows::<16>("tgt"), io.rows::<16>("memory"));
-    assert_close(&model.decode_dyn(&tgt, &memory).unwrap(), &io.rows("out"));
+    assert_close(
+        &model.decode_with(&tgt, &memory, &Options::new()).unwrap(),
+        &io.rows("out"),
+    );
     let (tgt, memory): ([[f32; 16]; 5], [[f32; 16]; 4]) =
         (tgt.try_into().unwrap(), memory.try_into().unwrap());
     assert_close(&model.decode(&tgt, &memory)[..], &io.rows("out"));
@@ -171,7 +176,11 @@ fn pre_norm_gelu_decoder_with_final_norm() {
     let model = load_case!(DecoderPreGeluFinalNorm, "decoder_pre_gelu_final_norm", 3688);
     let io = Io::open("decoder_pre_gelu_final_norm");
     let out = model
-        .decode_dyn(&io.rows::<12>("tgt"), &io.rows::<12>("memory"))
+        .decode_with(
+            &io.rows::<12>("tgt"),
+            &io.rows::<12>("memory"),
+            &Options::new(),
+        )
         .unwrap();
     assert_close(&out, &io.rows("out"));
 }
@@ -181,8 +190,14 @@ fn full_nn_transformer_with_causal_target_mask() {
     let model = load_case!(TransformerFull, "transformer_full", 6668);
     let io = Io::open("transformer_full");
     let (src, tgt) = (io.rows::<16>("src"), io.rows::<16>("tgt"));
-    assert_close(&model.encode_dyn(&src).unwrap(), &io.rows("memory"));
-    assert_close(&model.forward_dyn(&src, &tgt).unwrap(), &io.rows("out"));
+    assert_close(
+        &model.encode_with(&src, &Options::new()).unwrap(),
+        &io.rows("memory"),
+    );
+    assert_close(
+        &model.forward_with(&src, &tgt, &Options::new()).unwrap(),
+        &io.rows("out"),
+    );
     let (src, tgt): ([[f32; 16]; 6], [[f32; 16]; 4]) =
         (src.try_into().unwrap(), tgt.try_into().unwrap());
     assert_close(&model.forward(&src, &tgt)[..], &io.rows("out"));
@@ -193,19 +208,24 @@ fn odd_sizes_single_head_and_no_bias() {
     let odd = load_case!(OddSizes, "odd_sizes", 1252);
     let io = Io::open("odd_sizes");
     assert_close(
-        &odd.forward_dyn(&io.rows::<15>("src")).unwrap(),
+        &odd.forward_with(&io.rows::<15>("src"), &Options::new())
+            .unwrap(),
         &io.rows("out"),
     );
     let single = load_case!(SingleHead, "single_head", 328);
     let io = Io::open("single_head");
     assert_close(
-        &single.forward_dyn(&io.rows::<6>("src")).unwrap(),
+        &single
+            .forward_with(&io.rows::<6>("src"), &Options::new())
+            .unwrap(),
         &io.rows("out"),
     );
     let no_bias = load_case!(NoBias, "no_bias", 936);
     let io = Io::open("no_bias");
     assert_close(
-        &no_bias.forward_dyn(&io.rows::<8>("src")).unwrap(),
+        &no_bias
+            .forward_with(&io.rows::<8>("src"), &Options::new())
+            .unwrap(),
         &io.rows("out"),
     );
 }

@@ -14,6 +14,7 @@ use std::os::unix::ffi::OsStringExt;
 use clap::Parser;
 use clap::error::ErrorKind;
 use seed::{SeedAttention, X, seed_model, steps};
+use transformer::runtime::Options;
 
 #[test]
 fn every_step_matches_the_notes_exactly() {
@@ -32,15 +33,15 @@ fn every_step_matches_the_notes_exactly() {
 }
 
 #[test]
-fn the_dyn_and_in_place_paths_give_the_same_numbers() {
+fn the_run_time_and_caller_owned_paths_give_the_same_numbers() {
     let model = seed_model();
     let want = [[74.0, 54.0, 67.0, 62.0], [76.0, 57.0, 69.0, 61.0]];
-    assert_eq!(model.forward_dyn(&X).unwrap(), want);
-    let mut x = X;
+    assert_eq!(model.forward_with(&X, &Options::new()).unwrap(), want);
+    let mut out = [[0.0; 4]; 2];
     model
-        .forward_into(&mut x, &mut SeedAttention::scratch())
+        .forward_into(&X, &Options::new(), &mut out, &mut SeedAttention::scratch())
         .unwrap();
-    assert_eq!(x, want);
+    assert_eq!(out, want);
 }
 
 #[test]

@@ -4,14 +4,20 @@
 //! `[out][in]` as PyTorch stores it.
 
 use crate::fastmath::{MulAdd, Scale, Vectorise, exp_with, for_each_vectorised, vectorised};
-use crate::gemm::{
-    Dims, Layout, TOKEN_PAD, Weights, gemm_xt_transposed, product, transpose, untranspose,
-};
+#[cfg(test)]
+use crate::gemm::untranspose;
+use crate::gemm::{Dims, Layout, TOKEN_PAD, Weights, gemm_xt_transposed, product, transpose};
 use crate::heap::grown;
 use crate::matmul::{Linear, dot};
 use crate::softmax::softmax;
 
-/// Which keys each query may attend to. The default lets every query see every key.
+/// Which keys each query may attend to, as the kernels take it: the public [`Mask`],
+/// [`MemoryMask`] and [`Padding`] of a run combined. The default lets every query see every
+/// key.
+///
+/// [`Mask`]: crate::Mask
+/// [`MemoryMask`]: crate::MemoryMask
+/// [`Padding`]: crate::Padding
 ///
 /// Conventions (the same across the crate):
 /// - `keys[j] == true` means key `j` is a real token that may be attended to; `false` marks
@@ -20,7 +26,7 @@ use crate::softmax::softmax;
 ///   hides every key after that position.
 /// - A query that may see no key at all gets a zero output row (PyTorch gives NaN).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Mask<'a> {
+pub struct Attend<'a> {
     /// Hide the keys after each query's own position (a decoder's masked self-attention).
     pub causal: bool,
     /// Only keys `0..valid_keys` are real tokens; the rest are padding.
@@ -31,9 +37,9 @@ pub struct Mask<'a> {
     pub additive: Option<&'a [f32]>,
 }
 
-impl Mask<'_> {
+impl Attend<'_> {
     /// A decoder's self-attention mask: each query sees itself and the keys before it.
-    pub const CAUSAL: Mask<'static> = Mask {
+    pub const CAUSAL: Attend<'static> = Attend {
         causal: true,
         valid_keys: None,
         keys: None,
@@ -50,16 +56,17 @@ impl Mask<'_> {
     }
 }
 
-/// One head: `out[i] = Σⱼ softmax_j(q[i]·k[j] / √DK + mask[i][j]) · v[j]`.
+/// One head: `out[i] = Σⱼ softmax_j(q[i]·k[j] / √DK + mask[i][j]) · v[j]`; the public form
+/// is `ops::scaled_dot_product_attention`.
 ///
 /// Layout: `q` is `[n][DK]`, `k` is `[m][DK]`, `v` is `[m][DV]`, `out` is `[n][DV]`, and
 /// `scores` holds at least `m` numbers of working memory.
-pub fn scaled_dot_product_attention<const DK: usize, const DV: usize>(
+pub(crate) fn scaled_dot_product_attention<const DK: usize, const DV: usize>(
     out: &mut [[f32; DV]],
     q: &[[f32; DK]],
     k: &[[f32; DK]],
     v: &[[f32; DV]],
-    mask: &Mask<'_>,
+    mask: &Attend<'_>,
     scores: &mut [f32],
 ) {
     let (n, m) = (q.len(), k.len().min(v.len()));
@@ -94,11 +101,12 @@ pub fn scaled_dot_product_attention<const DK: usize, const DV: usize>(
     }
 }
 
-/// Working memory of [`MultiHeadAttention::forward`]. Grows to the largest sequence seen and
-/// is reused: after the first call of a given size, a forward pass allocates nothing.
+/// Working memory of the attention steps. Grows to the largest sequence seen and is reused:
+/// after the first call of a given size, a forward pass allocates nothing.
 #[derive(Clone, Debug, Default)]
 pub struct AttentionScratch {
-    /// The queries' tokens transposed, `[D][n_pad]`.
+    /// The queries' tokens transposed, `[D][n_pad]` (the tests' row-layout path only).
+    #[cfg(test)]
     xt: Vec<f32>,
     /// The keys' tokens transposed, `[D][m_pad]` (cross-attention only).
     memory_t: Vec<f32>,
@@ -110,7 +118,8 @@ pub struct AttentionScratch {
     vt: Vec<f32>,
     /// The heads' outputs transposed, `[D][n_pad]`: the output projection's `xt`.
     context_t: Vec<f32>,
-    /// The output transposed, `[D][n_pad]`.
+    /// The output transposed, `[D][n_pad]` (the tests' row-layout path only).
+    #[cfg(test)]
     out_t: Vec<f32>,
     /// One per thread computing heads.
     heads: Vec<HeadScratch>,
@@ -129,20 +138,9 @@ struct HeadScratch {
 const MIN_WORK_PER_THREAD: usize = 1 << 15;
 
 impl AttentionScratch {
-    /// Memory for `queries` query rows and `keys` key rows of width `d_model`, reserved now
-    /// so that no later forward pass of at most that size allocates.
-    pub fn with_capacity(queries: usize, keys: usize, d_model: usize) -> Self {
-        let n_pad = queries.next_multiple_of(TOKEN_PAD);
-        Self {
-            xt: vec![0.0; d_model * n_pad],
-            out_t: vec![0.0; d_model * n_pad],
-            ..Self::transposed_only(queries, keys, d_model)
-        }
-    }
-
-    /// [`Self::with_capacity`] for tokens that stay transposed
-    /// ([`MultiHeadAttention::add_transposed`], as a model's stack runs): no room for the
-    /// row-layout entry points' own transposed input and output, which those steps never use.
+    /// Memory for `queries` query rows and `keys` key rows of width `d_model`, for tokens
+    /// that stay transposed ([`MultiHeadAttention::add_transposed`], as a model's stack
+    /// runs), reserved now so that no later step of at most that size allocates.
     pub fn transposed_only(queries: usize, keys: usize, d_model: usize) -> Self {
         let buf = |len: usize| vec![0.0; len];
         let (n_pad, m_pad) = (
@@ -155,14 +153,16 @@ impl AttentionScratch {
             column_sum: buf(queries),
         };
         Self {
+            #[cfg(test)]
             xt: Vec::new(),
             memory_t: buf(d_model * m_pad),
             qt: buf(d_model * n_pad),
             kt: buf(d_model * m_pad),
             vt: buf(d_model * m_pad),
             context_t: buf(d_model * n_pad),
-            out_t: Vec::new(),
             heads: vec![head; crate::threads::get()],
+            #[cfg(test)]
+            out_t: Vec::new(),
         }
     }
 
@@ -244,12 +244,16 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
     /// their projections, each head's scores are computed transposed, `Sᵀ = K_h (Q_h/√DH)ᵀ`
     /// (`[m][n]`: column `i` holds query `i`'s scores) and soft-maxed down each column, and
     /// each head's context comes out transposed, straight into the output projection.
-    pub fn forward(
+    ///
+    /// The row-layout form of [`Self::add_transposed`], which models run; the tests check
+    /// the math through it.
+    #[cfg(test)]
+    pub(crate) fn forward(
         &self,
         out: &mut [[f32; D]],
         x: &[[f32; D]],
         memory: &[[f32; D]],
-        mask: &Mask<'_>,
+        mask: &Attend<'_>,
         scratch: &mut AttentionScratch,
     ) {
         let n = out.len().min(x.len());
@@ -259,11 +263,12 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
 
     /// [`Self::forward`] with the result left transposed: `[D][ld]` in `scratch`, `ld` (also
     /// returned) being `n` rounded up to [`TOKEN_PAD`].
-    pub(crate) fn forward_transposed<'s>(
+    #[cfg(test)]
+    fn forward_transposed<'s>(
         &self,
         x: &[[f32; D]],
         memory: &[[f32; D]],
-        mask: &Mask<'_>,
+        mask: &Attend<'_>,
         scratch: &'s mut AttentionScratch,
     ) -> (&'s [f32], usize) {
         let n = x.len();
@@ -300,7 +305,7 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
         n: usize,
         input: Option<&[f32]>,
         memory: Option<&[[f32; D]]>,
-        mask: &Mask<'_>,
+        mask: &Attend<'_>,
         scratch: &mut AttentionScratch,
     ) {
         if n == 0 {
@@ -330,7 +335,7 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
         xt: &[f32],
         n: usize,
         memory: Option<&[[f32; D]]>,
-        mask: &Mask<'_>,
+        mask: &Attend<'_>,
         scratch: &mut AttentionScratch,
     ) {
         let m = memory.map_or(n, <[_]>::len);
@@ -387,7 +392,7 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
         kt: &[f32],
         vt: &[f32],
         (n, m): (usize, usize),
-        mask: &Mask<'_>,
+        mask: &Attend<'_>,
         scratch: &mut HeadScratch,
         out: &mut [f32],
     ) {
@@ -455,7 +460,7 @@ fn softmax_columns(
     st: &mut [f32],
     ld: usize,
     n: usize,
-    mask: &Mask<'_>,
+    mask: &Attend<'_>,
     max: &mut Vec<f32>,
     sum: &mut Vec<f32>,
 ) {
@@ -606,7 +611,7 @@ mod tests {
         let k = [[40.0, 39.0, 36.0, 20.0], [59.0, 48.0, 59.0, 28.0]];
         let v = [[51.0, 36.0, 45.0, 46.0], [68.0, 53.0, 63.0, 58.0]];
         let mut out = [[0.0f32; 4]; 2];
-        scaled_dot_product_attention(&mut out, &q, &k, &v, &Mask::default(), &mut [0.0; 2]);
+        scaled_dot_product_attention(&mut out, &q, &k, &v, &Attend::default(), &mut [0.0; 2]);
         assert_eq!(out, [[68.0, 53.0, 63.0, 58.0]; 2]);
     }
 
@@ -620,9 +625,9 @@ mod tests {
         );
         for causal in [false, true] {
             let mut out = [[0.0f32; 5]; 4];
-            let mask = Mask {
+            let mask = Attend {
                 causal,
-                ..Mask::default()
+                ..Attend::default()
             };
             scaled_dot_product_attention(&mut out, &q, &k, &v, &mask, &mut [0.0; 4]);
             let want = reference(&to_f64(&q), &to_f64(&k), &to_f64(&v), 1, |i, j| {
@@ -648,9 +653,9 @@ mod tests {
             &q,
             &k,
             &v,
-            &Mask {
+            &Attend {
                 keys: Some(&flags),
-                ..Mask::default()
+                ..Attend::default()
             },
             &mut [0.0; 5],
         );
@@ -659,9 +664,9 @@ mod tests {
             &q,
             &k,
             &v,
-            &Mask {
+            &Attend {
                 valid_keys: Some(3),
-                ..Mask::default()
+                ..Attend::default()
             },
             &mut [0.0; 5],
         );
@@ -677,9 +682,9 @@ mod tests {
         let v = [[1.0, 2.0], [3.0, 4.0]];
         let additive = [f32::NEG_INFINITY, 0.0];
         let mut out = [[0.0f32; 2]];
-        let mask = Mask {
+        let mask = Attend {
             additive: Some(&additive),
-            ..Mask::default()
+            ..Attend::default()
         };
         scaled_dot_product_attention(&mut out, &q, &k, &v, &mask, &mut [0.0; 2]);
         assert_eq!(out, [[3.0, 4.0]]);
@@ -688,9 +693,9 @@ mod tests {
     #[test]
     fn a_query_that_sees_no_key_gets_zeros() {
         let mut out = [[9.0f32; 2]];
-        let mask = Mask {
+        let mask = Attend {
             keys: Some(&[false, false]),
-            ..Mask::default()
+            ..Attend::default()
         };
         scaled_dot_product_attention(
             &mut out,
@@ -714,7 +719,7 @@ mod tests {
             &mut out,
             &x,
             &memory,
-            &Mask::default(),
+            &Attend::default(),
             &mut AttentionScratch::default(),
         );
         let project = |w: &Linear<6, 6>, rows: &[[f32; 6]]| {
@@ -746,7 +751,7 @@ mod tests {
             &mut with_o,
             &x,
             &x,
-            &Mask::CAUSAL,
+            &Attend::CAUSAL,
             &mut AttentionScratch::default(),
         );
         let w_o = mha.w_o.take().unwrap();
@@ -755,7 +760,7 @@ mod tests {
             &mut context,
             &x,
             &x,
-            &Mask::CAUSAL,
+            &Attend::CAUSAL,
             &mut AttentionScratch::default(),
         );
         let mut want = vec![[0.0f32; 4]; 3];

@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-/// Why a `*_dyn` forward pass (lengths and ids known only at run time) was refused.
+/// Why a forward pass on data known only at run time (lengths, ids, masks, padding) was
+/// refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ForwardError {
     /// The named input has no rows; a sequence needs at least one token.
@@ -27,6 +28,11 @@ pub enum ForwardError {
         len: usize,
         /// The length it must match.
         expected: usize,
+    },
+    /// An option about the encoder memory was given to an entry point that takes none.
+    NoMemory {
+        /// The option: `"memory_mask"` or `"memory_padding"`.
+        option: &'static str,
     },
     /// An id indexes past the end of an embedding table.
     IdOutOfRange {
@@ -66,6 +72,11 @@ impl fmt::Display for ForwardError {
                     "{input} has {len} entries, expected {expected} (one per token)"
                 )
             }
+            Self::NoMemory { option } => write!(
+                f,
+                "`{option}` was given, but this entry point takes no encoder memory to apply it to; \
+                 leave it unset, or use a `decode` entry point"
+            ),
             Self::IdOutOfRange {
                 table,
                 id,
@@ -80,6 +91,23 @@ impl fmt::Display for ForwardError {
 }
 
 impl std::error::Error for ForwardError {}
+
+/// `out` (caller-owned output rows) has one row per input row: `expected`.
+///
+/// # Errors
+///
+/// [`ForwardError::LengthMismatch`] naming `out` otherwise.
+pub fn check_out(len: usize, expected: usize) -> Result<(), ForwardError> {
+    if len == expected {
+        Ok(())
+    } else {
+        Err(ForwardError::LengthMismatch {
+            input: "out",
+            len,
+            expected,
+        })
+    }
+}
 
 /// The compile-time check of a const sequence length `N` against `1..=MAX_LEN`: a model's
 /// const-length entry points evaluate [`Self::CHECK`], so an empty or too long sequence
@@ -96,7 +124,7 @@ impl<const N: usize, const MAX_LEN: usize> SequenceLength<N, MAX_LEN> {
         assert!(
             N <= MAX_LEN,
             "the sequence is longer than the model's `max_len`: `SequenceLength::<N, MAX_LEN>` below names both\n\
-             help: declare a larger `max_len`, or use the `_dyn` entry point for lengths known at run time"
+             help: declare a larger `max_len`, or use the `_with` entry point for lengths known at run time"
         );
     };
 }

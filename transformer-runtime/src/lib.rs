@@ -16,6 +16,7 @@ mod matmul;
 mod model;
 mod norm;
 pub mod ops;
+mod options;
 pub mod pooling;
 mod position;
 mod scratch;
@@ -25,7 +26,7 @@ mod summary;
 pub mod threads;
 
 pub use activation::Activation;
-pub use attention::{Mask, MultiHeadAttention};
+pub use attention::MultiHeadAttention;
 pub use batch::Padding;
 pub use embedding::Embedding;
 pub use error::{ForwardError, SequenceLength};
@@ -35,6 +36,7 @@ pub use init::Rng;
 pub use matmul::Linear;
 pub use model::TokenModel;
 pub use norm::LayerNorm;
+pub use options::{Batch, Mask, MemoryMask, Options, Tokens};
 pub use scratch::Scratch;
 pub use sequence::Sequence;
 pub use summary::{Summary, SummaryRow};
@@ -43,8 +45,9 @@ pub use summary::{Summary, SummaryRow};
 /// Not part of the API: anything here may change in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::batch::run_padded;
+    pub use crate::attention::Attend;
+    pub use crate::batch::{run, source_options};
     pub use crate::embedding::check_types_without_table;
-    pub use crate::error::check_len;
+    pub use crate::error::{check_len, check_out};
     pub use crate::position::add_sinusoidal;
 }

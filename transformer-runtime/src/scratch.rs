@@ -7,7 +7,7 @@
 //! residual additions happen in the last product of each sublayer, as it stores.
 
 use crate::activation::Activation;
-use crate::attention::{AttentionScratch, Mask, MultiHeadAttention};
+use crate::attention::{Attend, AttentionScratch, MultiHeadAttention};
 use crate::ffn::{FeedForward, FeedForwardScratch};
 use crate::gemm::{TOKEN_PAD, transpose, untranspose};
 use crate::norm::LayerNorm;
@@ -50,12 +50,14 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
     }
 
     /// Takes the token rows `x` (`[n][D]`) in, transposed, for the steps that follow.
+    #[doc(hidden)]
     pub fn transpose_in(&mut self, x: &[[f32; D]]) {
         self.n = x.len();
         transpose(&mut self.tokens, x.as_flattened(), self.n, D);
     }
 
     /// Writes the tokens back as rows into `x`, which must hold as many as were taken in.
+    #[doc(hidden)]
     pub fn transpose_out(&self, x: &mut [[f32; D]]) {
         assert_eq!(
             x.len(),
@@ -74,12 +76,12 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
     /// `pre_norm` is the pre-norm layout's norm (`None` in post-norm, where [`Self::norm`]
     /// follows this step). `memory` is the keys' and values' tokens for cross-attention;
     /// `None` means self-attention on the (normalised) tokens.
-    pub fn add_attention<const H: usize, const DH: usize>(
+    fn add_attention<const H: usize, const DH: usize>(
         &mut self,
         attention: &MultiHeadAttention<D, H, DH>,
         pre_norm: Option<&LayerNorm<D>>,
         memory: Option<&[[f32; D]]>,
-        mask: &Mask<'_>,
+        mask: &Attend<'_>,
     ) {
         let (n, tokens) = (self.n, self.tokens.as_mut_slice());
         let input = normalised(&mut self.normed, tokens, n, pre_norm);
@@ -88,11 +90,12 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
 
     /// `x ← x + attn(norm(x))` on the tokens taken in: a self-attention sublayer with its
     /// residual connection; `pre_norm` as in [`Self::add_attention`].
+    #[doc(hidden)]
     pub fn add_self_attention<const H: usize, const DH: usize>(
         &mut self,
         attention: &MultiHeadAttention<D, H, DH>,
         pre_norm: Option<&LayerNorm<D>>,
-        mask: &Mask<'_>,
+        mask: &Attend<'_>,
     ) {
         self.add_attention(attention, pre_norm, None, mask);
     }
@@ -100,18 +103,20 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
     /// `x ← x + attn(norm(x), memory)` on the tokens taken in: a cross-attention sublayer,
     /// whose keys and values are the encoder's `memory` (`[m][D]`), with its residual
     /// connection; `memory_mask` says which rows of `memory` each token may attend to.
+    #[doc(hidden)]
     pub fn add_cross_attention<const H: usize, const DH: usize>(
         &mut self,
         attention: &MultiHeadAttention<D, H, DH>,
         pre_norm: Option<&LayerNorm<D>>,
         memory: &[[f32; D]],
-        memory_mask: &Mask<'_>,
+        memory_mask: &Attend<'_>,
     ) {
         self.add_attention(attention, pre_norm, Some(memory), memory_mask);
     }
 
     /// `x ← x + ffn(norm(x))` on the tokens taken in: the feed-forward sublayer with its
     /// residual connection; `pre_norm` as in [`Self::add_attention`].
+    #[doc(hidden)]
     pub fn add_feed_forward(
         &mut self,
         ffn: &FeedForward<D, FF>,
@@ -124,19 +129,21 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
     }
 
     /// `x ← norm(x)` on the tokens taken in.
+    #[doc(hidden)]
     pub fn norm(&mut self, norm: &LayerNorm<D>) {
         let ld = self.n.next_multiple_of(TOKEN_PAD);
         norm.forward_transposed(&mut self.tokens, ld, self.n);
     }
 
     /// [`Self::add_attention`] on token rows `x`, transposed in and out around the step.
-    pub fn residual_attention<const H: usize, const DH: usize>(
+    #[cfg(test)]
+    fn residual_attention<const H: usize, const DH: usize>(
         &mut self,
         x: &mut [[f32; D]],
         attention: &MultiHeadAttention<D, H, DH>,
         pre_norm: Option<&LayerNorm<D>>,
         memory: Option<&[[f32; D]]>,
-        mask: &Mask<'_>,
+        mask: &Attend<'_>,
     ) {
         self.transpose_in(x);
         self.add_attention(attention, pre_norm, memory, mask);
@@ -144,7 +151,8 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
     }
 
     /// [`Self::add_feed_forward`] on token rows `x`, transposed in and out around the step.
-    pub fn residual_feed_forward(
+    #[cfg(test)]
+    fn residual_feed_forward(
         &mut self,
         x: &mut [[f32; D]],
         ffn: &FeedForward<D, FF>,
@@ -201,7 +209,7 @@ mod tests {
             &attention,
             Some(&norm),
             None,
-            &Mask::default(),
+            &Attend::default(),
         );
 
         let mut normed = x0;
@@ -211,7 +219,7 @@ mod tests {
             &mut attended,
             &normed,
             &normed,
-            &Mask::default(),
+            &Attend::default(),
             &mut AttentionScratch::default(),
         );
         let mut want = x0;
@@ -242,15 +250,15 @@ mod tests {
             let x0: Vec<[f32; 32]> = (0..n)
                 .map(|_| std::array::from_fn(|_| rng.symmetric(2.0)))
                 .collect();
-            let mask = Mask {
+            let mask = Attend {
                 causal: true,
-                ..Mask::default()
+                ..Attend::default()
             };
             let mut scratch = Scratch::<32, 64>::default();
             let mut got = x0.clone();
             scratch.transpose_in(&got);
             scratch.add_self_attention(&attention, Some(&norm), &mask);
-            scratch.add_cross_attention(&cross, None, &memory, &Mask::default());
+            scratch.add_cross_attention(&cross, None, &memory, &Attend::default());
             scratch.norm(&norm);
             scratch.add_feed_forward(&ffn, Activation::Gelu, Some(&norm));
             scratch.transpose_out(&mut got);
@@ -264,7 +272,7 @@ mod tests {
             let mut attention_scratch = AttentionScratch::default();
             attention.forward(&mut out, &normed, &normed, &mask, &mut attention_scratch);
             add_rows(&mut want, &out);
-            let cross_mask = Mask::default();
+            let cross_mask = Attend::default();
             cross.forward(
                 &mut out,
                 &want,

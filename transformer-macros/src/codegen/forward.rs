@@ -67,7 +67,16 @@ fn layer_forward(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
         };
         quote!(#step #post_norm)
     });
-    let (memory_params, memory_args) = (memory_params(&names.rt, m, stack), memory_args(stack));
+    let attend = quote!(#rt::__private::Attend);
+    let (public_memory_params, transposed_memory_params, memory_args) = (
+        stack
+            .cross
+            .then(|| quote!(memory: &[[f32; #m::D_MODEL]], memory_mask: &#rt::MemoryMask<'_>,)),
+        memory_params(&names.rt, m, stack),
+        stack
+            .cross
+            .then(|| quote!(memory, &#attend::from(memory_mask),)),
+    );
     let doc = format!(
         " {}: `{}`.",
         capitalise(&layer_summary(model, stack)),
@@ -85,27 +94,28 @@ fn layer_forward(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
             #[doc = #doc]
             ///
             /// `x` is `[n][D_MODEL]`, one row per token, updated in place; `mask` says which
-            /// tokens each token may attend to.
+            /// tokens each token may attend to (as given: the model, not the layer, makes a
+            /// decoder's self-attention causal).
             #memory_doc
             pub fn forward(
                 &self,
                 x: &mut [[f32; #m::D_MODEL]],
-                #memory_params
+                #public_memory_params
                 mask: &#rt::Mask<'_>,
                 scratch: &mut #scratch,
             ) {
                 scratch.transpose_in(x);
-                self.forward_transposed(#memory_args mask, scratch);
+                self.forward_transposed(#memory_args &#attend::from(mask), scratch);
                 scratch.transpose_out(x);
             }
 
             /// [`Self::forward`] on the tokens `scratch` holds transposed, between its
             /// `transpose_in` and `transpose_out`: how the model runs a stack of layers,
             /// with one transposition each way for the whole stack.
-            pub fn forward_transposed(
+            fn forward_transposed(
                 &self,
-                #memory_params
-                mask: &#rt::Mask<'_>,
+                #transposed_memory_params
+                mask: &#attend<'_>,
                 scratch: &mut #scratch,
             ) {
                 #(#steps)*
@@ -174,7 +184,7 @@ fn stack_runner(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
         .then(|| quote!(self.embedding_norm.forward(x);));
     let causal = stack
         .causal
-        .then(|| quote!(let mask = &#rt::Mask { causal: true, ..*mask };));
+        .then(|| quote!(let mask = &#rt::__private::Attend { causal: true, ..*mask };));
     let memory_args = memory_args(stack);
     let calls = (0..stack.count).map(|i| {
         let i = Literal::usize_unsuffixed(i);
@@ -197,7 +207,7 @@ fn stack_runner(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
             &self,
             x: &mut [[f32; #m::D_MODEL]],
             #memory_params
-            mask: &#rt::Mask<'_>,
+            mask: &#rt::__private::Attend<'_>,
             scratch: &mut #scratch,
         ) {
             #add_positions
@@ -216,7 +226,7 @@ fn stack_runner(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
 fn memory_params(rt: &TokenStream, m: &Ident, stack: &Stack) -> Option<TokenStream> {
     stack
         .cross
-        .then(|| quote!(memory: &[[f32; #m::D_MODEL]], memory_mask: &#rt::Mask<'_>,))
+        .then(|| quote!(memory: &[[f32; #m::D_MODEL]], memory_mask: &#rt::__private::Attend<'_>,))
 }
 
 /// The arguments that pass those parameters on.
@@ -228,7 +238,7 @@ fn runner_name(stack: &Stack) -> Ident {
     format_ident!("run_{}", stack.role)
 }
 
-/// What one public entry point runs: a stack on an input, maybe with a memory.
+/// What one family of public entry points runs: a stack on an input, maybe with a memory.
 struct Entry<'a> {
     /// `forward`, `encode`, `decode`.
     name: &'static str,
@@ -237,7 +247,7 @@ struct Entry<'a> {
     input: &'static str,
 }
 
-/// `forward`/`encode`/`decode` with their `_dyn` and `_into` twins, as the kind calls for.
+/// `forward`/`encode`/`decode` with their `_with` and `_into` twins, as the kind calls for.
 fn entry_points(model: &Model, names: &Names) -> Vec<TokenStream> {
     let entries = match model.kind {
         Kind::Encoder | Kind::Decoder => {
@@ -269,82 +279,36 @@ fn entry_points(model: &Model, names: &Names) -> Vec<TokenStream> {
             },
         ],
     };
-    let mut out: Vec<TokenStream> = entries.iter().map(|e| entry(names, e)).collect();
+    let mut out: Vec<TokenStream> = entries
+        .iter()
+        .map(|entry| {
+            let forms = [
+                const_form(names, entry),
+                with_form(names, entry),
+                into_form(names, entry),
+            ];
+            quote!(#(#forms)*)
+        })
+        .collect();
     if model.kind == Kind::EncoderDecoder {
         out.push(encoder_decoder_forward(names));
     }
     out
 }
 
-/// `forward<N>` and its `_dyn`, `_into`, `_masked` and `_batch` twins (or `encode…`,
-/// `decode…`) for one entry.
-fn entry(names: &Names, entry: &Entry<'_>) -> TokenStream {
-    let parts = EntryParts::new(names, entry);
-    let forms = [
-        const_form(names, entry, &parts),
-        dyn_form(names, entry, &parts),
-        into_form(names, entry, &parts),
-        masked_form(names, entry, &parts),
-    ];
-    let batch = (!entry.stack.cross).then(|| batch_form(names, entry, &parts));
-    quote!(#(#forms)* #batch)
-}
-
-/// The pieces every form of one entry shares.
-struct EntryParts {
-    name: Ident,
-    input: Ident,
-    runner: Ident,
-    /// `, memory` in a call, for cross-attention stacks.
-    memory_arg: Option<TokenStream>,
-    /// `memory: &[[f32; D_MODEL]],` in a signature.
-    memory_param: Option<TokenStream>,
-    /// Run-time checks of the memory's length.
-    memory_check: Option<TokenStream>,
-    /// The `# Errors` paragraph of the run-time forms.
-    errors_doc: String,
-}
-
-impl EntryParts {
-    fn new(names: &Names, entry: &Entry<'_>) -> Self {
-        let rt = &names.rt;
-        let m = &names.model;
-        let cross = entry.stack.cross;
-        Self {
-            name: format_ident!("{}", entry.name),
-            input: format_ident!("{}", entry.input),
-            runner: runner_name(entry.stack),
-            memory_arg: cross.then(|| quote!(memory,)),
-            memory_param: cross.then(|| quote!(memory: &[[f32; #m::D_MODEL]],)),
-            memory_check: cross.then(
-                || quote!(#rt::__private::check_len("memory", memory.len(), Self::MAX_LEN)?;),
-            ),
-            errors_doc: format!(
-                " {} if `{}` is empty or longer than `MAX_LEN`{}.",
-                rt_link(rt, "ForwardError"),
-                entry.input,
-                if cross { " (likewise `memory`)" } else { "" }
-            ),
-        }
-    }
-}
-
-/// `pub fn forward<const N: usize>(&self, input: &[[f32; D]; N]) -> Box<[[f32; D]; N]>`.
-fn const_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
+/// `pub fn forward<const N: usize>(&self, input: &[[f32; D]; N]) -> Sequence<D, N>`.
+fn const_form(names: &Names, entry: &Entry<'_>) -> TokenStream {
     let rt = &names.rt;
     let m = &names.model;
-    let EntryParts {
-        name,
-        input,
-        runner,
-        ..
-    } = p;
+    let name = format_ident!("{}", entry.name);
+    let input = format_ident!("{}", entry.input);
+    let runner = runner_name(entry.stack);
     let cross = entry.stack.cross;
-    let length_check = const_length_check(&names.rt, m, "N");
+    let length_check = const_length_check(rt, m, "N");
     let memory_generic = cross.then(|| quote!(, const S: usize));
     let memory_param = cross.then(|| quote!(memory: &[[f32; #m::D_MODEL]; S],));
-    let memory_check = cross.then(|| const_length_check(&names.rt, m, "S"));
-    let memory_arg = cross.then(|| quote!(&memory[..], &#rt::Mask::default(),));
+    let memory_check = cross.then(|| const_length_check(rt, m, "S"));
+    let memory_arg = cross.then(|| quote!(&memory[..], &#rt::__private::Attend::default(),));
     let memory_rows = if cross { quote!(S) } else { quote!(N) };
     let memory_doc = cross.then(
         || quote!(#[doc = " `memory` is the encoder output, `[S][D_MODEL]`, `1 ≤ S ≤ MAX_LEN`."]),
@@ -354,7 +318,7 @@ fn const_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
         entry.stack.role, entry.input
     );
     let const_doc = format!(
-        " `N` is checked at compile time, `1 ≤ N ≤ MAX_LEN`; for lengths known only at run time, use [`Self::{name}_dyn`]."
+        " `N` is checked at compile time, `1 ≤ N ≤ MAX_LEN`; for lengths known only at run time, masks or batches, use [`Self::{name}_with`]."
     );
     quote! {
         #[doc = #doc]
@@ -370,185 +334,136 @@ fn const_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
             #memory_check
             let mut x = #rt::Sequence::from_rows(#input);
             let mut scratch = #rt::Scratch::with_capacity(N, #memory_rows);
-            self.#runner(&mut x[..], #memory_arg &#rt::Mask::default(), &mut scratch);
+            self.#runner(&mut x[..], #memory_arg &#rt::__private::Attend::default(), &mut scratch);
             x
         }
     }
 }
 
-/// `pub fn forward_dyn(&self, input: &[[f32; D]]) -> Result<Vec<[f32; D]>, ForwardError>`:
-/// the masked form with no mask.
-fn dyn_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
-    let rt = &names.rt;
-    let m = &names.model;
-    let EntryParts {
-        name,
-        input,
-        memory_param,
-        errors_doc,
-        ..
-    } = p;
-    let dyn_name = format_ident!("{name}_dyn");
-    let masked_name = format_ident!("{name}_masked");
-    let memory = entry.stack.cross.then(|| quote!(memory,));
-    let memory_mask = entry.stack.cross.then(|| quote!(&#rt::Mask::default(),));
-    let doc = format!(" [`Self::{name}`] for a length known only at run time.");
-    quote! {
-        #[doc = #doc]
-        ///
-        /// # Errors
-        ///
-        #[doc = #errors_doc]
-        pub fn #dyn_name(
-            &self,
-            #input: &[[f32; #m::D_MODEL]],
-            #memory_param
-        ) -> ::core::result::Result<::std::vec::Vec<[f32; #m::D_MODEL]>, #rt::ForwardError> {
-            self.#masked_name(#input, #memory &#rt::Mask::default(), #memory_mask)
+/// The `# Errors` paragraph of a run-time entry point on `input`.
+fn errors_doc(rt: &TokenStream, input: &str, cross: bool) -> String {
+    format!(
+        " {} if `{input}`{} is empty or longer than `MAX_LEN`, or if `options` do not fit it (mask and padding sizes, a batch that is not whole sequences{}).",
+        rt_link(rt, "ForwardError"),
+        if cross { " or `memory`" } else { "" },
+        if cross {
+            ""
+        } else {
+            ", a memory option where there is no memory"
         }
-    }
+    )
 }
 
-/// `pub fn forward_into(&self, input: &mut [[f32; D]], scratch: &mut Scratch) -> Result<(), _>`.
-fn into_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
+/// `pub fn forward_with(&self, input, options) -> Result<Vec<[f32; D]>, ForwardError>`.
+fn with_form(names: &Names, entry: &Entry<'_>) -> TokenStream {
     let rt = &names.rt;
-    let (m, scratch) = (&names.model, &names.scratch);
-    let EntryParts {
-        name,
-        input,
-        runner,
-        memory_arg,
-        memory_param,
-        memory_check,
-        errors_doc,
-    } = p;
+    let m = &names.model;
+    let name = entry.name;
+    let input = format_ident!("{}", entry.input);
+    let with_name = format_ident!("{name}_with");
     let into_name = format_ident!("{name}_into");
-    let input_name = entry.input;
-    let memory_mask = entry.stack.cross.then(|| quote!(&#rt::Mask::default(),));
-    let doc = format!(
-        " [`Self::{name}`] in place on `{input_name}`, with working memory from [`Self::scratch`]: allocates nothing."
-    );
-    quote! {
-        #[doc = #doc]
-        ///
-        /// # Errors
-        ///
-        #[doc = #errors_doc]
-        pub fn #into_name(
-            &self,
-            #input: &mut [[f32; #m::D_MODEL]],
-            #memory_param
-            scratch: &mut #scratch,
-        ) -> ::core::result::Result<(), #rt::ForwardError> {
-            #rt::__private::check_len(#input_name, #input.len(), Self::MAX_LEN)?;
-            #memory_check
-            self.#runner(#input, #memory_arg #memory_mask &#rt::Mask::default(), scratch);
-            ::core::result::Result::Ok(())
-        }
-    }
-}
-
-/// `pub fn forward_masked(&self, input, mask: &Mask) -> Result<Vec<[f32; D]>, ForwardError>`.
-fn masked_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
-    let rt = &names.rt;
-    let m = &names.model;
-    let EntryParts {
-        name,
-        input,
-        runner,
-        memory_arg,
-        memory_param,
-        memory_check,
-        errors_doc,
-    } = p;
-    let masked_name = format_ident!("{name}_masked");
-    let input_name = entry.input;
     let cross = entry.stack.cross;
-    let memory_mask_param = cross.then(|| quote!(memory_mask: &#rt::Mask<'_>,));
-    let memory_mask_arg = cross.then(|| quote!(memory_mask,));
-    let memory_mask_check = cross.then(|| quote!(memory_mask.check(#input.len(), memory.len())?;));
+    let memory_param = cross.then(|| quote!(memory: &[[f32; #m::D_MODEL]],));
+    let memory_arg = cross.then(|| quote!(memory,));
     let memory_rows = if cross {
         quote!(memory.len())
     } else {
-        quote!(x.len())
+        quote!(#input.len())
     };
     let causal = if entry.stack.causal {
-        " It is made causal, as the stack always is."
+        " Self-attention is causal whatever `options.mask` says, as a decoder's always is."
     } else {
         ""
     };
     let doc = format!(
-        " [`Self::{name}_dyn`] with an attention mask: `mask` says which tokens each token may attend to (`true` = attend), and may add to the attention scores.{causal}"
+        " [`Self::{name}`] for a length known only at run time, with `options`: an attention mask, a padded batch (then `{}` is `[batch · seq_len][D_MODEL]` and so is the output, zero at padding){}.{causal}",
+        entry.input,
+        if cross {
+            ", the memory's mask and padding (with a batch, `memory` is `[batch · memory_len][D_MODEL]`, one memory per sequence)"
+        } else {
+            ""
+        }
     );
-    let memory_doc = cross.then(
-        || quote!(#[doc = " `memory_mask` does the same for the cross-attention to `memory`."]),
-    );
+    let errors_doc = errors_doc(rt, entry.input, cross);
     quote! {
         #[doc = #doc]
-        #memory_doc
         ///
         /// # Errors
         ///
         #[doc = #errors_doc]
-        /// Also if a mask's sizes do not match the inputs' lengths.
-        pub fn #masked_name(
+        pub fn #with_name(
             &self,
             #input: &[[f32; #m::D_MODEL]],
             #memory_param
-            mask: &#rt::Mask<'_>,
-            #memory_mask_param
+            options: &#rt::Options<'_>,
         ) -> ::core::result::Result<::std::vec::Vec<[f32; #m::D_MODEL]>, #rt::ForwardError> {
-            #rt::__private::check_len(#input_name, #input.len(), Self::MAX_LEN)?;
-            #memory_check
-            mask.check(#input.len(), #input.len())?;
-            #memory_mask_check
-            let mut x = #input.to_vec();
-            let mut scratch = #rt::Scratch::with_capacity(x.len(), #memory_rows);
-            self.#runner(&mut x, #memory_arg #memory_mask_arg mask, &mut scratch);
-            ::core::result::Result::Ok(x)
+            let mut out = ::std::vec![[0.0; #m::D_MODEL]; #input.len()];
+            let mut scratch = #rt::Scratch::with_capacity(
+                #input.len().min(Self::MAX_LEN),
+                #memory_rows.min(Self::MAX_LEN),
+            );
+            self.#into_name(#input, #memory_arg options, &mut out, &mut scratch)?;
+            ::core::result::Result::Ok(out)
         }
     }
 }
 
-/// `pub fn forward_batch(&self, input, seq_len, padding) -> Result<Vec<[f32; D]>, ForwardError>`.
-fn batch_form(names: &Names, entry: &Entry<'_>, p: &EntryParts) -> TokenStream {
+/// `pub fn forward_into(&self, input, options, out, scratch) -> Result<(), ForwardError>`.
+fn into_form(names: &Names, entry: &Entry<'_>) -> TokenStream {
     let rt = &names.rt;
-    let m = &names.model;
-    let errors_doc = format!(
-        " {} if `seq_len` is outside `1..=MAX_LEN` or",
-        rt_link(rt, "ForwardError")
-    );
-    let EntryParts {
-        name,
-        input,
-        runner,
-        ..
-    } = p;
-    let batch_name = format_ident!("{name}_batch");
+    let (m, scratch) = (&names.model, &names.scratch);
+    let name = entry.name;
+    let input = format_ident!("{}", entry.input);
+    let input_name = entry.input;
+    let into_name = format_ident!("{name}_into");
+    let runner = runner_name(entry.stack);
+    let cross = entry.stack.cross;
+    let memory_param = cross.then(|| quote!(memory: &[[f32; #m::D_MODEL]],));
+    let (memory, run_memory) = if cross {
+        (
+            quote!(::core::option::Option::Some(memory)),
+            quote!(memory, memory_mask,),
+        )
+    } else {
+        (quote!(::core::option::Option::None), quote!())
+    };
+    let (memory_binding, memory_mask_binding) = if cross {
+        (quote!(memory), quote!(memory_mask))
+    } else {
+        (quote!(_), quote!(_))
+    };
     let doc = format!(
-        " [`Self::{name}`] over a padded batch: `{}` is `[batch · seq_len][D_MODEL]`, sequence `b` in rows `b·seq_len..(b+1)·seq_len`, and `padding` says which positions are real tokens. Each sequence gives what it gives alone; padding rows of the output are zero.",
-        entry.input
+        " [`Self::{name}_with`] into caller-owned memory: `out` (as long as `{input_name}`) receives the output, with working memory from [`Self::scratch`]; allocates nothing."
     );
+    let errors_doc = errors_doc(rt, input_name, cross);
+    let out_doc = format!(" Also if `out` and `{input_name}` differ in length.");
     quote! {
         #[doc = #doc]
         ///
         /// # Errors
         ///
         #[doc = #errors_doc]
-        /// the input or `padding` do not describe whole sequences.
-        pub fn #batch_name(
+        #[doc = #out_doc]
+        pub fn #into_name(
             &self,
             #input: &[[f32; #m::D_MODEL]],
-            seq_len: usize,
-            padding: #rt::Padding<'_>,
-        ) -> ::core::result::Result<::std::vec::Vec<[f32; #m::D_MODEL]>, #rt::ForwardError> {
-            let mut x = #input.to_vec();
-            let rows = seq_len.min(Self::MAX_LEN);
-            let mut scratch = #rt::Scratch::with_capacity(rows, rows);
-            #rt::__private::run_padded(&mut x, seq_len, padding, Self::MAX_LEN, |rows, mask| {
-                self.#runner(rows, mask, &mut scratch);
-            })?;
-            ::core::result::Result::Ok(x)
+            #memory_param
+            options: &#rt::Options<'_>,
+            out: &mut [[f32; #m::D_MODEL]],
+            scratch: &mut #scratch,
+        ) -> ::core::result::Result<(), #rt::ForwardError> {
+            #rt::__private::check_out(out.len(), #input.len())?;
+            out.copy_from_slice(#input);
+            #rt::__private::run(
+                #input_name,
+                out,
+                #memory,
+                options,
+                Self::MAX_LEN,
+                |rows, #memory_binding, mask, #memory_mask_binding| {
+                    self.#runner(rows, #run_memory mask, scratch);
+                },
+            )
         }
     }
 }
@@ -560,18 +475,19 @@ pub fn const_length_check(rt: &TokenStream, m: &Ident, length: &str) -> TokenStr
     quote!(let () = #rt::SequenceLength::<#length, { #m::MAX_LEN }>::CHECK;)
 }
 
-/// `forward(source, target) = decode(target, encode(source))`, const and `_dyn`.
+/// `forward(source, target) = decode(target, encode(source))`, const and `_with`.
 fn encoder_decoder_forward(names: &Names) -> TokenStream {
     let rt = &names.rt;
     let m = &names.model;
     let errors_doc = format!(
-        " {} if `source` or `target` is empty or longer",
+        " {} if `source` or `target` is empty or longer than `MAX_LEN`, or if `options` do not fit them.",
         rt_link(rt, "ForwardError")
     );
     quote! {
         /// The whole `nn.Transformer`: `decode(target, encode(source))`. `source` is
         /// `[S][D_MODEL]`, `target` is `[N][D_MODEL]`; the output is `[N][D_MODEL]`.
-        /// Both lengths are checked at compile time against `MAX_LEN`.
+        /// Both lengths are checked at compile time against `MAX_LEN`. The decoder is
+        /// causal, as PyTorch's is when given a causal `tgt_mask`.
         #[must_use]
         pub fn forward<const S: usize, const N: usize>(
             &self,
@@ -582,19 +498,29 @@ fn encoder_decoder_forward(names: &Names) -> TokenStream {
             self.decode(target, &memory)
         }
 
-        /// [`Self::forward`] for lengths known only at run time.
+        /// [`Self::forward`] for lengths known only at run time, with `options` as
+        /// [`Self::decode_with`] takes them: the encoded `source` is the memory, so
+        /// `memory_padding` also says which source rows are real, and with a batch `source` is
+        /// `[batch · source_len][D_MODEL]`. For a mask on the encoder's self-attention, call
+        /// [`Self::encode_with`] and [`Self::decode_with`].
         ///
         /// # Errors
         ///
         #[doc = #errors_doc]
-        /// than `MAX_LEN`.
-        pub fn forward_dyn(
+        pub fn forward_with(
             &self,
             source: &[[f32; #m::D_MODEL]],
             target: &[[f32; #m::D_MODEL]],
+            options: &#rt::Options<'_>,
         ) -> ::core::result::Result<::std::vec::Vec<[f32; #m::D_MODEL]>, #rt::ForwardError> {
-            let memory = self.encode_dyn(source)?;
-            self.decode_dyn(target, &memory)
+            let source_options = #rt::__private::source_options(
+                target.len(),
+                source.len(),
+                options,
+                Self::MAX_LEN,
+            )?;
+            let memory = self.encode_with(source, &source_options)?;
+            self.decode_with(target, &memory, options)
         }
     }
 }

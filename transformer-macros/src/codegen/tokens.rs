@@ -1,9 +1,9 @@
 //! Entry points for models that take token ids (`vocab`): `embed`, `forward_tokens` and its
-//! `_dyn` and `_batch` twins, and the runtime's `TokenModel` trait.
+//! `_with` and `_into` twins, and the runtime's `TokenModel` trait.
 //!
 //! ```text
-//! self.token_embedding.add_ids(x, ids, "token")?;
-//! self.run_encoder(&mut x[..], &::transformer::runtime::Mask::default(), &mut scratch);
+//! self.embed(out, tokens.ids, tokens.types)?;
+//! run("ids", out, None, options, MAX_LEN, |rows, _, mask, _| self.run_encoder(rows, mask, scratch))
 //! ```
 
 use proc_macro2::TokenStream;
@@ -22,15 +22,13 @@ pub fn tokens(model: &Model, names: &Names) -> TokenStream {
     let m = &names.model;
     let embed = embed(model, names);
     let forward_tokens = forward_tokens(names);
-    let forward_tokens_dyn = forward_tokens_dyn(names);
-    let forward_tokens_batch = forward_tokens_batch(names);
+    let forward_tokens_with = forward_tokens_with(names);
     let token_model = token_model(names);
     quote! {
         impl #m {
             #embed
             #forward_tokens
-            #forward_tokens_dyn
-            #forward_tokens_batch
+            #forward_tokens_with
         }
 
         #token_model
@@ -141,86 +139,69 @@ fn forward_tokens(names: &Names) -> TokenStream {
             let mut x = #rt::Sequence::<{ #m::D_MODEL }, N>::zeroed();
             self.embed(&mut x[..], ids, ::core::option::Option::None)?;
             let mut scratch = #rt::Scratch::with_capacity(N, N);
-            self.#runner(&mut x[..], &#rt::Mask::default(), &mut scratch);
+            self.#runner(&mut x[..], &#rt::__private::Attend::default(), &mut scratch);
             ::core::result::Result::Ok(x)
         }
     }
 }
 
-/// `forward_tokens_dyn(&self, ids)` and its allocation-free twin `forward_tokens_into`.
-fn forward_tokens_dyn(names: &Names) -> TokenStream {
+/// `forward_tokens_with(&self, tokens, options)` and its allocation-free twin
+/// `forward_tokens_into`.
+fn forward_tokens_with(names: &Names) -> TokenStream {
     let rt = &names.rt;
     let (m, scratch_ty) = (&names.model, &names.scratch);
     let runner = runner(names);
+    let errors_doc = format!(
+        " {} for an id or type past its table (padding ids included), naming it and its position; if `tokens.ids` is empty or longer than `MAX_LEN`, `tokens.types` is not as long, or `options` do not fit the ids (mask and padding sizes, a batch that is not whole sequences, a memory option).",
+        rt_link(rt, "ForwardError")
+    );
     quote! {
-        /// [`Self::forward_tokens`] for a length known only at run time.
+        /// [`Self::forward_tokens`] for a length known only at run time, with token types
+        /// and `options`: an attention mask, or a padded batch (then `tokens` are
+        /// `[batch · seq_len]`, and the output `[batch · seq_len][D_MODEL]`, zero at padding).
         ///
         /// # Errors
         ///
-        /// As [`Self::forward_tokens`], and if `ids` is empty or longer than `MAX_LEN`.
-        pub fn forward_tokens_dyn(
+        #[doc = #errors_doc]
+        pub fn forward_tokens_with(
             &self,
-            ids: &[u32],
+            tokens: #rt::Tokens<'_>,
+            options: &#rt::Options<'_>,
         ) -> ::core::result::Result<::std::vec::Vec<[f32; #m::D_MODEL]>, #rt::ForwardError> {
-            #rt::__private::check_len("ids", ids.len(), Self::MAX_LEN)?;
-            let mut x = ::std::vec![[0.0; #m::D_MODEL]; ids.len()];
-            self.embed(&mut x, ids, ::core::option::Option::None)?;
-            let mut scratch = #rt::Scratch::with_capacity(x.len(), x.len());
-            self.#runner(&mut x, &#rt::Mask::default(), &mut scratch);
-            ::core::result::Result::Ok(x)
+            let rows = tokens.ids.len();
+            let mut out = ::std::vec![[0.0; #m::D_MODEL]; rows];
+            let mut scratch = #rt::Scratch::with_capacity(
+                rows.min(Self::MAX_LEN),
+                rows.min(Self::MAX_LEN),
+            );
+            self.forward_tokens_into(tokens, options, &mut out, &mut scratch)?;
+            ::core::result::Result::Ok(out)
         }
 
-        /// [`Self::forward_tokens_dyn`] into caller memory: `x` (one row per id) receives
-        /// the last hidden states, with working memory from [`Self::scratch`]; allocates
-        /// nothing.
+        /// [`Self::forward_tokens_with`] into caller-owned memory: `out` (one row per id)
+        /// receives the last hidden states, with working memory from [`Self::scratch`];
+        /// allocates nothing.
         ///
         /// # Errors
         ///
-        /// As [`Self::forward_tokens_dyn`], and if `x` and `ids` differ in length.
+        /// As [`Self::forward_tokens_with`], and if `out` and `tokens.ids` differ in length.
         pub fn forward_tokens_into(
             &self,
-            x: &mut [[f32; #m::D_MODEL]],
-            ids: &[u32],
+            tokens: #rt::Tokens<'_>,
+            options: &#rt::Options<'_>,
+            out: &mut [[f32; #m::D_MODEL]],
             scratch: &mut #scratch_ty,
         ) -> ::core::result::Result<(), #rt::ForwardError> {
-            #rt::__private::check_len("ids", ids.len(), Self::MAX_LEN)?;
-            self.embed(x, ids, ::core::option::Option::None)?;
-            self.#runner(x, &#rt::Mask::default(), scratch);
-            ::core::result::Result::Ok(())
-        }
-    }
-}
-
-/// `forward_tokens_batch(&self, ids, token_types, seq_len, padding)`: a padded batch.
-fn forward_tokens_batch(names: &Names) -> TokenStream {
-    let rt = &names.rt;
-    let (m, scratch_ty) = (&names.model, &names.scratch);
-    let runner = runner(names);
-    quote! {
-        /// The last hidden states of a padded batch: `ids` (and `token_types`) are
-        /// `[batch · seq_len]`, sequence `b` at `b·seq_len..(b+1)·seq_len`; `padding` says
-        /// which positions are real tokens (`true` = real, the opposite of PyTorch's
-        /// `key_padding_mask`). Each sequence gives what it gives alone; the output is
-        /// `[batch · seq_len][D_MODEL]` with zero rows at padding.
-        ///
-        /// # Errors
-        ///
-        /// An id or type past its table (padding ids included), or shapes that disagree.
-        pub fn forward_tokens_batch(
-            &self,
-            ids: &[u32],
-            token_types: ::core::option::Option<&[u32]>,
-            seq_len: usize,
-            padding: #rt::Padding<'_>,
-        ) -> ::core::result::Result<::std::vec::Vec<[f32; #m::D_MODEL]>, #rt::ForwardError> {
-            let mut x = ::std::vec![[0.0; #m::D_MODEL]; ids.len()];
-            self.embed(&mut x, ids, token_types)?;
-            let rows = seq_len.min(Self::MAX_LEN);
-            let mut scratch: #scratch_ty = #rt::Scratch::with_capacity(rows, rows);
-            #rt::__private::run_padded(&mut x, seq_len, padding, Self::MAX_LEN, |rows, mask| {
-                self.#runner(rows, mask, &mut scratch);
-            })?;
-            ::core::result::Result::Ok(x)
+            #rt::__private::check_out(out.len(), tokens.ids.len())?;
+            self.embed(out, tokens.ids, tokens.types)?;
+            #rt::__private::run(
+                "ids",
+                out,
+                ::core::option::Option::None,
+                options,
+                Self::MAX_LEN,
+                |rows, _, mask, _| self.#runner(rows, mask, scratch),
+            )
         }
     }
 }
@@ -234,14 +215,12 @@ fn token_model(names: &Names) -> TokenStream {
         impl #rt::TokenModel<{ #m::D_MODEL }> for #m {
             const MAX_LEN: usize = #m::MAX_LEN;
 
-            fn forward_tokens_batch(
+            fn forward_tokens_with(
                 &self,
-                ids: &[u32],
-                token_types: ::core::option::Option<&[u32]>,
-                seq_len: usize,
-                padding: #rt::Padding<'_>,
+                tokens: #rt::Tokens<'_>,
+                options: &#rt::Options<'_>,
             ) -> ::core::result::Result<::std::vec::Vec<[f32; #m::D_MODEL]>, #rt::ForwardError> {
-                #m::forward_tokens_batch(self, ids, token_types, seq_len, padding)
+                #m::forward_tokens_with(self, tokens, options)
             }
         }
     }
