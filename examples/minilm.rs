@@ -17,7 +17,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use transformer::runtime::pooling::cosine_similarity;
-use transformer::text::{SentenceTokenizer, TextError, model_cache_dir, sentence_embeddings};
+use transformer::text::{
+    SentencePooling, SentenceTokenizer, TextError, model_cache_dir, sentence_embeddings,
+};
 use transformer::transformer;
 
 transformer! {
@@ -64,7 +66,8 @@ impl SentenceEncoder {
     /// One unit-length embedding per sentence, in order.
     pub fn embed(&self, sentences: &[&str]) -> Result<Vec<[f32; MiniLm::D_MODEL]>, TextError> {
         let batch = self.tokenizer.encode_batch(sentences)?;
-        sentence_embeddings(&self.model, &batch)
+        // modules.json: Transformer, Pooling (mean), Normalize.
+        sentence_embeddings(&self.model, &batch, SentencePooling::MEAN_NORMALIZED)
     }
 }
 

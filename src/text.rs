@@ -1,6 +1,6 @@
 //! Sentences in, sentence embeddings out: Hugging Face's WordPiece tokenizer as a model's
-//! `tokenizer.json` defines it, with sentence-transformers' truncation and padding, and mean
-//! pooling with L2 normalisation over any model that takes token ids.
+//! `tokenizer.json` defines it, with sentence-transformers' truncation and padding, and the
+//! pooling and normalisation of its pipeline, over any model that takes token ids.
 //!
 //! sentence-transformers does not use the truncation and padding written in
 //! `tokenizer.json` (for all-MiniLM-L6-v2: truncate at 128, pad every input to 128). It
@@ -10,7 +10,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use transformer_runtime::pooling::{l2_normalize, mean_pool};
+use transformer_runtime::pooling::{Pooling, l2_normalize};
 use transformer_runtime::{ForwardError, Padding, TokenModel};
 
 /// Why text could not become embeddings.
@@ -170,9 +170,43 @@ impl SentenceTokenizer {
     }
 }
 
-/// Sentence embeddings of a tokenized batch, as sentence-transformers computes them for
-/// mean-pooling models such as all-MiniLM-L6-v2: the model's last hidden states, averaged
-/// over each sentence's real tokens, scaled to unit length.
+/// What sentence-transformers does after the encoder: its Pooling module, then, if the
+/// pipeline has one, its Normalize module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SentencePooling {
+    /// How a sentence's token vectors become one vector.
+    pub pooling: Pooling,
+    /// Whether that vector is then scaled to unit length.
+    pub normalize: bool,
+}
+
+impl SentencePooling {
+    /// all-MiniLM-L6-v2's pipeline and most sentence-transformers models': mean pooling, then
+    /// L2 normalisation.
+    pub const MEAN_NORMALIZED: Self = Self {
+        pooling: Pooling::Mean,
+        normalize: true,
+    };
+
+    /// One vector per sentence of the padded batch `hidden` (`[batch · seq_len][D]`, as
+    /// [`TokenModel::forward_tokens_batch`] returns it), from its real tokens only.
+    pub fn apply<const D: usize>(
+        self,
+        hidden: &[[f32; D]],
+        seq_len: usize,
+        padding: Padding<'_>,
+    ) -> Vec<[f32; D]> {
+        let mut pooled = self.pooling.pool_batch(hidden, seq_len, padding);
+        if self.normalize {
+            pooled.iter_mut().for_each(|v| l2_normalize(v));
+        }
+        pooled
+    }
+}
+
+/// Sentence embeddings of a tokenized batch, as sentence-transformers computes them: the
+/// model's last hidden states, pooled over each sentence's real tokens and normalised as
+/// `pooling` says (for all-MiniLM-L6-v2, [`SentencePooling::MEAN_NORMALIZED`]).
 ///
 /// # Errors
 ///
@@ -180,23 +214,12 @@ impl SentenceTokenizer {
 pub fn sentence_embeddings<const D: usize, M: TokenModel<D>>(
     model: &M,
     batch: &TokenBatch,
+    pooling: SentencePooling,
 ) -> Result<Vec<[f32; D]>, TextError> {
-    let hidden = model.forward_tokens_batch(
-        &batch.ids,
-        Some(&batch.token_types),
-        batch.seq_len,
-        Padding::Lengths(&batch.lengths),
-    )?;
-    Ok(batch
-        .lengths
-        .iter()
-        .zip(hidden.chunks(batch.seq_len))
-        .map(|(&len, rows)| {
-            let mut embedding = mean_pool(&rows[..len]);
-            l2_normalize(&mut embedding);
-            embedding
-        })
-        .collect())
+    let padding = Padding::Lengths(&batch.lengths);
+    let hidden =
+        model.forward_tokens_batch(&batch.ids, Some(&batch.token_types), batch.seq_len, padding)?;
+    Ok(pooling.apply(&hidden, batch.seq_len, padding))
 }
 
 /// Where `scripts/fetch-models.sh` puts model `name`:
