@@ -23,8 +23,9 @@ use clap::error::ErrorKind;
 use common::Io;
 use minilm::{Args, MiniLm, SentenceEncoder, model_dir};
 use transformer::runtime::load::LoadError;
+use transformer::runtime::model::{Hyperparameters, Positional, Weights};
 use transformer::runtime::pooling::cosine_similarity;
-use transformer::runtime::{ForwardError, Padding};
+use transformer::runtime::{Activation, ForwardError, Padding, TokenModel};
 
 const NEEDS_MODEL: &str =
     "needs all-MiniLM-L6-v2: run scripts/fetch-models.sh, then cargo test -- --include-ignored";
@@ -184,6 +185,24 @@ fn the_declared_model_has_minilm_s_shape() {
     assert_eq!(
         (MiniLm::VOCAB, MiniLm::TOKEN_TYPES, MiniLm::MAX_LEN),
         (30522, 2, 512)
+    );
+    // What `from_pretrained` checks config.json against.
+    assert_eq!(
+        <MiniLm as TokenModel<384>>::HYPERPARAMETERS,
+        Hyperparameters {
+            name: "MiniLm",
+            d_model: 384,
+            heads: 12,
+            layers: 6,
+            d_ff: 1536,
+            max_len: 512,
+            vocab: 30522,
+            token_types: Some(2),
+            eps: Some(1e-12),
+            activation: Activation::Gelu,
+            positional: Positional::Learned,
+            weights: Weights::Bert,
+        }
     );
 }
 

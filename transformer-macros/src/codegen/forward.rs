@@ -145,7 +145,8 @@ fn formula(model: &Model, stack: &Stack) -> String {
         .join("; ")
 }
 
-fn activation(activation: Activation) -> TokenStream {
+/// `::transformer::runtime::Activation::Gelu`.
+pub(super) fn activation(activation: Activation) -> TokenStream {
     let rt = rt();
     let variant = match activation {
         Activation::Relu => format_ident!("Relu"),
