@@ -43,8 +43,8 @@ mod minilm;
 #[expect(dead_code, reason = "only the model and its input are benchmarked")]
 mod seed;
 
+use minilm::MiniLm;
 pub use minilm::model_dir;
-use minilm::{MiniLm, SentenceEncoder};
 use seed::{SeedAttention, X, seed_model};
 
 transformer! {
@@ -230,7 +230,7 @@ fn minilm_workloads(
         );
         return Ok(Vec::new());
     }
-    let model = Rc::new(SentenceEncoder::load(model_dir)?.model);
+    let model = Rc::new(minilm::load(model_dir)?.model);
     let reference_file = data.join("minilm.ref.safetensors");
     let mut list = Vec::new();
     for &(name, n) in lens {

@@ -1,5 +1,5 @@
 //! Sentence embeddings with all-MiniLM-L6-v2, declared with `transformer!` and loaded from
-//! the model's own `model.safetensors` and `tokenizer.json`.
+//! the model's own folder with `from_pretrained` (weights, tokenizer, pooling).
 //!
 //! ```text
 //! scripts/fetch-models.sh
@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
+use transformer::prelude::*;
 use transformer::runtime::pooling::cosine_similarity;
-use transformer::text::{SentenceTokenizer, TextError, model_cache_dir, sentence_embeddings};
-use transformer::transformer;
+use transformer::text::{Pretrained, model_cache_dir};
 
 transformer! {
     /// all-MiniLM-L6-v2: a 6-layer BERT encoder, as Hugging Face's `BertModel` names it.
@@ -36,36 +36,18 @@ pub fn model_dir(arg: Option<PathBuf>) -> PathBuf {
         .unwrap_or_else(|| model_cache_dir(MODEL))
 }
 
-/// The model and its tokenizer.
-pub struct SentenceEncoder {
-    /// The encoder, with the checkpoint's weights.
-    pub model: MiniLm,
-    /// `tokenizer.json`, truncating at `max_seq_length` as sentence-transformers does.
-    pub tokenizer: SentenceTokenizer,
-}
-
-impl SentenceEncoder {
-    /// Loads the model folder `dir`, or says which command fetches it.
-    pub fn load(dir: &Path) -> Result<Self, Box<dyn Error>> {
-        let weights = dir.join("model.safetensors");
-        if !weights.is_file() {
-            return Err(format!(
-                "{MODEL} not found: {} does not exist\nhelp: fetch it with `scripts/fetch-models.sh`, \
-                 or point --model-dir (or $MINILM_DIR) at a folder holding model.safetensors and tokenizer.json",
-                weights.display()
-            )
-            .into());
-        }
-        let model = MiniLm::from_safetensors(&weights)?;
-        let tokenizer = SentenceTokenizer::from_model_dir(dir)?;
-        Ok(Self { model, tokenizer })
+/// The model folder `dir`, loaded with `from_pretrained`, or which command fetches it.
+pub fn load(dir: &Path) -> Result<Pretrained<MiniLm>, Box<dyn Error>> {
+    let weights = dir.join("model.safetensors");
+    if !weights.is_file() {
+        return Err(format!(
+            "{MODEL} not found: {} does not exist\nhelp: fetch it with `scripts/fetch-models.sh`, \
+             or point --model-dir (or $MINILM_DIR) at a folder holding model.safetensors and tokenizer.json",
+            weights.display()
+        )
+        .into());
     }
-
-    /// One unit-length embedding per sentence, in order.
-    pub fn embed(&self, sentences: &[&str]) -> Result<Vec<[f32; MiniLm::D_MODEL]>, TextError> {
-        let batch = self.tokenizer.encode_batch(sentences)?;
-        sentence_embeddings(&self.model, &batch)
-    }
+    Ok(MiniLm::from_pretrained(dir)?)
 }
 
 /// Embeds sentences with all-MiniLM-L6-v2 and prints the cosine similarity of the first to
@@ -76,7 +58,7 @@ pub struct Args {
     /// Print one JSON array of embeddings (384 floats per sentence, in input order) instead
     #[arg(long)]
     pub json: bool,
-    /// The folder holding model.safetensors and tokenizer.json [default: $MINILM_DIR, else
+    /// The model folder (model.safetensors, tokenizer.json, config.json, …) [default: $MINILM_DIR, else
     /// where scripts/fetch-models.sh puts it]
     #[arg(long, value_name = "DIR")]
     pub model_dir: Option<PathBuf>,
@@ -105,9 +87,9 @@ pub fn run() -> Result<(), Box<dyn Error>> {
     let args = Args::parse();
     // A TRANSFORMER_KERNEL this CPU cannot obey is an error here, before any kernel runs.
     transformer::runtime::cpu::try_level()?;
-    let encoder = SentenceEncoder::load(&model_dir(args.model_dir))?;
+    let minilm = load(&model_dir(args.model_dir))?;
     let sentences: Vec<&str> = args.sentences.iter().map(String::as_str).collect();
-    let embeddings = encoder.embed(&sentences)?;
+    let embeddings = minilm.encode(&sentences)?;
     if args.json {
         println!("{}", to_json(&embeddings));
         return Ok(());

@@ -1,58 +1,29 @@
 //! Sentences in, sentence embeddings out: Hugging Face's WordPiece tokenizer as a model's
-//! `tokenizer.json` defines it, with sentence-transformers' truncation and padding, and mean
-//! pooling with L2 normalisation over any model that takes token ids.
+//! `tokenizer.json` defines it, with sentence-transformers' truncation and padding, and the
+//! pooling and normalisation of its pipeline, over any model that takes token ids.
+//!
+//! [`FromPretrained`] loads all of it from a model folder: `MiniLm::from_pretrained(dir)`
+//! checks `config.json` against the spec and returns a [`Pretrained`] model, whose
+//! [`encode`](Pretrained::encode) gives sentence-transformers' embeddings.
 //!
 //! sentence-transformers does not use the truncation and padding written in
 //! `tokenizer.json` (for all-MiniLM-L6-v2: truncate at 128, pad every input to 128). It
 //! truncates at the model's `max_seq_length` (from `sentence_bert_config.json`, 256 there)
 //! and pads each batch only to its longest sentence. [`SentenceTokenizer`] does the same.
 
+mod config;
+mod error;
+mod folder;
+mod pretrained;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use transformer_runtime::pooling::{l2_normalize, mean_pool};
-use transformer_runtime::{Batch, ForwardError, Options, TokenModel, Tokens};
+use transformer_runtime::pooling::{Pooling, l2_normalize};
+use transformer_runtime::{Batch, Options, Padding, TokenModel, Tokens};
 
-/// Why text could not become embeddings.
-#[derive(Debug)]
-pub enum TextError {
-    /// A file of the model folder could not be read or parsed.
-    File {
-        /// The file.
-        path: PathBuf,
-        /// What went wrong.
-        reason: String,
-    },
-    /// The tokenizer rejected its input.
-    Tokenize(String),
-    /// The model rejected the token ids.
-    Forward(ForwardError),
-}
-
-impl fmt::Display for TextError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::File { path, reason } => write!(f, "cannot use {}: {reason}", path.display()),
-            Self::Tokenize(reason) => write!(f, "tokenizing failed: {reason}"),
-            Self::Forward(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for TextError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Forward(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<ForwardError> for TextError {
-    fn from(e: ForwardError) -> Self {
-        Self::Forward(e)
-    }
-}
+pub use error::{ConfigMismatch, TextError};
+pub use pretrained::{FromPretrained, Pretrained};
 
 /// Token ids of a batch of sentences, right-padded to the longest: `[batch · seq_len]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,6 +50,7 @@ pub struct SentenceTokenizer {
     inner: tokenizers::Tokenizer,
     pad_id: u32,
     max_seq_length: usize,
+    lowercase: bool,
 }
 
 fn file_error(path: &Path, reason: impl fmt::Display) -> TextError {
@@ -109,26 +81,39 @@ impl SentenceTokenizer {
             inner,
             pad_id,
             max_seq_length,
+            lowercase: false,
         })
     }
 
+    /// Lower-cases each sentence before tokenizing if `lowercase`, as sentence-transformers
+    /// does for a folder whose `sentence_bert_config.json` says `do_lower_case: true`.
+    #[must_use]
+    pub fn with_lowercase(mut self, lowercase: bool) -> Self {
+        self.lowercase = lowercase;
+        self
+    }
+
     /// The tokenizer of a sentence-transformers model folder: `tokenizer.json`, truncating at
-    /// the `max_seq_length` of `sentence_bert_config.json`.
+    /// the `max_seq_length` of `sentence_bert_config.json`, or else at the tokenizer's
+    /// `model_max_length` capped at the model's `max_position_embeddings` (as
+    /// sentence-transformers 6 saves it), and lower-casing first if `do_lower_case` says so.
     ///
     /// # Errors
     ///
     /// [`TextError::File`] naming the file that is missing or malformed.
     pub fn from_model_dir(dir: &Path) -> Result<Self, TextError> {
-        let config_path = dir.join("sentence_bert_config.json");
-        let text =
-            std::fs::read_to_string(&config_path).map_err(|e| file_error(&config_path, e))?;
-        let config: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| file_error(&config_path, e))?;
-        let max_seq_length = config["max_seq_length"]
-            .as_u64()
-            .and_then(|n| usize::try_from(n).ok())
-            .ok_or_else(|| file_error(&config_path, "no integer `max_seq_length`"))?;
-        Self::from_file(&dir.join("tokenizer.json"), max_seq_length)
+        let config = folder::read_json(&dir.join("config.json"))?;
+        let text = folder::text_settings(dir, &config)?;
+        let max_seq_length = text.max_seq_length.ok_or_else(|| {
+            let reason = "no `max_seq_length`, and no `model_max_length` in \
+                          tokenizer_config.json or `max_position_embeddings` in config.json";
+            file_error(&dir.join("sentence_bert_config.json"), reason)
+        })?;
+        let max_seq_length = usize::try_from(max_seq_length.value).unwrap_or(usize::MAX);
+        Ok(
+            Self::from_file(&dir.join("tokenizer.json"), max_seq_length)?
+                .with_lowercase(text.lowercase),
+        )
     }
 
     /// The longest sequence a sentence is truncated to.
@@ -145,7 +130,10 @@ impl SentenceTokenizer {
     pub fn encode_batch(&self, sentences: &[&str]) -> Result<TokenBatch, TextError> {
         let encodings = sentences
             .iter()
-            .map(|s| self.inner.encode(*s, true))
+            .map(|&s| match self.lowercase {
+                true => self.inner.encode(s.to_lowercase(), true),
+                false => self.inner.encode(s, true),
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| TextError::Tokenize(e.to_string()))?;
         let seq_len = encodings
@@ -170,9 +158,56 @@ impl SentenceTokenizer {
     }
 }
 
-/// Sentence embeddings of a tokenized batch, as sentence-transformers computes them for
-/// mean-pooling models such as all-MiniLM-L6-v2: the model's last hidden states, averaged
-/// over each sentence's real tokens, scaled to unit length.
+/// What sentence-transformers does after the encoder: its Pooling module, then, if the
+/// pipeline has one, its Normalize module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SentencePooling {
+    /// How a sentence's token vectors become one vector.
+    pub pooling: Pooling,
+    /// Whether that vector is then scaled to unit length.
+    pub normalize: bool,
+}
+
+impl SentencePooling {
+    /// all-MiniLM-L6-v2's pipeline and most sentence-transformers models': mean pooling, then
+    /// L2 normalisation.
+    pub const MEAN_NORMALIZED: Self = Self {
+        pooling: Pooling::Mean,
+        normalize: true,
+    };
+
+    /// The pooling and normalisation of the sentence-transformers folder `dir`, from its
+    /// `modules.json` and its Pooling module's `config.json`; for a folder without
+    /// `modules.json` (a plain Hugging Face model), mean pooling without normalisation, as
+    /// sentence-transformers does.
+    ///
+    /// # Errors
+    ///
+    /// [`TextError::Unsupported`] naming a module or pooling mode the library lacks;
+    /// [`TextError::File`] for a file that is missing or malformed.
+    pub fn from_model_dir(dir: &Path) -> Result<Self, TextError> {
+        folder::pipeline(dir).map(|pipeline| pipeline.pooling)
+    }
+
+    /// One vector per sentence of the padded batch `hidden` (`[batch · seq_len][D]`, as
+    /// [`TokenModel::forward_tokens_with`] returns it), from its real tokens only.
+    pub fn apply<const D: usize>(
+        self,
+        hidden: &[[f32; D]],
+        seq_len: usize,
+        padding: Padding<'_>,
+    ) -> Vec<[f32; D]> {
+        let mut pooled = self.pooling.pool_batch(hidden, seq_len, padding);
+        if self.normalize {
+            pooled.iter_mut().for_each(|v| l2_normalize(v));
+        }
+        pooled
+    }
+}
+
+/// Sentence embeddings of a tokenized batch, as sentence-transformers computes them: the
+/// model's last hidden states, pooled over each sentence's real tokens and normalised as
+/// `pooling` says (for all-MiniLM-L6-v2, [`SentencePooling::MEAN_NORMALIZED`]).
 ///
 /// # Errors
 ///
@@ -180,21 +215,14 @@ impl SentenceTokenizer {
 pub fn sentence_embeddings<const D: usize, M: TokenModel<D>>(
     model: &M,
     batch: &TokenBatch,
+    pooling: SentencePooling,
 ) -> Result<Vec<[f32; D]>, TextError> {
     let hidden = model.forward_tokens_with(
         Tokens::with_types(&batch.ids, &batch.token_types),
         &Options::new().batch(Batch::lengths(batch.seq_len, &batch.lengths)),
     )?;
-    Ok(batch
-        .lengths
-        .iter()
-        .zip(hidden.chunks(batch.seq_len))
-        .map(|(&len, rows)| {
-            let mut embedding = mean_pool(&rows[..len]);
-            l2_normalize(&mut embedding);
-            embedding
-        })
-        .collect())
+    let padding = Padding::Lengths(&batch.lengths);
+    Ok(pooling.apply(&hidden, batch.seq_len, padding))
 }
 
 /// Where `scripts/fetch-models.sh` puts model `name`:
@@ -207,4 +235,30 @@ pub fn model_cache_dir(name: &str) -> PathBuf {
             home.join(".cache").join("transformer-models")
         });
     root.join(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cased word-level tokenizer: `cat` is 1, `Cat` is 2, anything else 0.
+    const CASED: &str = r#"{
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [],
+        "normalizer": null, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null,
+        "decoder": null,
+        "model": {"type": "WordLevel", "vocab": {"[UNK]": 0, "cat": 1, "Cat": 2}, "unk_token": "[UNK]"}
+    }"#;
+
+    #[test]
+    fn with_lowercase_tokenizes_the_lower_cased_text() {
+        let path =
+            std::env::temp_dir().join(format!("transformer-cased-{}.json", std::process::id()));
+        std::fs::write(&path, CASED).unwrap();
+        let tokenizer = SentenceTokenizer::from_file(&path, 8);
+        std::fs::remove_file(&path).unwrap();
+        let tokenizer = tokenizer.unwrap();
+        assert_eq!(tokenizer.encode_batch(&["Cat cat"]).unwrap().ids, [2, 1]);
+        let tokenizer = tokenizer.with_lowercase(true);
+        assert_eq!(tokenizer.encode_batch(&["Cat cat"]).unwrap().ids, [1, 1]);
+    }
 }

@@ -1,6 +1,6 @@
-//! all-MiniLM-L6-v2, declared with `transformer!` (see `examples/minilm.rs`), against
-//! sentence-transformers: token ids identical, last hidden states within 1e-4, embeddings
-//! with cosine ≥ 0.99999. The reference is `tests/fixtures/minilm/`, written by
+//! all-MiniLM-L6-v2, declared with `transformer!` and loaded with `from_pretrained` (see
+//! `examples/minilm.rs`), against sentence-transformers: token ids identical, last hidden
+//! states within 1e-4, embeddings with cosine ≥ 0.99999. The reference is `tests/fixtures/minilm/`, written by
 //! `tools/reference/minilm_reference.py`.
 //!
 //! The model itself is not committed: these tests are ignored unless asked for, and CI runs
@@ -21,19 +21,20 @@ use clap::Parser;
 use clap::error::ErrorKind;
 
 use common::Io;
-use minilm::{Args, MiniLm, SentenceEncoder, model_dir};
+use minilm::{Args, MiniLm, load, model_dir};
 use transformer::runtime::load::LoadError;
+use transformer::runtime::model::{Hyperparameters, Positional, Weights};
 use transformer::runtime::pooling::cosine_similarity;
-use transformer::runtime::{Batch, ForwardError, Options, Tokens};
+use transformer::runtime::{Activation, Batch, ForwardError, Options, TokenModel, Tokens};
+use transformer::text::{Pretrained, SentencePooling};
 
 const NEEDS_MODEL: &str =
     "needs all-MiniLM-L6-v2: run scripts/fetch-models.sh, then cargo test -- --include-ignored";
 
-fn encoder() -> &'static SentenceEncoder {
-    static ENCODER: OnceLock<SentenceEncoder> = OnceLock::new();
-    ENCODER.get_or_init(|| {
-        SentenceEncoder::load(&model_dir(None)).unwrap_or_else(|e| panic!("{e}\n({NEEDS_MODEL})"))
-    })
+fn encoder() -> &'static Pretrained<MiniLm> {
+    static ENCODER: OnceLock<Pretrained<MiniLm>> = OnceLock::new();
+    ENCODER
+        .get_or_init(|| load(&model_dir(None)).unwrap_or_else(|e| panic!("{e}\n({NEEDS_MODEL})")))
 }
 
 /// The reference sentences, in fixture order.
@@ -99,7 +100,7 @@ fn last_hidden_states_match_within_1e_4() {
 fn sentence_embeddings_match_with_cosine_at_least_0_99999() {
     let (encoder, io, sentences) = (encoder(), reference(), sentences());
     let texts: Vec<&str> = sentences.iter().map(String::as_str).collect();
-    let embeddings = encoder.embed(&texts).unwrap();
+    let embeddings = encoder.encode(&texts).unwrap();
     for (i, e) in embeddings.iter().enumerate() {
         let want = io.flat(&format!("embedding_{i}"));
         let cosine = cosine_similarity(e, &want);
@@ -111,12 +112,22 @@ fn sentence_embeddings_match_with_cosine_at_least_0_99999() {
 
 #[test]
 #[ignore = "needs all-MiniLM-L6-v2: run scripts/fetch-models.sh"]
+fn from_pretrained_reads_the_folder_s_pipeline_and_truncation() {
+    // modules.json: Transformer, Pooling (1_Pooling: mean), Normalize; sentence_bert_config.json:
+    // max_seq_length 256.
+    let encoder = encoder();
+    assert_eq!(encoder.pooling, SentencePooling::MEAN_NORMALIZED);
+    assert_eq!(encoder.tokenizer.max_seq_length(), 256);
+}
+
+#[test]
+#[ignore = "needs all-MiniLM-L6-v2: run scripts/fetch-models.sh"]
 fn a_padded_batch_equals_each_sentence_alone() {
     let (encoder, sentences) = (encoder(), sentences());
     let texts: Vec<&str> = sentences.iter().map(String::as_str).collect();
-    let batched = encoder.embed(&texts).unwrap();
+    let batched = encoder.encode(&texts).unwrap();
     for (i, text) in texts.iter().enumerate() {
-        let alone = encoder.embed(&[text]).unwrap();
+        let alone = encoder.encode(&[text]).unwrap();
         assert!(
             cosine_similarity(&alone[0], &batched[i]) > 0.999_999,
             "sentence {i}"
@@ -198,6 +209,24 @@ fn the_declared_model_has_minilm_s_shape() {
     assert_eq!(
         (MiniLm::VOCAB, MiniLm::TOKEN_TYPES, MiniLm::MAX_LEN),
         (30522, 2, 512)
+    );
+    // What `from_pretrained` checks config.json against.
+    assert_eq!(
+        <MiniLm as TokenModel<384>>::HYPERPARAMETERS,
+        Hyperparameters {
+            name: "MiniLm",
+            d_model: 384,
+            heads: 12,
+            layers: 6,
+            d_ff: 1536,
+            max_len: 512,
+            vocab: 30522,
+            token_types: Some(2),
+            eps: Some(1e-12),
+            activation: Activation::Gelu,
+            positional: Positional::Learned,
+            weights: Weights::Bert,
+        }
     );
 }
 

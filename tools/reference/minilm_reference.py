@@ -17,31 +17,24 @@ model.safetensors and the stored ids (np_bert below); the differences go into th
     /tmp/venv/bin/python tools/reference/minilm_reference.py --bench   # also time the encoder
 """
 
+import offline  # noqa: F401, I001  (first: one thread, no network)
+
+import argparse
+import hashlib
+import json
+import math
 import os
+import statistics
+import time
+from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import numpy as np
+import torch
+from safetensors.numpy import load_file, save_file
 
-import argparse  # noqa: E402
-import hashlib  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from safetensors.numpy import load_file, save_file  # noqa: E402
-
-torch.set_num_threads(1)
-
-import sentence_transformers  # noqa: E402
-import transformers  # noqa: E402
-from sentence_transformers import SentenceTransformer  # noqa: E402
+import sentence_transformers
+import transformers
+from sentence_transformers import SentenceTransformer
 
 SCHEMA_VERSION = 1
 MODEL_NAME = "all-MiniLM-L6-v2"

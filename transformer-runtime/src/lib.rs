@@ -13,7 +13,7 @@ mod heap;
 mod init;
 pub mod load;
 mod matmul;
-mod model;
+pub mod model;
 mod norm;
 pub mod ops;
 mod options;

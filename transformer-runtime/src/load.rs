@@ -49,7 +49,7 @@ mod writer;
 use std::path::Path;
 
 pub use error::{LoadError, TensorFault};
-pub use loader::{Loader, Strictness};
+pub use loader::{LoadOptions, Loader, Strictness};
 pub use writer::Writer;
 
 /// Reads the whole file at `path` into memory, for [`Loader::new`]. To load weights from a

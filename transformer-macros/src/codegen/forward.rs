@@ -155,7 +155,8 @@ fn formula(model: &Model, stack: &Stack) -> String {
         .join("; ")
 }
 
-fn activation(rt: &TokenStream, activation: Activation) -> TokenStream {
+/// `::transformer::runtime::Activation::Gelu`.
+pub(super) fn activation(rt: &TokenStream, activation: Activation) -> TokenStream {
     let variant = match activation {
         Activation::Relu => format_ident!("Relu"),
         Activation::Gelu => format_ident!("Gelu"),

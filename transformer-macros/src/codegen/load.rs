@@ -342,12 +342,25 @@ fn model_io(model: &Model, names: &Names) -> TokenStream {
             pub fn from_safetensors(
                 path: impl ::core::convert::AsRef<::std::path::Path>,
             ) -> ::core::result::Result<Self, #rt::load::LoadError> {
+                Self::from_safetensors_with(path, #rt::load::LoadOptions::default())
+            }
+
+            /// [`Self::from_safetensors`], loading as `options` say (`LoadOptions::lenient()`
+            /// skips tensors the model does not use).
+            ///
+            /// # Errors
+            ///
+            /// As [`Self::from_safetensors`].
+            pub fn from_safetensors_with(
+                path: impl ::core::convert::AsRef<::std::path::Path>,
+                options: #rt::load::LoadOptions,
+            ) -> ::core::result::Result<Self, #rt::load::LoadError> {
                 // Streamed from the file tensor by tensor: the file is never held in memory
                 // beside the model. Opened first, so a bad file fails before any allocation.
                 let mut loader = #rt::load::Loader::open(path.as_ref())?;
                 let mut model = Self::zeroed();
                 model.load(&mut loader);
-                loader.finish(#rt::load::Strictness::Strict)?;
+                loader.finish(options.strictness)?;
                 ::core::result::Result::Ok(model)
             }
 
@@ -358,23 +371,22 @@ fn model_io(model: &Model, names: &Names) -> TokenStream {
             ///
             /// As [`Self::from_safetensors`].
             pub fn from_safetensors_bytes(bytes: &[u8]) -> ::core::result::Result<Self, #rt::load::LoadError> {
-                Self::from_safetensors_bytes_with(bytes, #rt::load::Strictness::Strict)
+                Self::from_safetensors_bytes_with(bytes, #rt::load::LoadOptions::default())
             }
 
-            /// [`Self::from_safetensors_bytes`], choosing what happens to tensors the model
-            /// does not use: an error (`Strict`) or nothing (`Lenient`).
+            /// [`Self::from_safetensors_bytes`], loading as `options` say.
             ///
             /// # Errors
             ///
             /// As [`Self::from_safetensors`].
             pub fn from_safetensors_bytes_with(
                 bytes: &[u8],
-                strictness: #rt::load::Strictness,
+                options: #rt::load::LoadOptions,
             ) -> ::core::result::Result<Self, #rt::load::LoadError> {
                 let mut loader = #rt::load::Loader::new(bytes)?;
                 let mut model = Self::zeroed();
                 model.load(&mut loader);
-                loader.finish(strictness)?;
+                loader.finish(options.strictness)?;
                 ::core::result::Result::Ok(model)
             }
 

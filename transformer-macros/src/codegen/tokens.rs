@@ -1,5 +1,6 @@
 //! Entry points for models that take token ids (`vocab`): `embed`, `forward_tokens` and its
-//! `_with` and `_into` twins, and the runtime's `TokenModel` trait.
+//! `_with` and `_into` twins, and the runtime's `TokenModel` trait with the spec's
+//! `Hyperparameters`.
 //!
 //! ```text
 //! self.embed(out, tokens.ids, tokens.types)?;
@@ -10,9 +11,9 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::Ident;
 
-use super::forward::const_length_check;
+use super::forward::{activation, const_length_check};
 use super::{Names, rt, rt_link};
-use crate::model::Model;
+use crate::model::{Model, Positional, Weights};
 
 /// Everything token-related, or nothing for a model without `vocab`.
 pub fn tokens(model: &Model, names: &Names) -> TokenStream {
@@ -23,7 +24,7 @@ pub fn tokens(model: &Model, names: &Names) -> TokenStream {
     let embed = embed(model, names);
     let forward_tokens = forward_tokens(names);
     let forward_tokens_with = forward_tokens_with(names);
-    let token_model = token_model(names);
+    let token_model = token_model(model, names);
     quote! {
         impl #m {
             #embed
@@ -206,14 +207,25 @@ fn forward_tokens_with(names: &Names) -> TokenStream {
     }
 }
 
-/// `impl TokenModel<{ M::D_MODEL }> for M`, so runtime helpers can take any token model.
-fn token_model(names: &Names) -> TokenStream {
+/// `impl TokenModel<{ M::D_MODEL }> for M`, so runtime helpers can take any token model:
+/// `const HYPERPARAMETERS: Hyperparameters = Hyperparameters { d_model: M::D_MODEL, … };`.
+fn token_model(model: &Model, names: &Names) -> TokenStream {
     let rt = &names.rt;
     let m = &names.model;
+    let hyperparameters = hyperparameters(model, names);
     quote! {
         #[automatically_derived]
         impl #rt::TokenModel<{ #m::D_MODEL }> for #m {
             const MAX_LEN: usize = #m::MAX_LEN;
+
+            const HYPERPARAMETERS: #rt::model::Hyperparameters = #hyperparameters;
+
+            fn from_safetensors_with(
+                path: &::std::path::Path,
+                options: #rt::load::LoadOptions,
+            ) -> ::core::result::Result<Self, #rt::load::LoadError> {
+                #m::from_safetensors_with(path, options)
+            }
 
             fn forward_tokens_with(
                 &self,
@@ -222,6 +234,49 @@ fn token_model(names: &Names) -> TokenStream {
             ) -> ::core::result::Result<::std::vec::Vec<[f32; #m::D_MODEL]>, #rt::ForwardError> {
                 #m::forward_tokens_with(self, tokens, options)
             }
+        }
+    }
+}
+
+/// The spec's settings as a `Hyperparameters` value, from the model's consts.
+fn hyperparameters(model: &Model, names: &Names) -> TokenStream {
+    let rt = &names.rt;
+    let m = &names.model;
+    let name = m.to_string();
+    let layers = &names.stacks[0].count_const;
+    let option = |present: bool, value: TokenStream| {
+        if present {
+            quote!(::core::option::Option::Some(#value))
+        } else {
+            quote!(::core::option::Option::None)
+        }
+    };
+    let token_types = option(model.token_types.is_some(), quote!(#m::TOKEN_TYPES));
+    let eps = option(model.has_layer_norm(), quote!(#m::EPS));
+    let activation = activation(rt, model.activation);
+    let positional = match model.positional {
+        Positional::None => quote!(None),
+        Positional::Sinusoidal => quote!(Sinusoidal),
+        Positional::Learned => quote!(Learned),
+    };
+    let weights = match model.weights {
+        Weights::Pytorch => quote!(Pytorch),
+        Weights::Bert => quote!(Bert),
+    };
+    quote! {
+        #rt::model::Hyperparameters {
+            name: #name,
+            d_model: #m::D_MODEL,
+            heads: #m::HEADS,
+            layers: #m::#layers,
+            d_ff: #m::D_FF,
+            max_len: #m::MAX_LEN,
+            vocab: #m::VOCAB,
+            token_types: #token_types,
+            eps: #eps,
+            activation: #activation,
+            positional: #rt::model::Positional::#positional,
+            weights: #rt::model::Weights::#weights,
         }
     }
 }

@@ -20,6 +20,45 @@ pub enum Strictness {
     Lenient,
 }
 
+/// How a model's `from_safetensors_with` and `from_safetensors_bytes_with` load: the options
+/// of every entry point, from a path (streamed) or from bytes. `LoadOptions::default()` is
+/// what `from_safetensors` does: strict.
+///
+/// ```
+/// use transformer_runtime::load::{LoadOptions, Strictness};
+///
+/// // A `BertForSequenceClassification` file: its `classifier.*` tensors are skipped.
+/// let lenient = LoadOptions { strictness: Strictness::Lenient, ..LoadOptions::default() };
+/// assert_eq!(lenient, LoadOptions::lenient());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// What happens to tensors in the file that the model does not use.
+    pub strictness: Strictness,
+}
+
+impl LoadOptions {
+    /// Every tensor of the file must be one the model reads (the default).
+    pub const fn strict() -> Self {
+        Self {
+            strictness: Strictness::Strict,
+        }
+    }
+
+    /// Tensors the model does not read are skipped.
+    pub const fn lenient() -> Self {
+        Self {
+            strictness: Strictness::Lenient,
+        }
+    }
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self::strict()
+    }
+}
+
 /// Reads tensors by name from a safetensors file, converting them to `f32`: from its bytes in
 /// memory ([`new`](Self::new)) or from the file on disk ([`open`](Self::open)), with the same
 /// checks, values and faults either way.
