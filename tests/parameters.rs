@@ -15,6 +15,8 @@ transformer! {
     D32 < kind: decoder, cross_attention: true, d_model: 32, heads: 4, layers: 2, d_ff: 64 >
     D32Final < kind: decoder, cross_attention: true, d_model: 32, heads: 4, layers: 2, d_ff: 64, final_norm: true >
     T32 < kind: encoder_decoder, d_model: 32, heads: 4, encoder_layers: 2, decoder_layers: 3, d_ff: 64 >
+    Tok32 < vocab: 50, token_types: 2, embed_norm: true, positional: learned, d_model: 32, heads: 4,
+            layers: 2, d_ff: 64, weights: bert >
 }
 
 #[test]
@@ -62,4 +64,36 @@ fn weight_bytes_and_flops_follow_the_hand_count() {
         E384::flops(128),
         6 * (8 * n * d * d + 4 * n * n * d + 4 * n * d * ff)
     );
+}
+
+#[test]
+fn every_summary_has_a_row_for_every_learned_number() {
+    // Top-level rows (tables, positions, layers, final norms) sum to `PARAMETERS`.
+    for (summary, parameters) in [
+        (E64::summary(), E64::PARAMETERS),
+        (E384PreFinal::summary(), E384PreFinal::PARAMETERS),
+        (D32Final::summary(), D32Final::PARAMETERS),
+        (T32::summary(), T32::PARAMETERS),
+        (Tok32::summary(), Tok32::PARAMETERS),
+    ] {
+        let rows: usize = summary
+            .rows
+            .iter()
+            .filter(|row| row.depth == 0)
+            .map(|row| row.parameters)
+            .sum();
+        assert_eq!(rows, parameters, "{summary}");
+    }
+    // The token model's tables each have their row.
+    let summary = Tok32::summary();
+    for (name, kind, numbers) in [
+        ("token_embedding", "token embedding", 50 * 32),
+        ("token_type_embedding", "token-type embedding", 2 * 32),
+        ("embedding_norm", "embedding layer norm", 2 * 32),
+        ("positions", "learned positions", 512 * 32),
+    ] {
+        let row = summary.rows.iter().find(|row| row.name == name);
+        let row = row.unwrap_or_else(|| panic!("no {name:?} in\n{summary}"));
+        assert_eq!((row.depth, row.kind, row.parameters), (0, kind, numbers));
+    }
 }

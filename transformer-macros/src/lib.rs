@@ -1,10 +1,12 @@
 //! The `transformer!` macro: a model spec in, a shape-checked model out.
 //!
 //! The pipeline reads top to bottom: `spec` parses tokens into specs (grammar only),
-//! `validate` checks what they mean, reports every mistake at once and builds a checked
-//! `model::Model` (whose size `count` works out), and `codegen` writes the structs,
-//! consts, loaders and unrolled forward passes. See the `transformer` crate for the
-//! user-facing documentation.
+//! `validate` checks what they mean against the one table of keys (`validate/keys.rs`),
+//! reports every mistake at once and builds the checked `model::Model`, a tree of stacks and
+//! sublayers (whose size `count` works out), and `codegen` writes it out, one unit per node
+//! of the tree. A key's whole life is in at most five files: its row in `keys.rs`, its rule
+//! in `validate.rs`, its node in `model.rs`, its codegen unit, and the runtime's kernel. See
+//! the `transformer` crate for the user-facing documentation.
 
 mod codegen;
 mod count;

@@ -1,5 +1,14 @@
-//! [`Model`]: a model spec after validation, every value present, in range and consistent.
-//! `validate` builds it, `count` sizes it and `codegen` writes it out.
+//! [`Model`]: a model spec after validation, as a tree. `validate` builds it, `count` sizes
+//! it and `codegen` writes each of its nodes out.
+//!
+//! ```text
+//! Model                      name, width, heads, max_len, eps, biases, checkpoint dialect
+//! └─ Stack (1 or 2)          encoder or decoder: layer count, input, positions, norms
+//!    ├─ Input                features, or token ids with their tables
+//!    └─ block: [Sublayer]    one layer, in forward order
+//!       ├─ Attention         to itself (causal or not) or to a memory; output projection
+//!       └─ FeedForward       hidden width, activation
+//! ```
 
 use syn::{Attribute, Ident, Path, Visibility};
 
@@ -19,7 +28,7 @@ pub enum Activation {
     GeluTanh,
 }
 
-/// How token order enters the model.
+/// How token order enters a stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Positional {
     None,
@@ -50,41 +59,91 @@ pub enum Kind {
 /// A checked model spec: every value present, in range and consistent with the others.
 pub struct Model {
     pub attrs: Vec<Attribute>,
-    /// The `transformer` facade as the user's crate names it: `::transformer` by default.
-    pub krate: Path,
     pub vis: Visibility,
     pub name: Ident,
     /// Declared without a name, so named `Transformer`.
     pub unnamed: bool,
+    /// The `transformer` facade as the user's crate names it: `::transformer` by default.
+    pub krate: Path,
     pub kind: Kind,
     pub d_model: usize,
     pub heads: usize,
-    /// Layers of the encoder stack (the only stack, for `encoder`); 0 for a `decoder`.
-    pub encoder_layers: usize,
-    /// Layers of the decoder stack; 0 for an `encoder`.
-    pub decoder_layers: usize,
-    /// The feed-forward width; 0 when `ffn: false`.
-    pub d_ff: usize,
     pub max_len: usize,
-    pub norm: NormPlacement,
-    pub final_norm: bool,
     pub eps: f32,
-    pub activation: Activation,
-    pub positional: Positional,
+    /// Biases in every linear layer and layer norm.
     pub bias: bool,
-    pub ffn: bool,
-    pub out_proj: bool,
-    /// Self-attention hides later positions (always for a decoder stack).
-    pub causal: bool,
-    /// Decoder layers also attend to an encoder memory.
-    pub cross_attention: bool,
-    /// Token-embedding rows: the model takes token ids.
-    pub vocab: Option<usize>,
-    /// Token-type (segment) embedding rows, BERT style.
-    pub token_types: Option<usize>,
-    /// A layer norm on the summed embeddings, BERT style.
-    pub embed_norm: bool,
     pub weights: Weights,
+    /// The stacks in forward order: the encoder first.
+    pub stacks: Vec<Stack>,
+}
+
+/// One stack of identical layers.
+pub struct Stack {
+    pub role: Role,
+    pub layers: usize,
+    pub input: Input,
+    pub positions: Positional,
+    /// One layer's sublayers in forward order, each with a residual connection.
+    pub block: Vec<Sublayer>,
+    pub norm: NormPlacement,
+    /// A layer norm after the last layer.
+    pub final_norm: bool,
+}
+
+/// Which stack of the model a stack is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Encoder,
+    Decoder,
+}
+
+impl Role {
+    /// "encoder", "decoder": for names and docs.
+    pub fn word(self) -> &'static str {
+        match self {
+            Role::Encoder => "encoder",
+            Role::Decoder => "decoder",
+        }
+    }
+}
+
+/// What a stack reads.
+pub enum Input {
+    /// Rows of `d_model` numbers.
+    Features,
+    /// Token ids, looked up in embedding tables.
+    Tokens(TokenTables),
+}
+
+/// The embedding tables of a stack that reads token ids, BERT style.
+pub struct TokenTables {
+    pub vocab: usize,
+    /// Rows of a token-type (segment) table, if any.
+    pub token_types: Option<usize>,
+    /// A layer norm on the summed embeddings.
+    pub norm: bool,
+}
+
+/// One residual sublayer of a layer.
+pub enum Sublayer {
+    Attention(Attention),
+    FeedForward(FeedForward),
+}
+
+/// Multi-head attention of `Model::heads` heads over `Model::d_model`.
+pub struct Attention {
+    /// Attends to an encoder memory (cross-attention) rather than to its own tokens.
+    pub memory: bool,
+    /// Hides later positions (self-attention only).
+    pub causal: bool,
+    /// An output projection after the heads.
+    pub out_proj: bool,
+}
+
+/// The position-wise feed-forward network.
+pub struct FeedForward {
+    pub d_ff: usize,
+    pub activation: Activation,
 }
 
 impl Model {
@@ -95,6 +154,58 @@ impl Model {
     /// Some layer norm exists (in the layers, after a stack, or on the embeddings), so `eps`
     /// is used.
     pub fn has_layer_norm(&self) -> bool {
-        self.norm != NormPlacement::None || self.final_norm || self.embed_norm
+        self.stacks.iter().any(|stack| {
+            stack.norm != NormPlacement::None
+                || stack.final_norm
+                || stack.tokens().is_some_and(|tables| tables.norm)
+        })
+    }
+
+    /// The feed-forward width shared by every stack: 0 without feed-forward sublayers.
+    pub fn d_ff(&self) -> usize {
+        self.stacks
+            .iter()
+            .flat_map(|stack| &stack.block)
+            .find_map(|sublayer| match sublayer {
+                Sublayer::FeedForward(ffn) => Some(ffn.d_ff),
+                Sublayer::Attention(_) => None,
+            })
+            .unwrap_or(0)
+    }
+
+    /// The token tables of the stack that reads token ids, if one does.
+    pub fn tokens(&self) -> Option<&TokenTables> {
+        self.stacks.iter().find_map(Stack::tokens)
+    }
+}
+
+impl Stack {
+    /// Its token tables, if it reads token ids.
+    pub fn tokens(&self) -> Option<&TokenTables> {
+        match &self.input {
+            Input::Tokens(tables) => Some(tables),
+            Input::Features => None,
+        }
+    }
+
+    /// Some layer attends to an encoder memory.
+    pub fn cross(&self) -> bool {
+        self.block
+            .iter()
+            .any(|sublayer| matches!(sublayer, Sublayer::Attention(a) if a.memory))
+    }
+
+    /// Its self-attention hides later positions.
+    pub fn causal(&self) -> bool {
+        self.block
+            .iter()
+            .any(|sublayer| matches!(sublayer, Sublayer::Attention(a) if a.causal))
+    }
+
+    /// It has a feed-forward sublayer.
+    pub fn ffn(&self) -> bool {
+        self.block
+            .iter()
+            .any(|sublayer| matches!(sublayer, Sublayer::FeedForward(_)))
     }
 }

@@ -13,7 +13,10 @@ use std::collections::HashMap;
 use proc_macro2::Span;
 use syn::Ident;
 
-use crate::model::{Activation, Kind, Model, NormPlacement, Positional, Weights};
+use crate::model::{
+    Activation, Attention, FeedForward, Input, Kind, Model, NormPlacement, Positional, Role, Stack,
+    Sublayer, TokenTables, Weights,
+};
 use crate::spec::{Spec, Specs};
 use keys::Key;
 use options::Options;
@@ -175,10 +178,83 @@ fn check_rules(
 /// The model of settings that passed every check; `None` only if a check missed a rejection.
 fn build(spec: &Spec, options: Options, read: &Read, assumed: &Assumed) -> Option<Model> {
     let d_model = read.d_model.value()?;
-    let (encoder_layers, decoder_layers) = match assumed.kind {
-        Kind::Encoder => (read.layers.value()?, 0),
-        Kind::Decoder => (0, read.layers.value()?),
-        Kind::EncoderDecoder => (read.encoder_layers.value()?, read.decoder_layers.value()?),
+    let ffn = if assumed.ffn {
+        Some(FeedForward {
+            d_ff: read.d_ff.or(4 * d_model)?,
+            activation: read.activation.or(Activation::Relu)?,
+        })
+    } else {
+        None
+    };
+    let out_proj = read.out_proj.or(true)?;
+    let positions = read.positional.or(Positional::None)?;
+    let stack = |role: Role, layers: usize, causal: bool, cross: bool, input: Input| {
+        let attention = |memory: bool| {
+            Sublayer::Attention(Attention {
+                memory,
+                causal: causal && !memory,
+                out_proj,
+            })
+        };
+        let mut block = vec![attention(false)];
+        if cross {
+            block.push(attention(true));
+        }
+        if let Some(ffn) = &ffn {
+            block.push(Sublayer::FeedForward(FeedForward {
+                d_ff: ffn.d_ff,
+                activation: ffn.activation,
+            }));
+        }
+        Stack {
+            role,
+            layers,
+            input,
+            positions,
+            block,
+            norm: assumed.norm,
+            final_norm: assumed.final_norm,
+        }
+    };
+    let input = match read.vocab.value() {
+        Some(vocab) => Input::Tokens(TokenTables {
+            vocab,
+            token_types: read.token_types.value(),
+            norm: assumed.embed_norm,
+        }),
+        None => Input::Features,
+    };
+    let stacks = match assumed.kind {
+        Kind::Encoder => vec![stack(
+            Role::Encoder,
+            read.layers.value()?,
+            read.causal.or(false)?,
+            false,
+            input,
+        )],
+        Kind::Decoder => vec![stack(
+            Role::Decoder,
+            read.layers.value()?,
+            true,
+            read.cross_attention.or(false)?,
+            input,
+        )],
+        Kind::EncoderDecoder => vec![
+            stack(
+                Role::Encoder,
+                read.encoder_layers.value()?,
+                false,
+                false,
+                Input::Features,
+            ),
+            stack(
+                Role::Decoder,
+                read.decoder_layers.value()?,
+                true,
+                true,
+                Input::Features,
+            ),
+        ],
     };
     Some(Model {
         attrs: options.passed,
@@ -192,28 +268,11 @@ fn build(spec: &Spec, options: Options, read: &Read, assumed: &Assumed) -> Optio
         kind: assumed.kind,
         d_model,
         heads: read.heads.value()?,
-        encoder_layers,
-        decoder_layers,
-        d_ff: if assumed.ffn {
-            read.d_ff.or(4 * d_model)?
-        } else {
-            0
-        },
         max_len: read.max_len.or(512)?,
-        norm: assumed.norm,
-        final_norm: assumed.final_norm,
         eps: read.eps.or(1e-5)?,
-        activation: read.activation.or(Activation::Relu)?,
-        positional: read.positional.or(Positional::None)?,
         bias: read.bias.or(true)?,
-        ffn: assumed.ffn,
-        out_proj: read.out_proj.or(true)?,
-        causal: assumed.kind != Kind::Encoder || read.causal.or(false)?,
-        cross_attention: assumed.kind == Kind::EncoderDecoder || read.cross_attention.or(false)?,
-        vocab: read.vocab.value(),
-        token_types: read.token_types.value(),
-        embed_norm: assumed.embed_norm,
         weights: read.weights.or(Weights::Pytorch)?,
+        stacks,
     })
 }
 

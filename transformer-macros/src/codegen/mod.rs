@@ -1,21 +1,33 @@
-//! [`Model`]s → Rust: the structs, consts, constructors and forward passes.
+//! [`Model`] trees → Rust: one unit per node of the tree, each writing every facet of its
+//! node (field, constructor, forward step, tensor names, parameter count, summary row).
 //!
-//! Each file writes one part; this one names things and assembles them. Paths are
-//! absolute (`::transformer::runtime::…`, or the `crate = "…"` option's path) so the user's imports never matter, and every
-//! generated item carries a doc comment built from the spec.
+//! | unit | node | writes |
+//! |---|---|---|
+//! | `attention`, `feed_forward`, `norm` | a sublayer, a norm | a [`Part`]: field, constructors, tensors, parameters, row; and the forward step |
+//! | `embedding` | a stack's token tables and learned positions | their [`Part`]s, `embed`, the runner's first steps |
+//! | `layer` | a stack's block | the layer struct and its one `impl` |
+//! | `model` | the model | the model struct, consts, constructors, loading, summary |
+//! | `entry` | the model's inputs | the public entry points and the stack runners |
+//! | `dialect` | the `weights` setting | tensor names, as data, one table per checkpoint dialect |
+//!
+//! Paths are absolute (`::transformer::runtime::…`, or the `crate = "…"` option's path) so the
+//! user's imports never matter, and every generated item carries a doc comment built from the
+//! spec.
 
-mod consts;
-mod forward;
-mod load;
-mod summary;
-mod tokens;
-mod weights;
+mod attention;
+mod dialect;
+mod embedding;
+mod entry;
+mod feed_forward;
+mod layer;
+mod model;
+mod norm;
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::Ident;
 
-use crate::model::{Kind, Model};
+use crate::model::{Kind, Model, Role, Stack};
 
 /// Everything the macro emits for a list of checked models.
 pub fn generate(models: &[Model]) -> TokenStream {
@@ -24,21 +36,15 @@ pub fn generate(models: &[Model]) -> TokenStream {
 
 fn generate_model(model: &Model) -> TokenStream {
     let names = Names::new(model);
-    let structs = weights::structs(model, &names);
-    let consts = consts::consts(model, &names);
-    let constructors = weights::constructors(model, &names);
-    let forward = forward::forward(model, &names);
-    let load = load::load(model, &names);
-    let summary = summary::summary(model, &names);
-    let tokens = tokens::tokens(model, &names);
+    let model_items = model::model(model, &names);
+    let layers = model
+        .stacks
+        .iter()
+        .zip(&names.stacks)
+        .map(|(stack, stack_names)| layer::layer(model, &names, stack, stack_names));
     quote! {
-        #structs
-        #consts
-        #constructors
-        #forward
-        #tokens
-        #load
-        #summary
+        #model_items
+        #(#layers)*
     }
 }
 
@@ -55,6 +61,52 @@ pub(crate) fn rt_link(rt: &TokenStream, item: &str) -> String {
     format!("[`{}::{item}`]", rt.to_string().replace(' ', ""))
 }
 
+/// "1 layer", "2 layers".
+pub(crate) fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// One field of a generated struct, with every facet of it that other units assemble.
+pub(crate) struct Part {
+    pub field: Ident,
+    pub doc: String,
+    pub ty: TokenStream,
+    /// The value of `zeroed()`.
+    pub zeroed: TokenStream,
+    /// The value of `init(…)`, drawing from `rng`.
+    pub init: TokenStream,
+    /// Its tensors, under names relative to the struct's own.
+    pub tensors: Vec<Tensor>,
+    /// Its learned numbers, as a const expression.
+    pub parameters: TokenStream,
+    /// Its summary row's kind, such as `"self-attention"`.
+    pub kind: &'static str,
+    /// A sublayer's norm, written after the other tensors in dialects that do so.
+    pub is_norm: bool,
+}
+
+/// How a tensor of a part is stored.
+pub(crate) enum Layout {
+    /// A linear layer, norm or embedding: `load`/`save` at a name.
+    Plain,
+    /// `nn.MultiheadAttention`'s stacked `in_proj_weight`.
+    PackedAttention,
+    /// The `Option`al output projection of an attention.
+    Optional,
+}
+
+/// One tensor: the expression reaching it from the part's field, its layout, its name.
+pub(crate) struct Tensor {
+    /// Fields after the part's own, such as `.w_up`; empty for the part itself.
+    pub path: TokenStream,
+    pub layout: Layout,
+    pub name: String,
+}
+
 /// The names of a model's generated items, all grown from the model's own name.
 pub(crate) struct Names {
     pub model: Ident,
@@ -63,26 +115,23 @@ pub(crate) struct Names {
     pub scratch: Ident,
     /// `TinyLmAttention`: the runtime's `MultiHeadAttention` at the model's dimensions.
     pub attention: Ident,
-    /// The stacks in forward order: the encoder stack first.
-    pub stacks: Vec<Stack>,
+    /// One per stack, in forward order.
+    pub stacks: Vec<StackNames>,
 }
 
-/// One stack of layers: its layer struct, its fields and how its layers attend.
-pub(crate) struct Stack {
+/// The names of one stack's items.
+pub(crate) struct StackNames {
     /// `TinyLmLayer`, `TinyLmEncoderLayer`, `TinyLmDecoderLayer`.
     pub layer: Ident,
     /// The const holding the layer count: `LAYERS`, `ENCODER_LAYERS`, `DECODER_LAYERS`.
     pub count_const: Ident,
-    pub count: usize,
     /// Field names in the model struct: `layers`/`norm`/`positions`, or prefixed by
     /// `encoder_`/`decoder_` in an `encoder_decoder` model.
     pub layers_field: Ident,
     pub norm_field: Ident,
     pub positions_field: Ident,
-    /// Self-attention hides later positions.
-    pub causal: bool,
-    /// Each layer also attends to an encoder memory.
-    pub cross: bool,
+    /// The private runner: `run_encoder`, `run_decoder`.
+    pub runner: Ident,
     /// "encoder", "decoder": for doc comments.
     pub role: &'static str,
 }
@@ -90,41 +139,39 @@ pub(crate) struct Stack {
 impl Names {
     fn new(model: &Model) -> Self {
         let name = &model.name;
-        let single = |role: &'static str, count: usize, cross: bool| Stack {
-            layer: format_ident!("{name}Layer"),
-            count_const: format_ident!("LAYERS"),
-            count,
-            layers_field: format_ident!("layers"),
-            norm_field: format_ident!("norm"),
-            positions_field: format_ident!("positions"),
-            causal: model.causal,
-            cross,
-            role,
-        };
-        let prefixed =
-            |role: &'static str, upper: &str, count: usize, causal: bool, cross: bool| Stack {
-                layer: format_ident!("{name}{upper}Layer"),
-                count_const: format_ident!("{}_LAYERS", upper.to_uppercase()),
-                count,
-                layers_field: format_ident!("{role}_layers"),
-                norm_field: format_ident!("{role}_norm"),
-                positions_field: format_ident!("{role}_positions"),
-                causal,
-                cross,
-                role,
-            };
-        let stacks = match model.kind {
-            Kind::Encoder => vec![single("encoder", model.encoder_layers, false)],
-            Kind::Decoder => vec![single(
-                "decoder",
-                model.decoder_layers,
-                model.cross_attention,
-            )],
-            Kind::EncoderDecoder => vec![
-                prefixed("encoder", "Encoder", model.encoder_layers, false, false),
-                prefixed("decoder", "Decoder", model.decoder_layers, true, true),
-            ],
-        };
+        let prefixed = model.kind == Kind::EncoderDecoder;
+        let stacks = model
+            .stacks
+            .iter()
+            .map(|stack: &Stack| {
+                let role = stack.role.word();
+                let upper = match stack.role {
+                    Role::Encoder => "Encoder",
+                    Role::Decoder => "Decoder",
+                };
+                if prefixed {
+                    StackNames {
+                        layer: format_ident!("{name}{upper}Layer"),
+                        count_const: format_ident!("{}_LAYERS", upper.to_uppercase()),
+                        layers_field: format_ident!("{role}_layers"),
+                        norm_field: format_ident!("{role}_norm"),
+                        positions_field: format_ident!("{role}_positions"),
+                        runner: format_ident!("run_{role}"),
+                        role,
+                    }
+                } else {
+                    StackNames {
+                        layer: format_ident!("{name}Layer"),
+                        count_const: format_ident!("LAYERS"),
+                        layers_field: format_ident!("layers"),
+                        norm_field: format_ident!("norm"),
+                        positions_field: format_ident!("positions"),
+                        runner: format_ident!("run_{role}"),
+                        role,
+                    }
+                }
+            })
+            .collect();
         Self {
             model: name.clone(),
             rt: rt(model),
@@ -132,5 +179,64 @@ impl Names {
             attention: format_ident!("{name}Attention"),
             stacks,
         }
+    }
+}
+
+/// `self.field.load(loader, name);` (or `save`) for every tensor of `parts`; each name is
+/// written after `name_prefix` (`{prefix}` in a layer, `{root}` in a model that may be
+/// nested), or literally without one.
+pub(crate) fn io_calls(parts: &[&Part], name_prefix: Option<&str>, save: bool) -> Vec<TokenStream> {
+    parts
+        .iter()
+        .flat_map(|part| {
+            let field = &part.field;
+            part.tensors.iter().map(move |tensor| {
+                let path = &tensor.path;
+                let name = match name_prefix {
+                    Some(prefix) => {
+                        let name = format!("{prefix}{}", tensor.name);
+                        quote!(&::std::format!(#name))
+                    }
+                    None => {
+                        let name = &tensor.name;
+                        quote!(#name)
+                    }
+                };
+                io_call(&quote!(self.#field #path), &tensor.layout, &name, save)
+            })
+        })
+        .collect()
+}
+
+/// `field.load(loader, name);` or `field.save(writer, name);` for one tensor.
+pub(crate) fn io_call(
+    field: &TokenStream,
+    layout: &Layout,
+    name: &TokenStream,
+    save: bool,
+) -> TokenStream {
+    let (method, packed, target, option) = if save {
+        (
+            quote!(save),
+            quote!(save_packed),
+            quote!(writer),
+            quote!(as_ref),
+        )
+    } else {
+        (
+            quote!(load),
+            quote!(load_packed),
+            quote!(loader),
+            quote!(as_mut),
+        )
+    };
+    match layout {
+        Layout::Plain => quote!(#field.#method(#target, #name);),
+        Layout::PackedAttention => quote!(#field.#packed(#target, #name);),
+        Layout::Optional => quote! {
+            if let ::core::option::Option::Some(projection) = #field.#option() {
+                projection.#method(#target, #name);
+            }
+        },
     }
 }

@@ -37,16 +37,22 @@ fn assert_rejected_with(cases: &[(proc_macro2::TokenStream, &str)]) {
 fn defaults_fill_in_what_is_left_out() {
     let models = check(quote! { M < d_model: 64, heads: 4, layers: 2 > }).unwrap();
     let m = &models[0];
-    assert_eq!((m.d_ff, m.max_len, m.eps), (256, 512, 1e-5));
+    assert_eq!((m.d_ff(), m.max_len, m.eps), (256, 512, 1e-5));
+    assert!(m.bias && m.kind == Kind::Encoder);
+    let [stack] = &m.stacks[..] else {
+        panic!("one stack")
+    };
+    assert_eq!((stack.role, stack.layers), (Role::Encoder, 2));
     assert_eq!(
-        (m.norm, m.activation, m.positional),
-        (NormPlacement::Post, Activation::Relu, Positional::None)
+        (stack.norm, stack.positions),
+        (NormPlacement::Post, Positional::None)
     );
-    assert!(m.bias && m.ffn && m.out_proj && !m.final_norm && !m.causal);
-    assert_eq!(
-        (m.kind, m.encoder_layers, m.decoder_layers),
-        (Kind::Encoder, 2, 0)
-    );
+    assert!(!stack.final_norm && !stack.causal() && !stack.cross() && stack.tokens().is_none());
+    let [Sublayer::Attention(attention), Sublayer::FeedForward(ffn)] = &stack.block[..] else {
+        panic!("self-attention then feed-forward")
+    };
+    assert!(attention.out_proj && !attention.memory);
+    assert_eq!(ffn.activation, Activation::Relu);
 }
 
 #[test]
@@ -58,9 +64,18 @@ fn an_unnamed_model_is_called_transformer() {
 #[test]
 fn encoder_decoder_takes_two_layer_counts_and_final_norms() {
     let models = check(quote! { M < kind: encoder_decoder, d_model: 8, heads: 2, encoder_layers: 2, decoder_layers: 3 > }).unwrap();
-    let m = &models[0];
-    assert_eq!((m.encoder_layers, m.decoder_layers), (2, 3));
-    assert!(m.final_norm && m.causal && m.cross_attention);
+    let [encoder, decoder] = &models[0].stacks[..] else {
+        panic!("two stacks")
+    };
+    assert_eq!((encoder.role, encoder.layers), (Role::Encoder, 2));
+    assert_eq!((decoder.role, decoder.layers), (Role::Decoder, 3));
+    assert!(encoder.final_norm && !encoder.causal() && !encoder.cross());
+    assert!(decoder.final_norm && decoder.causal() && decoder.cross());
+    assert_eq!(
+        decoder.block.len(),
+        3,
+        "self-attention, cross-attention, feed-forward"
+    );
 }
 
 #[test]

@@ -1,202 +1,60 @@
-//! The forward passes: one `forward` (and `forward_transposed`) per layer struct, and the
-//! model's entry points, which check lengths and run the stacks layer by layer, unrolled, on
-//! the tokens held transposed in the scratch:
+//! The model's entry points, one family per kind of input (features, token ids, a target
+//! with its memory), each a plain const-length form, `_with(&Options)` and
+//! `_into(&Options, out, scratch)`; the private stack runners they call; and the
+//! `TokenModel` trait of models that take token ids.
 //!
 //! ```text
-//! scratch.transpose_in(x);
-//! self.layers[0].forward_transposed(mask, scratch);
-//! self.layers[1].forward_transposed(mask, scratch);
-//! scratch.transpose_out(x);
+//! __private::run("input", out, None, options, Self::MAX_LEN, |rows, _, mask, _| {
+//!     self.run_encoder(rows, mask, scratch);
+//! })
 //! ```
 
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 use syn::Ident;
 
-use super::weights::{Sublayer, layer_summary, sublayers};
-use super::{Names, Stack, rt, rt_link};
-use crate::model::{Activation, Kind, Model, NormPlacement, Positional};
+use super::feed_forward::activation;
+use super::{Names, Part, StackNames, embedding, norm, rt_link};
+use crate::model::{Activation, Kind, Model, Positional, Stack, Sublayer, Weights};
 
-/// Layer `forward`s, the private stack runners and the public entry points.
-pub fn forward(model: &Model, names: &Names) -> TokenStream {
-    let m = &names.model;
-    let layers = names
-        .stacks
-        .iter()
-        .map(|stack| layer_forward(model, names, stack));
-    let runners = names
-        .stacks
-        .iter()
-        .map(|stack| stack_runner(model, names, stack));
-    let entries = entry_points(model, names);
-    quote! {
-        #(#layers)*
-
-        impl #m {
-            #(#entries)*
-            #(#runners)*
-        }
-    }
-}
-
-/// `impl TinyLmLayer { pub fn forward(&self, x, mask, scratch) { … } }`.
-fn layer_forward(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
-    let rt = rt(model);
-    let (m, layer, scratch) = (&names.model, &stack.layer, &names.scratch);
-    let steps = sublayers(model, stack).into_iter().map(|(sublayer, norm)| {
-        let field = sublayer.field();
-        let pre_norm = match (&norm, model.norm) {
-            (Some(norm), NormPlacement::Pre) => quote!(::core::option::Option::Some(&self.#norm)),
-            _ => quote!(::core::option::Option::None),
-        };
-        let step = match sublayer {
-            Sublayer::SelfAttention => quote! {
-                scratch.add_self_attention(&self.#field, #pre_norm, mask);
-            },
-            Sublayer::CrossAttention => quote! {
-                scratch.add_cross_attention(&self.#field, #pre_norm, memory, memory_mask);
-            },
-            Sublayer::FeedForward => {
-                let activation = activation(&rt, model.activation);
-                quote!(scratch.add_feed_forward(&self.#field, #activation, #pre_norm);)
-            }
-        };
-        let post_norm = match (&norm, model.norm) {
-            (Some(norm), NormPlacement::Post) => Some(quote!(scratch.norm(&self.#norm);)),
-            _ => None,
-        };
-        quote!(#step #post_norm)
+/// Every entry point of the model, for its `impl`.
+pub fn methods(model: &Model, names: &Names) -> TokenStream {
+    let features = entry_points(model, names);
+    let tokens = model.tokens().map(|_| {
+        let forward_tokens = forward_tokens(names);
+        let forward_tokens_with = forward_tokens_with(names);
+        quote!(#forward_tokens #forward_tokens_with)
     });
-    let attend = quote!(#rt::__private::Attend);
-    let (public_memory_params, transposed_memory_params, memory_args) = (
-        stack
-            .cross
-            .then(|| quote!(memory: &[[f32; #m::D_MODEL]], memory_mask: &#rt::MemoryMask<'_>,)),
-        memory_params(&names.rt, m, stack),
-        stack
-            .cross
-            .then(|| quote!(memory, &#attend::from(memory_mask),)),
-    );
-    let doc = format!(
-        " {}: `{}`.",
-        capitalise(&layer_summary(model, stack)),
-        formula(model, stack)
-    );
-    let memory_doc = stack.cross.then(|| {
-        quote! {
-            ///
-            /// `memory` is the encoder output, `[m][D_MODEL]`; `memory_mask` says which of its
-            /// rows each token may attend to.
-        }
-    });
-    quote! {
-        impl #layer {
-            #[doc = #doc]
-            ///
-            /// `x` is `[n][D_MODEL]`, one row per token, updated in place; `mask` says which
-            /// tokens each token may attend to (as given: the model, not the layer, makes a
-            /// decoder's self-attention causal).
-            #memory_doc
-            pub fn forward(
-                &self,
-                x: &mut [[f32; #m::D_MODEL]],
-                #public_memory_params
-                mask: &#rt::Mask<'_>,
-                scratch: &mut #scratch,
-            ) {
-                scratch.transpose_in(x);
-                self.forward_transposed(#memory_args &#attend::from(mask), scratch);
-                scratch.transpose_out(x);
-            }
-
-            /// [`Self::forward`] on the tokens `scratch` holds transposed, between its
-            /// `transpose_in` and `transpose_out`: how the model runs a stack of layers,
-            /// with one transposition each way for the whole stack.
-            fn forward_transposed(
-                &self,
-                #transposed_memory_params
-                mask: &#attend<'_>,
-                scratch: &mut #scratch,
-            ) {
-                #(#steps)*
-            }
-        }
-    }
+    quote!(#(#features)* #tokens)
 }
 
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |first| {
-        first.to_uppercase().chain(chars).collect()
-    })
-}
-
-/// The layer's formula in PyTorch's terms, e.g. `x = norm1(x + attn(x)); x = norm2(x + ffn(x))`.
-fn formula(model: &Model, stack: &Stack) -> String {
-    sublayers(model, stack)
-        .into_iter()
-        .map(|(sublayer, norm)| {
-            let call = match sublayer {
-                Sublayer::SelfAttention => "attn({})",
-                Sublayer::CrossAttention => "cross_attn({}, memory)",
-                Sublayer::FeedForward => "ffn({})",
-            };
-            match (norm, model.norm) {
-                (Some(norm), NormPlacement::Post) => {
-                    format!("x = {norm}(x + {})", call.replace("{}", "x"))
-                }
-                (Some(norm), NormPlacement::Pre) => {
-                    format!("x = x + {}", call.replace("{}", &format!("{norm}(x)")))
-                }
-                _ => format!("x = x + {}", call.replace("{}", "x")),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// `::transformer::runtime::Activation::Gelu`.
-pub(super) fn activation(rt: &TokenStream, activation: Activation) -> TokenStream {
-    let variant = match activation {
-        Activation::Relu => format_ident!("Relu"),
-        Activation::Gelu => format_ident!("Gelu"),
-        Activation::GeluTanh => format_ident!("GeluTanh"),
-    };
-    quote!(#rt::Activation::#variant)
-}
-
-/// The private `run_encoder` / `run_decoder`: positions, every layer unrolled, final norm.
-fn stack_runner(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
-    let rt = rt(model);
-    let (m, scratch) = (&names.model, &names.scratch);
-    let runner = runner_name(stack);
-    let (layers, norm, positions) = (
-        &stack.layers_field,
-        &stack.norm_field,
-        &stack.positions_field,
-    );
-    let add_positions = match model.positional {
-        Positional::None => None,
-        Positional::Sinusoidal => Some(quote!(#rt::__private::add_sinusoidal(x, 0);)),
-        Positional::Learned => Some(quote!(self.#positions.add_rows(x, 0);)),
-    };
-    let embed_norm = model
-        .embed_norm
-        .then(|| quote!(self.embedding_norm.forward(x);));
-    let causal = stack
-        .causal
-        .then(|| quote!(let mask = &#rt::__private::Attend { causal: true, ..*mask };));
-    let memory_args = memory_args(stack);
-    let calls = (0..stack.count).map(|i| {
+/// The private `run_encoder` / `run_decoder`: the input steps, every layer unrolled, the
+/// final norm, on the tokens held transposed in the scratch.
+pub fn runner(
+    names: &Names,
+    stack: &Stack,
+    stack_names: &StackNames,
+    final_norm: Option<&Part>,
+) -> TokenStream {
+    let (rt, m, scratch) = (&names.rt, &names.model, &names.scratch);
+    let runner = &stack_names.runner;
+    let layers = &stack_names.layers_field;
+    let input_steps = embedding::input_steps(names, stack, stack_names);
+    let causal = stack.causal();
+    let make_causal =
+        causal.then(|| quote!(let mask = &#rt::__private::Attend { causal: true, ..*mask };));
+    let cross = stack.cross();
+    let memory_args = cross.then(|| quote!(memory, memory_mask,));
+    let calls = (0..stack.layers).map(|i| {
         let i = Literal::usize_unsuffixed(i);
         quote!(self.#layers[#i].forward_transposed(#memory_args mask, scratch);)
     });
-    let memory_params = memory_params(&names.rt, m, stack);
-    let final_norm = model.final_norm.then(|| quote!(scratch.norm(&self.#norm);));
+    let memory_params = memory_params(rt, m, stack);
+    let final_norm = final_norm.map(|part| norm::step(&part.field));
     let doc = format!(
         " The {} stack on `x` (`[n][D_MODEL]`, `1 ≤ n ≤ MAX_LEN`), in place{}.",
-        stack.role,
-        if stack.causal {
+        stack_names.role,
+        if causal {
             "; `mask` is made causal"
         } else {
             ""
@@ -211,9 +69,8 @@ fn stack_runner(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
             mask: &#rt::__private::Attend<'_>,
             scratch: &mut #scratch,
         ) {
-            #add_positions
-            #embed_norm
-            #causal
+            #input_steps
+            #make_causal
             scratch.transpose_in(x);
             #(#calls)*
             #final_norm
@@ -222,21 +79,12 @@ fn stack_runner(model: &Model, names: &Names, stack: &Stack) -> TokenStream {
     }
 }
 
-/// The memory parameters of a cross-attending stack's functions, before `mask`; none for
+/// The memory parameters of a cross-attending stack's runner, before `mask`; none for
 /// other stacks.
 fn memory_params(rt: &TokenStream, m: &Ident, stack: &Stack) -> Option<TokenStream> {
     stack
-        .cross
+        .cross()
         .then(|| quote!(memory: &[[f32; #m::D_MODEL]], memory_mask: &#rt::__private::Attend<'_>,))
-}
-
-/// The arguments that pass those parameters on.
-fn memory_args(stack: &Stack) -> Option<TokenStream> {
-    stack.cross.then(|| quote!(memory, memory_mask,))
-}
-
-fn runner_name(stack: &Stack) -> Ident {
-    format_ident!("run_{}", stack.role)
 }
 
 /// What one family of public entry points runs: a stack on an input, maybe with a memory.
@@ -244,42 +92,28 @@ struct Entry<'a> {
     /// `forward`, `encode`, `decode`.
     name: &'static str,
     stack: &'a Stack,
+    names: &'a StackNames,
     /// How errors name the input: `input`, `source`, `target`.
     input: &'static str,
 }
 
 /// `forward`/`encode`/`decode` with their `_with` and `_into` twins, as the kind calls for.
 fn entry_points(model: &Model, names: &Names) -> Vec<TokenStream> {
-    let entries = match model.kind {
-        Kind::Encoder | Kind::Decoder => {
-            let stack = &names.stacks[0];
-            if stack.cross {
-                vec![Entry {
-                    name: "decode",
-                    stack,
-                    input: "target",
-                }]
-            } else {
-                vec![Entry {
-                    name: "forward",
-                    stack,
-                    input: "input",
-                }]
-            }
+    let entry = |i: usize| {
+        let stack = &model.stacks[i];
+        let (name, input) = match (model.kind, stack.cross()) {
+            (Kind::EncoderDecoder, false) => ("encode", "source"),
+            (_, true) => ("decode", "target"),
+            (_, false) => ("forward", "input"),
+        };
+        Entry {
+            name,
+            stack,
+            names: &names.stacks[i],
+            input,
         }
-        Kind::EncoderDecoder => vec![
-            Entry {
-                name: "encode",
-                stack: &names.stacks[0],
-                input: "source",
-            },
-            Entry {
-                name: "decode",
-                stack: &names.stacks[1],
-                input: "target",
-            },
-        ],
     };
+    let entries: Vec<Entry<'_>> = (0..model.stacks.len()).map(entry).collect();
     let mut out: Vec<TokenStream> = entries
         .iter()
         .map(|entry| {
@@ -303,8 +137,8 @@ fn const_form(names: &Names, entry: &Entry<'_>) -> TokenStream {
     let m = &names.model;
     let name = format_ident!("{}", entry.name);
     let input = format_ident!("{}", entry.input);
-    let runner = runner_name(entry.stack);
-    let cross = entry.stack.cross;
+    let runner = entry.names.runner.clone();
+    let cross = entry.stack.cross();
     let length_check = const_length_check(rt, m, "N");
     let memory_generic = cross.then(|| quote!(, const S: usize));
     let memory_param = cross.then(|| quote!(memory: &[[f32; #m::D_MODEL]; S],));
@@ -316,7 +150,7 @@ fn const_form(names: &Names, entry: &Entry<'_>) -> TokenStream {
     );
     let doc = format!(
         " Runs the {} stack on `{}`: `[N][D_MODEL]` in, `[N][D_MODEL]` out (on the heap).",
-        entry.stack.role, entry.input
+        entry.names.role, entry.input
     );
     let const_doc = format!(
         " `N` is checked at compile time, `1 ≤ N ≤ MAX_LEN`; for lengths known only at run time, masks or batches, use [`Self::{name}_with`]."
@@ -363,7 +197,7 @@ fn with_form(names: &Names, entry: &Entry<'_>) -> TokenStream {
     let input = format_ident!("{}", entry.input);
     let with_name = format_ident!("{name}_with");
     let into_name = format_ident!("{name}_into");
-    let cross = entry.stack.cross;
+    let cross = entry.stack.cross();
     let memory_param = cross.then(|| quote!(memory: &[[f32; #m::D_MODEL]],));
     let memory_arg = cross.then(|| quote!(memory,));
     let memory_rows = if cross {
@@ -371,7 +205,7 @@ fn with_form(names: &Names, entry: &Entry<'_>) -> TokenStream {
     } else {
         quote!(#input.len())
     };
-    let causal = if entry.stack.causal {
+    let causal = if entry.stack.causal() {
         " Self-attention is causal whatever `options.mask` says, as a decoder's always is."
     } else {
         ""
@@ -417,8 +251,8 @@ fn into_form(names: &Names, entry: &Entry<'_>) -> TokenStream {
     let input = format_ident!("{}", entry.input);
     let input_name = entry.input;
     let into_name = format_ident!("{name}_into");
-    let runner = runner_name(entry.stack);
-    let cross = entry.stack.cross;
+    let runner = entry.names.runner.clone();
+    let cross = entry.stack.cross();
     let memory_param = cross.then(|| quote!(memory: &[[f32; #m::D_MODEL]],));
     let (memory, run_memory) = if cross {
         (
@@ -522,6 +356,183 @@ fn encoder_decoder_forward(names: &Names) -> TokenStream {
             )?;
             let memory = self.encode_with(source, &source_options)?;
             self.decode_with(target, &memory, options)
+        }
+    }
+}
+
+/// `pub fn forward_tokens<const N: usize>(&self, ids: &[u32; N])`.
+fn forward_tokens(names: &Names) -> TokenStream {
+    let rt = &names.rt;
+    let m = &names.model;
+    let errors_doc = format!(
+        " {} for an id `≥ VOCAB`,",
+        rt_link(rt, "ForwardError::IdOutOfRange")
+    );
+    let runner = &names.stacks[0].runner;
+    let length_check = const_length_check(&names.rt, m, "N");
+    quote! {
+        /// The last hidden states of the token ids `ids`: `[N][D_MODEL]`, on the heap.
+        /// `N` is checked at compile time, `1 ≤ N ≤ MAX_LEN`; token types are all 0.
+        ///
+        /// # Errors
+        ///
+        #[doc = #errors_doc]
+        /// naming it and its position.
+        pub fn forward_tokens<const N: usize>(
+            &self,
+            ids: &[u32; N],
+        ) -> ::core::result::Result<#rt::Sequence<{ #m::D_MODEL }, N>, #rt::ForwardError> {
+            #length_check
+            let mut x = #rt::Sequence::<{ #m::D_MODEL }, N>::zeroed();
+            self.embed(&mut x[..], ids, ::core::option::Option::None)?;
+            let mut scratch = #rt::Scratch::with_capacity(N, N);
+            self.#runner(&mut x[..], &#rt::__private::Attend::default(), &mut scratch);
+            ::core::result::Result::Ok(x)
+        }
+    }
+}
+
+/// `forward_tokens_with(&self, tokens, options)` and its allocation-free twin
+/// `forward_tokens_into`.
+fn forward_tokens_with(names: &Names) -> TokenStream {
+    let rt = &names.rt;
+    let (m, scratch_ty) = (&names.model, &names.scratch);
+    let runner = &names.stacks[0].runner;
+    let errors_doc = format!(
+        " {} for an id or type past its table (padding ids included), naming it and its position; if `tokens.ids` is empty or longer than `MAX_LEN`, `tokens.types` is not as long, or `options` do not fit the ids (mask and padding sizes, a batch that is not whole sequences, a memory option).",
+        rt_link(rt, "ForwardError")
+    );
+    quote! {
+        /// [`Self::forward_tokens`] for a length known only at run time, with token types
+        /// and `options`: an attention mask, or a padded batch (then `tokens` are
+        /// `[batch · seq_len]`, and the output `[batch · seq_len][D_MODEL]`, zero at padding).
+        ///
+        /// # Errors
+        ///
+        #[doc = #errors_doc]
+        pub fn forward_tokens_with(
+            &self,
+            tokens: #rt::Tokens<'_>,
+            options: &#rt::Options<'_>,
+        ) -> ::core::result::Result<::std::vec::Vec<[f32; #m::D_MODEL]>, #rt::ForwardError> {
+            let rows = tokens.ids.len();
+            let mut out = ::std::vec![[0.0; #m::D_MODEL]; rows];
+            let mut scratch = #rt::Scratch::with_capacity(
+                rows.min(Self::MAX_LEN),
+                rows.min(Self::MAX_LEN),
+            );
+            self.forward_tokens_into(tokens, options, &mut out, &mut scratch)?;
+            ::core::result::Result::Ok(out)
+        }
+
+        /// [`Self::forward_tokens_with`] into caller-owned memory: `out` (one row per id)
+        /// receives the last hidden states, with working memory from [`Self::scratch`];
+        /// allocates nothing.
+        ///
+        /// # Errors
+        ///
+        /// As [`Self::forward_tokens_with`], and if `out` and `tokens.ids` differ in length.
+        pub fn forward_tokens_into(
+            &self,
+            tokens: #rt::Tokens<'_>,
+            options: &#rt::Options<'_>,
+            out: &mut [[f32; #m::D_MODEL]],
+            scratch: &mut #scratch_ty,
+        ) -> ::core::result::Result<(), #rt::ForwardError> {
+            #rt::__private::check_out(out.len(), tokens.ids.len())?;
+            self.embed(out, tokens.ids, tokens.types)?;
+            #rt::__private::run(
+                "ids",
+                out,
+                ::core::option::Option::None,
+                options,
+                Self::MAX_LEN,
+                |rows, _, mask, _| self.#runner(rows, mask, scratch),
+            )
+        }
+    }
+}
+
+/// `impl TokenModel<{ M::D_MODEL }> for M`, so runtime helpers can take any token model:
+/// `const HYPERPARAMETERS: Hyperparameters = Hyperparameters { d_model: M::D_MODEL, … };`.
+pub fn token_model(model: &Model, names: &Names) -> TokenStream {
+    let rt = &names.rt;
+    let m = &names.model;
+    let hyperparameters = hyperparameters(model, names);
+    quote! {
+        #[automatically_derived]
+        impl #rt::TokenModel<{ #m::D_MODEL }> for #m {
+            const MAX_LEN: usize = #m::MAX_LEN;
+
+            const HYPERPARAMETERS: #rt::model::Hyperparameters = #hyperparameters;
+
+            fn from_safetensors_with(
+                path: &::std::path::Path,
+                options: #rt::load::LoadOptions,
+            ) -> ::core::result::Result<Self, #rt::load::LoadError> {
+                #m::from_safetensors_with(path, options)
+            }
+
+            fn forward_tokens_with(
+                &self,
+                tokens: #rt::Tokens<'_>,
+                options: &#rt::Options<'_>,
+            ) -> ::core::result::Result<::std::vec::Vec<[f32; #m::D_MODEL]>, #rt::ForwardError> {
+                #m::forward_tokens_with(self, tokens, options)
+            }
+        }
+    }
+}
+
+/// The spec's settings as a `Hyperparameters` value, from the model's consts.
+fn hyperparameters(model: &Model, names: &Names) -> TokenStream {
+    let rt = &names.rt;
+    let m = &names.model;
+    let name = m.to_string();
+    let layers = &names.stacks[0].count_const;
+    let option = |present: bool, value: TokenStream| {
+        if present {
+            quote!(::core::option::Option::Some(#value))
+        } else {
+            quote!(::core::option::Option::None)
+        }
+    };
+    let has_types = model.tokens().is_some_and(|t| t.token_types.is_some());
+    let token_types = option(has_types, quote!(#m::TOKEN_TYPES));
+    let eps = option(model.has_layer_norm(), quote!(#m::EPS));
+    // A model without a feed-forward sublayer states PyTorch's default.
+    let ffn_activation = model.stacks[0]
+        .block
+        .iter()
+        .find_map(|sublayer| match sublayer {
+            Sublayer::FeedForward(ffn) => Some(ffn.activation),
+            Sublayer::Attention(_) => None,
+        })
+        .unwrap_or(Activation::Relu);
+    let activation = activation(rt, ffn_activation);
+    let positional = match model.stacks[0].positions {
+        Positional::None => quote!(None),
+        Positional::Sinusoidal => quote!(Sinusoidal),
+        Positional::Learned => quote!(Learned),
+    };
+    let weights = match model.weights {
+        Weights::Pytorch => quote!(Pytorch),
+        Weights::Bert => quote!(Bert),
+    };
+    quote! {
+        #rt::model::Hyperparameters {
+            name: #name,
+            d_model: #m::D_MODEL,
+            heads: #m::HEADS,
+            layers: #m::#layers,
+            d_ff: #m::D_FF,
+            max_len: #m::MAX_LEN,
+            vocab: #m::VOCAB,
+            token_types: #token_types,
+            eps: #eps,
+            activation: #activation,
+            positional: #rt::model::Positional::#positional,
+            weights: #rt::model::Weights::#weights,
         }
     }
 }

@@ -1,0 +1,117 @@
+//! The attention node: a self-attention or cross-attention sublayer of a layer, every facet.
+//!
+//! ```text
+//! pub attn: TinyLmAttention,                                        // field
+//! attn: MultiHeadAttention::xavier(rng, true, true),                // constructor
+//! scratch.add_self_attention(&self.attn, None, mask);               // forward step
+//! self.attn.load_packed(loader, &format!("{prefix}self_attn."));   // tensors
+//! TinyLmAttention::parameters(true, true)                           // parameters
+//! ```
+//!
+//! The kernels are the runtime's `MultiHeadAttention` (`attention.rs`).
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use super::dialect::{AttentionNames, Dialect};
+use super::{Layout, Names, Part, Tensor};
+use crate::model::{Attention, Model};
+
+/// The sublayer's field and facets; `rng` is what `init` draws from.
+pub fn part(model: &Model, names: &Names, attention: &Attention, rng: &TokenStream) -> Part {
+    let rt = &names.rt;
+    let (bias, out_proj) = (model.bias, attention.out_proj);
+    let alias = &names.attention;
+    let dialect = Dialect::of(model);
+    let doc = if attention.memory {
+        " Cross-attention: each token attends to the encoder memory."
+    } else if attention.causal {
+        " Masked (causal) self-attention: each token attends to itself and earlier tokens."
+    } else {
+        " Self-attention: each token attends to every token."
+    };
+    let names = if attention.memory {
+        &dialect.cross_attention
+    } else {
+        &dialect.self_attention
+    };
+    let tensors = match names {
+        AttentionNames::Packed(prefix) => vec![Tensor {
+            path: quote!(),
+            layout: Layout::PackedAttention,
+            name: (*prefix).to_owned(),
+        }],
+        AttentionNames::Split { q, k, v, o } => [("w_q", q), ("w_k", k), ("w_v", v), ("w_o", o)]
+            .into_iter()
+            .map(|(field, name)| {
+                let field = format_ident!("{field}");
+                Tensor {
+                    path: quote!(.#field),
+                    layout: if field == "w_o" {
+                        Layout::Optional
+                    } else {
+                        Layout::Plain
+                    },
+                    name: (*name).to_owned(),
+                }
+            })
+            .collect(),
+    };
+    Part {
+        field: field(attention),
+        doc: doc.to_owned(),
+        ty: quote!(#alias),
+        zeroed: quote!(#rt::MultiHeadAttention::zeroed(#bias, #out_proj)),
+        init: quote!(#rt::MultiHeadAttention::xavier(#rng, #bias, #out_proj)),
+        tensors,
+        parameters: quote!(#alias::parameters(#bias, #out_proj)),
+        kind: kind(attention),
+        is_norm: false,
+    }
+}
+
+/// `attn` or `cross_attn`.
+pub fn field(attention: &Attention) -> syn::Ident {
+    if attention.memory {
+        format_ident!("cross_attn")
+    } else {
+        format_ident!("attn")
+    }
+}
+
+/// What the summary and the docs call it.
+pub fn kind(attention: &Attention) -> &'static str {
+    if attention.memory {
+        "cross-attention"
+    } else if attention.causal {
+        "masked self-attention"
+    } else {
+        "self-attention"
+    }
+}
+
+/// The forward step on the tokens a scratch holds: `x ← x + attn(norm(x)[, memory])`.
+pub fn step(attention: &Attention, pre_norm: &TokenStream) -> TokenStream {
+    let field = field(attention);
+    if attention.memory {
+        quote!(scratch.add_cross_attention(&self.#field, #pre_norm, memory, memory_mask);)
+    } else {
+        quote!(scratch.add_self_attention(&self.#field, #pre_norm, mask);)
+    }
+}
+
+/// The step in the layer's formula, `{}` standing for its input: `attn({})`.
+pub fn formula(attention: &Attention) -> &'static str {
+    if attention.memory {
+        "cross_attn({}, memory)"
+    } else {
+        "attn({})"
+    }
+}
+
+/// Its floating-point operations over `n` queries and `n` keys.
+pub fn flops(names: &Names, attention: &Attention) -> TokenStream {
+    let alias = &names.attention;
+    let out_proj = attention.out_proj;
+    quote!(#alias::flops(n, n, #out_proj))
+}

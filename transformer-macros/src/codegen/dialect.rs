@@ -1,0 +1,161 @@
+//! Tensor-name schemes, one table per checkpoint dialect (the `weights` setting): the names
+//! `load` reads and `save` writes. A new dialect (`llama`, `gpt2`, GGUF's `blk.{i}.attn_q`) is
+//! a new table, not new code.
+//!
+//! `pytorch` is PyTorch's own `state_dict`: `nn.TransformerEncoderLayer` (`self_attn`,
+//! `linear1`, `linear2`, `norm1`, `norm2`), `nn.TransformerDecoderLayer` (adds
+//! `multihead_attn`, `norm3`) and `nn.Transformer` (`encoder.`/`decoder.` before `layers.{i}.`
+//! and `norm.`); tables PyTorch's modules lack are named after their fields. `bert` is
+//! Hugging Face `BertModel`'s, optionally under `bert.` (as `BertFor…` checkpoints store them).
+
+use crate::model::{Kind, Model, Stack, Weights};
+
+/// One dialect's names.
+pub struct Dialect {
+    /// A layer's prefix, `{i}` its index: `layers.{i}.`.
+    pub layer: &'static str,
+    /// With two stacks, each stack's names start `encoder.`/`decoder.`.
+    pub stack_prefixes: bool,
+    pub self_attention: AttentionNames,
+    pub cross_attention: AttentionNames,
+    pub ffn_up: &'static str,
+    pub ffn_down: &'static str,
+    pub norms: NormNames,
+    pub final_norm: &'static str,
+    /// Learned positions (after the stack prefix).
+    pub positions: &'static str,
+    pub token_embedding: &'static str,
+    pub token_type_embedding: &'static str,
+    pub embedding_norm: &'static str,
+    /// The root a checkpoint may nest every name under, found by probing for one tensor.
+    pub root: Option<Root>,
+    /// What the layer's names follow, for docs: `nn.TransformerEncoderLayer` and the like.
+    pub layer_source: fn(cross: bool) -> &'static str,
+    /// What the model's names follow, for docs.
+    pub model_source: fn(kind: Kind, cross: bool) -> &'static str,
+}
+
+/// An attention's names: PyTorch's one packed `in_proj`, or separate projections.
+pub enum AttentionNames {
+    /// `{prefix}in_proj_weight` `[3d, d]` and `{prefix}out_proj.*`.
+    Packed(&'static str),
+    /// One linear layer each, the output projection optional.
+    Split {
+        q: &'static str,
+        k: &'static str,
+        v: &'static str,
+        o: &'static str,
+    },
+}
+
+/// The names of the norms of a layer's sublayers.
+pub enum NormNames {
+    /// `norm1.`, `norm2.`, … by sublayer, after every sublayer's own tensors.
+    Numbered,
+    /// Named after the sublayer they follow, right after its tensors.
+    AfterSublayer {
+        attention: &'static str,
+        cross_attention: &'static str,
+        feed_forward: &'static str,
+    },
+}
+
+/// A prefix a checkpoint may put before every name, and what it may carry that no model uses.
+pub struct Root {
+    /// Present when the checkpoint uses the root.
+    pub probe: &'static str,
+    pub prefix: &'static str,
+    /// Prefixes (after the root) of tensors to skip.
+    pub ignore: &'static [&'static str],
+}
+
+const PYTORCH: Dialect = Dialect {
+    layer: "layers.{i}.",
+    stack_prefixes: true,
+    self_attention: AttentionNames::Packed("self_attn."),
+    cross_attention: AttentionNames::Packed("multihead_attn."),
+    ffn_up: "linear1.",
+    ffn_down: "linear2.",
+    norms: NormNames::Numbered,
+    final_norm: "norm.",
+    positions: "positions.",
+    token_embedding: "token_embedding.",
+    token_type_embedding: "token_type_embedding.",
+    embedding_norm: "embedding_norm.",
+    root: None,
+    layer_source: |cross| {
+        if cross {
+            "PyTorch's `nn.TransformerDecoderLayer`"
+        } else {
+            "PyTorch's `nn.TransformerEncoderLayer`"
+        }
+    },
+    model_source: |kind, cross| match kind {
+        Kind::EncoderDecoder => "PyTorch `nn.Transformer`",
+        Kind::Decoder if cross => "PyTorch `nn.TransformerDecoder`",
+        // A decoder without cross-attention is a causal `nn.TransformerEncoder`.
+        Kind::Encoder | Kind::Decoder => "PyTorch `nn.TransformerEncoder`",
+    },
+};
+
+const BERT: Dialect = Dialect {
+    layer: "encoder.layer.{i}.",
+    stack_prefixes: false,
+    self_attention: AttentionNames::Split {
+        q: "attention.self.query.",
+        k: "attention.self.key.",
+        v: "attention.self.value.",
+        o: "attention.output.dense.",
+    },
+    // `BertLayer` with `add_cross_attention` (validation allows `weights: bert` only on a
+    // BERT-shaped encoder today).
+    cross_attention: AttentionNames::Split {
+        q: "crossattention.self.query.",
+        k: "crossattention.self.key.",
+        v: "crossattention.self.value.",
+        o: "crossattention.output.dense.",
+    },
+    ffn_up: "intermediate.dense.",
+    ffn_down: "output.dense.",
+    norms: NormNames::AfterSublayer {
+        attention: "attention.output.LayerNorm.",
+        cross_attention: "crossattention.output.LayerNorm.",
+        feed_forward: "output.LayerNorm.",
+    },
+    final_norm: "norm.",
+    positions: "embeddings.position_embeddings.",
+    token_embedding: "embeddings.word_embeddings.",
+    token_type_embedding: "embeddings.token_type_embeddings.",
+    embedding_norm: "embeddings.LayerNorm.",
+    root: Some(Root {
+        probe: "bert.encoder.layer.0.attention.self.query.weight",
+        prefix: "bert.",
+        ignore: &["pooler.", "embeddings.position_ids"],
+    }),
+    layer_source: |_| "Hugging Face's `BertLayer`",
+    model_source: |_, _| "Hugging Face `BertModel`",
+};
+
+impl Dialect {
+    /// The model's dialect.
+    pub fn of(model: &Model) -> &'static Dialect {
+        match model.weights {
+            Weights::Pytorch => &PYTORCH,
+            Weights::Bert => &BERT,
+        }
+    }
+
+    /// `encoder.`/`decoder.` before a stack's names, or nothing.
+    pub fn stack_prefix(&self, model: &Model, stack: &Stack) -> String {
+        if self.stack_prefixes && model.kind == Kind::EncoderDecoder {
+            format!("{}.", stack.role.word())
+        } else {
+            String::new()
+        }
+    }
+
+    /// Layer `i`'s prefix.
+    pub fn layer(&self, i: usize) -> String {
+        self.layer.replace("{i}", &i.to_string())
+    }
+}

@@ -1,0 +1,592 @@
+//! The model node: its struct (token tables, and per stack positions, layers and final norm),
+//! its dimensions as consts, and its one `impl` with constructors, entry points (`entry`),
+//! loading and saving, summary and flops; `Display` and a `Debug` that lists dimensions.
+//!
+//! ```text
+//! pub struct TinyLm { pub layers: [TinyLmLayer; TinyLm::LAYERS], … }
+//! impl TinyLm { pub const D_MODEL: usize = 64; … pub fn forward(…) … pub fn load(…) … }
+//! ```
+
+use proc_macro2::{Literal, TokenStream};
+use quote::quote;
+
+use super::dialect::Dialect;
+use super::{Layout, Names, Part, StackNames, count, embedding, entry, io_call, io_calls};
+use super::{norm, rt_link};
+use crate::model::{Kind, Model, NormPlacement, Stack};
+
+/// A one-line description for doc comments: "encoder, 2 layers, 4 heads of width 16, …".
+fn describe(model: &Model) -> String {
+    let stack = &model.stacks[0];
+    let layers = match model.kind {
+        Kind::Encoder => format!("encoder, {}", count(stack.layers, "layer")),
+        Kind::Decoder if stack.cross() => format!(
+            "decoder with cross-attention, {}",
+            count(stack.layers, "layer")
+        ),
+        Kind::Decoder => format!("decoder, {}", count(stack.layers, "layer")),
+        // "2 + 1 layers": the sum is plural even when a stack has one layer.
+        Kind::EncoderDecoder => format!(
+            "encoder–decoder, {}",
+            model
+                .stacks
+                .iter()
+                .map(|stack| stack.layers.to_string())
+                .collect::<Vec<_>>()
+                .join(" + ")
+                + " layers"
+        ),
+    };
+    let ffn = if stack.ffn() {
+        format!("`d_ff` {}", model.d_ff())
+    } else {
+        "no feed-forward".to_owned()
+    };
+    let norm = match stack.norm {
+        NormPlacement::Post => "post-norm",
+        NormPlacement::Pre => "pre-norm",
+        NormPlacement::None => "no norms",
+    };
+    format!(
+        "{layers}, {} of width {}, `d_model` {}, {ffn}, {norm}, `max_len` {}",
+        count(model.heads, "head"),
+        model.d_head(),
+        model.d_model,
+        model.max_len,
+    )
+}
+
+/// The parts of a stack that live in the model: positions and final norm.
+struct StackParts<'a> {
+    stack: &'a Stack,
+    names: &'a StackNames,
+    positions: Option<Part>,
+    final_norm: Option<Part>,
+}
+
+fn stack_parts<'a>(model: &Model, names: &'a Names, stack: &'a Stack, i: usize) -> StackParts<'a> {
+    let stack_names = &names.stacks[i];
+    let dialect = Dialect::of(model);
+    let final_norm = stack.final_norm.then(|| {
+        norm::part(
+            model,
+            names,
+            stack_names.norm_field.clone(),
+            format!(
+                " Layer norm over `[D_MODEL]` after the last {} layer.",
+                stack_names.role
+            ),
+            &format!(
+                "{}{}",
+                dialect.stack_prefix(model, stack),
+                dialect.final_norm
+            ),
+            "final layer norm",
+            &quote!(Self::EPS),
+        )
+    });
+    StackParts {
+        stack,
+        names: stack_names,
+        positions: embedding::positions_part(model, names, stack, stack_names),
+        final_norm,
+    }
+}
+
+/// Everything the model node emits.
+pub fn model(model: &Model, names: &Names) -> TokenStream {
+    let (rt, m) = (&names.rt, &names.model);
+    let vis = &model.vis;
+    let tables = model
+        .tokens()
+        .map(|tables| embedding::token_parts(model, names, tables))
+        .unwrap_or_default();
+    let stacks: Vec<StackParts<'_>> = model
+        .stacks
+        .iter()
+        .enumerate()
+        .map(|(i, stack)| stack_parts(model, names, stack, i))
+        .collect();
+
+    // The struct, its fields in forward order.
+    let attrs = &model.attrs;
+    let description = format!(" `{m}`: {}.", describe(model));
+    // A blank doc line between the user's docs and ours makes them two paragraphs.
+    let has_docs = attrs.iter().any(|attr| attr.path().is_ident("doc"));
+    let separator = has_docs.then(|| quote!(#[doc = ""]));
+    let field = |part: &Part| {
+        let (field, doc, ty) = (&part.field, &part.doc, &part.ty);
+        quote! {
+            #[doc = #doc]
+            pub #field: #ty,
+        }
+    };
+    let table_fields = tables.iter().map(field);
+    let stack_fields = stacks.iter().map(|s| {
+        let positions = s.positions.as_ref().map(field);
+        let (layers, layer, count) = (&s.names.layers_field, &s.names.layer, &s.names.count_const);
+        let doc = format!(" The {} layers, applied first to last.", s.names.role);
+        let norm = s.final_norm.as_ref().map(field);
+        quote! {
+            #positions
+            #[doc = #doc]
+            pub #layers: [#layer; #m::#count],
+            #norm
+        }
+    });
+    let (scratch, attention) = (&names.scratch, &names.attention);
+    let scratch_doc = format!(
+        " Working memory for forward passes of `{m}`: make one with `{m}::scratch()` and reuse it."
+    );
+    let attention_doc = format!(
+        " Multi-head attention at the dimensions of `{m}`: `HEADS` heads of width `D_HEAD` over `D_MODEL`."
+    );
+
+    let consts = consts(model, &tables, &stacks);
+    let constructors = constructors(names, &tables, &stacks);
+    let entries = entry::methods(model, names);
+    let embed = model.tokens().map(|tables| embedding::embed(names, tables));
+    let runners = model
+        .stacks
+        .iter()
+        .zip(&stacks)
+        .map(|(stack, s)| entry::runner(names, stack, s.names, s.final_norm.as_ref()));
+    let io = io(model, names, &tables, &stacks);
+    let summary_and_flops = summary(names, &tables, &stacks);
+    let debug = debug(names);
+    let token_model = model.tokens().map(|_| entry::token_model(model, names));
+
+    quote! {
+        #(#attrs)*
+        #separator
+        #[doc = #description]
+        #[derive(Clone, PartialEq)]
+        #vis struct #m {
+            #(#table_fields)*
+            #(#stack_fields)*
+        }
+
+        #[doc = #attention_doc]
+        #vis type #attention = #rt::MultiHeadAttention<{ #m::D_MODEL }, { #m::HEADS }, { #m::D_HEAD }>;
+
+        #[doc = #scratch_doc]
+        #vis type #scratch = #rt::Scratch<{ #m::D_MODEL }, { #m::D_FF }>;
+
+        impl #m {
+            #consts
+            #constructors
+            #entries
+            #embed
+            #(#runners)*
+            #io
+            #summary_and_flops
+        }
+
+        const _: () = ::core::assert!(#m::HEADS * #m::D_HEAD == #m::D_MODEL);
+
+        #[automatically_derived]
+        impl ::core::fmt::Display for #m {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                ::core::fmt::Display::fmt(&Self::summary(), f)
+            }
+        }
+
+        #debug
+        #token_model
+    }
+}
+
+/// `pub const D_MODEL: usize = 64; …` and `PARAMETERS`, the sum of the model's parts.
+fn consts(model: &Model, tables: &[Part], stacks: &[StackParts<'_>]) -> TokenStream {
+    let d_model = Literal::usize_unsuffixed(model.d_model);
+    let heads = Literal::usize_unsuffixed(model.heads);
+    let d_ff = Literal::usize_unsuffixed(model.d_ff());
+    let max_len = Literal::usize_unsuffixed(model.max_len);
+    // `EPS` only where a layer norm uses it: with none, `eps` is itself an error.
+    let eps = model.has_layer_norm().then(|| {
+        let eps = float_literal(model.eps);
+        quote! {
+            /// Epsilon of every layer norm.
+            pub const EPS: f32 = #eps;
+        }
+    });
+    let d_ff_doc = if model.d_ff() > 0 {
+        " Width of the feed-forward sublayer's hidden layer."
+    } else {
+        " Width of the feed-forward hidden layer: 0, this model has no feed-forward sublayer."
+    };
+    let layer_counts = stacks.iter().map(|s| {
+        let name = &s.names.count_const;
+        let count = Literal::usize_unsuffixed(s.stack.layers);
+        let doc = format!(" Layers in the {} stack.", s.names.role);
+        quote! {
+            #[doc = #doc]
+            pub const #name: usize = #count;
+        }
+    });
+    let vocab = model.tokens().map(|tables| {
+        let vocab = Literal::usize_unsuffixed(tables.vocab);
+        let token_types = tables.token_types.map(|t| {
+            let t = Literal::usize_unsuffixed(t);
+            quote! {
+                /// Rows of the token-type table: valid token types are `0..TOKEN_TYPES`.
+                pub const TOKEN_TYPES: usize = #t;
+            }
+        });
+        quote! {
+            /// Rows of the token-embedding table: valid token ids are `0..VOCAB`.
+            pub const VOCAB: usize = #vocab;
+            #token_types
+        }
+    });
+    let parameters =
+        tables
+            .iter()
+            .map(|part| part.parameters.clone())
+            .chain(stacks.iter().flat_map(|s| {
+                let (layer, count) = (&s.names.layer, &s.names.count_const);
+                s.positions
+                    .iter()
+                    .map(|part| part.parameters.clone())
+                    .chain([quote!(Self::#count * #layer::PARAMETERS)])
+                    .chain(s.final_norm.iter().map(|part| part.parameters.clone()))
+            }));
+    quote! {
+        /// Width of the residual stream: each token is a row of `D_MODEL` numbers.
+        pub const D_MODEL: usize = #d_model;
+        /// Attention heads in each attention sublayer.
+        pub const HEADS: usize = #heads;
+        /// Width of each head: `D_MODEL / HEADS`.
+        pub const D_HEAD: usize = Self::D_MODEL / Self::HEADS;
+        #(#layer_counts)*
+        #[doc = #d_ff_doc]
+        pub const D_FF: usize = #d_ff;
+        /// The longest sequence the model accepts, in tokens.
+        pub const MAX_LEN: usize = #max_len;
+        #eps
+        #vocab
+        /// Learned numbers, as PyTorch's `sum(p.numel() for p in model.parameters())`.
+        pub const PARAMETERS: usize = #(#parameters)+*;
+        /// Bytes of weights: `PARAMETERS` `f32`s.
+        pub const WEIGHT_BYTES: usize = Self::PARAMETERS * ::core::mem::size_of::<f32>();
+    }
+}
+
+/// `f32` literal in scientific notation, as a person writes an epsilon: `1e-5f32`.
+fn float_literal(value: f32) -> Literal {
+    let text = format!("{value:e}f32");
+    text.parse()
+        .unwrap_or_else(|_| Literal::f32_suffixed(value))
+}
+
+/// `zeroed()`, `init(seed)` and `scratch()`.
+fn constructors(names: &Names, tables: &[Part], stacks: &[StackParts<'_>]) -> TokenStream {
+    let (rt, scratch) = (&names.rt, &names.scratch);
+    let fields = |seeded: bool| -> Vec<TokenStream> {
+        let value = |part: &Part| {
+            let field = &part.field;
+            let value = if seeded { &part.init } else { &part.zeroed };
+            quote!(#field: #value,)
+        };
+        tables
+            .iter()
+            .map(value)
+            .chain(stacks.iter().flat_map(|s| {
+                let (layers, layer) = (&s.names.layers_field, &s.names.layer);
+                let layers = if seeded {
+                    quote!(#layers: ::core::array::from_fn(|_| #layer::init(&mut rng)),)
+                } else {
+                    quote!(#layers: ::core::array::from_fn(|_| #layer::zeroed()),)
+                };
+                s.positions
+                    .iter()
+                    .map(value)
+                    .chain([layers])
+                    .chain(s.final_norm.iter().map(value))
+                    .collect::<Vec<_>>()
+            }))
+            .collect()
+    };
+    let (zeroed, seeded) = (fields(false), fields(true));
+    quote! {
+        /// A model with every weight and bias zero and every norm the identity: a start
+        /// for loading weights.
+        #[must_use]
+        pub fn zeroed() -> Self {
+            Self { #(#zeroed)* }
+        }
+
+        /// A model with deterministic random weights: Xavier-uniform matrices as in
+        /// `nn.Transformer`, zero biases, unit norm scales. The same `seed` gives the same
+        /// numbers on every platform.
+        #[must_use]
+        pub fn init(seed: u64) -> Self {
+            let mut rng = #rt::Rng::new(seed);
+            Self { #(#seeded)* }
+        }
+
+        /// Working memory for sequences of up to `MAX_LEN` tokens (and memories of up to
+        /// `MAX_LEN` tokens): allocate once, reuse for every `*_into` call.
+        #[must_use]
+        pub fn scratch() -> #scratch {
+            #rt::Scratch::with_capacity(Self::MAX_LEN, Self::MAX_LEN)
+        }
+    }
+}
+
+/// `load`/`save` over every tensor, unrolled over layers, and the file and byte entry points.
+fn io(model: &Model, names: &Names, tables: &[Part], stacks: &[StackParts<'_>]) -> TokenStream {
+    let rt = &names.rt;
+    let dialect = Dialect::of(model);
+    let root = dialect.root.as_ref();
+    let calls = |save: bool| -> Vec<TokenStream> {
+        let name_prefix = (root.is_some() && !save).then_some("{root}");
+        let mut calls = io_calls(&tables.iter().collect::<Vec<_>>(), name_prefix, save);
+        for (stack, s) in model.stacks.iter().zip(stacks) {
+            calls.extend(io_calls(
+                &s.positions.iter().collect::<Vec<_>>(),
+                name_prefix,
+                save,
+            ));
+            let layers = &s.names.layers_field;
+            for i in 0..stack.layers {
+                let name = format!(
+                    "{}{}{}",
+                    name_prefix.unwrap_or(""),
+                    dialect.stack_prefix(model, stack),
+                    dialect.layer(i)
+                );
+                let name = if name_prefix.is_some() {
+                    quote!(&::std::format!(#name))
+                } else {
+                    quote!(#name)
+                };
+                let index = Literal::usize_unsuffixed(i);
+                calls.push(io_call(
+                    &quote!(self.#layers[#index]),
+                    &Layout::Plain,
+                    &name,
+                    save,
+                ));
+            }
+            calls.extend(io_calls(
+                &s.final_norm.iter().collect::<Vec<_>>(),
+                name_prefix,
+                save,
+            ));
+        }
+        calls
+    };
+    let (loads, saves) = (calls(false), calls(true));
+    // A checkpoint may nest the model under a root and carry tensors no model here uses.
+    let find_root = root.map(|root| {
+        let (probe, prefix) = (root.probe, root.prefix);
+        let ignores = root.ignore.iter().map(|ignore| {
+            let name = format!("{{root}}{ignore}");
+            quote!(loader.ignore_prefix(&::std::format!(#name));)
+        });
+        quote! {
+            let root = if loader.contains(#probe) { #prefix } else { "" };
+            #(#ignores)*
+        }
+    });
+    let module = (dialect.model_source)(model.kind, model.stacks.iter().any(Stack::cross));
+    let file_doc = format!(
+        " Loads a safetensors file holding the `state_dict` of a {module} of this shape \
+         (`safetensors.torch.save_file(module.state_dict(), path)`). f32, f16 and bf16 tensors load."
+    );
+    let load_doc = match root {
+        Some(root) => format!(
+            " Reads every tensor of the model from `loader`, under `{}` if the file nests them there; {} are allowed and skipped. Faults are collected in `loader`.",
+            root.prefix,
+            root.ignore
+                .iter()
+                .map(|ignore| {
+                    if ignore.ends_with('.') {
+                        format!("`{ignore}*`")
+                    } else {
+                        format!("`{ignore}`")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" and ")
+        ),
+        None => {
+            " Reads every tensor of the model from `loader`; faults are collected there.".to_owned()
+        }
+    };
+    let load_error = rt_link(rt, "load::LoadError");
+    let load_error_doc = format!(" {load_error} naming every missing, mis-shaped or");
+    let bytes_error_doc = format!(" {load_error} if serialisation fails.");
+    let file_error_doc = format!(" {load_error} if the file cannot be written.");
+    quote! {
+        #[doc = #file_doc]
+        ///
+        /// # Errors
+        ///
+        #[doc = #load_error_doc]
+        /// unexpected tensor, or why the file could not be read.
+        pub fn from_safetensors(
+            path: impl ::core::convert::AsRef<::std::path::Path>,
+        ) -> ::core::result::Result<Self, #rt::load::LoadError> {
+            Self::from_safetensors_with(path, #rt::load::LoadOptions::default())
+        }
+
+        /// [`Self::from_safetensors`], loading as `options` say (`LoadOptions::lenient()`
+        /// skips tensors the model does not use).
+        ///
+        /// # Errors
+        ///
+        /// As [`Self::from_safetensors`].
+        pub fn from_safetensors_with(
+            path: impl ::core::convert::AsRef<::std::path::Path>,
+            options: #rt::load::LoadOptions,
+        ) -> ::core::result::Result<Self, #rt::load::LoadError> {
+            // Streamed from the file tensor by tensor: the file is never held in memory
+            // beside the model. Opened first, so a bad file fails before any allocation.
+            let mut loader = #rt::load::Loader::open(path.as_ref())?;
+            let mut model = Self::zeroed();
+            model.load(&mut loader);
+            loader.finish(options.strictness)?;
+            ::core::result::Result::Ok(model)
+        }
+
+        /// [`Self::from_safetensors`] on the bytes of a file; strict: a tensor the model
+        /// does not use is an error.
+        ///
+        /// # Errors
+        ///
+        /// As [`Self::from_safetensors`].
+        pub fn from_safetensors_bytes(bytes: &[u8]) -> ::core::result::Result<Self, #rt::load::LoadError> {
+            Self::from_safetensors_bytes_with(bytes, #rt::load::LoadOptions::default())
+        }
+
+        /// [`Self::from_safetensors_bytes`], loading as `options` say.
+        ///
+        /// # Errors
+        ///
+        /// As [`Self::from_safetensors`].
+        pub fn from_safetensors_bytes_with(
+            bytes: &[u8],
+            options: #rt::load::LoadOptions,
+        ) -> ::core::result::Result<Self, #rt::load::LoadError> {
+            let mut loader = #rt::load::Loader::new(bytes)?;
+            let mut model = Self::zeroed();
+            model.load(&mut loader);
+            loader.finish(options.strictness)?;
+            ::core::result::Result::Ok(model)
+        }
+
+        #[doc = #load_doc]
+        pub fn load(&mut self, loader: &mut #rt::load::Loader<'_>) {
+            #find_root
+            #(#loads)*
+        }
+
+        /// Writes every tensor under the names [`Self::load`] reads.
+        pub fn save(&self, writer: &mut #rt::load::Writer) {
+            #(#saves)*
+        }
+
+        /// The model as safetensors bytes, under the names [`Self::load`] reads.
+        ///
+        /// # Errors
+        ///
+        #[doc = #bytes_error_doc]
+        pub fn to_safetensors_bytes(&self) -> ::core::result::Result<::std::vec::Vec<u8>, #rt::load::LoadError> {
+            let mut writer = #rt::load::Writer::new();
+            self.save(&mut writer);
+            writer.to_bytes()
+        }
+
+        /// Writes the model to a safetensors file at `path`, under the names
+        /// [`Self::load`] reads.
+        ///
+        /// # Errors
+        ///
+        #[doc = #file_error_doc]
+        pub fn to_safetensors(
+            &self,
+            path: impl ::core::convert::AsRef<::std::path::Path>,
+        ) -> ::core::result::Result<(), #rt::load::LoadError> {
+            let mut writer = #rt::load::Writer::new();
+            self.save(&mut writer);
+            writer.write_file(path.as_ref())
+        }
+    }
+}
+
+/// `summary()` with a row for every part and layer, and `flops(n)`.
+fn summary(names: &Names, tables: &[Part], stacks: &[StackParts<'_>]) -> TokenStream {
+    let (rt, m) = (&names.rt, &names.model);
+    let title = m.to_string();
+    let row = |part: &Part| {
+        let (name, kind, parameters) = (part.field.to_string(), part.kind, &part.parameters);
+        quote!(summary.row(0, #name, #kind, Self::D_MODEL, #parameters);)
+    };
+    let mut rows: Vec<TokenStream> = tables.iter().map(row).collect();
+    for s in stacks {
+        rows.extend(s.positions.iter().map(row));
+        let (layers, layer) = (&s.names.layers_field, &s.names.layer);
+        for i in 0..s.stack.layers {
+            let name = format!("{layers}.{i}");
+            rows.push(quote!(#layer::summary_rows(&mut summary, #name);));
+        }
+        rows.extend(s.final_norm.iter().map(row));
+    }
+    let flops = stacks.iter().map(|s| {
+        let (layer, count) = (&s.names.layer, &s.names.count_const);
+        quote!(Self::#count as u64 * #layer::flops(n))
+    });
+    let memory_note = if stacks.iter().any(|s| s.stack.cross()) {
+        " Every input (source, target, memory) is taken to be `n` tokens long."
+    } else {
+        ""
+    };
+    let flops_doc = format!(
+        " Floating-point operations of one forward pass over `n` tokens: a multiply-add counts 2, \
+         matrix products only (norms, softmax and activations are not counted).{memory_note}"
+    );
+    quote! {
+        /// One row per table, layer and sublayer with its output shape and learned numbers,
+        /// and the totals: like torchinfo's summary. Printed by `Display`.
+        #[must_use]
+        pub fn summary() -> #rt::Summary {
+            let mut summary = #rt::Summary::new(#title, Self::PARAMETERS);
+            #(#rows)*
+            summary
+        }
+
+        #[doc = #flops_doc]
+        #[must_use]
+        pub const fn flops(n: usize) -> u64 {
+            #(#flops)+*
+        }
+    }
+}
+
+/// `impl Debug for TinyLm`, listing the dimensions from the consts.
+fn debug(names: &Names) -> TokenStream {
+    let m = &names.model;
+    let name = m.to_string();
+    let layer_fields = names.stacks.iter().map(|stack| {
+        let count = &stack.count_const;
+        let label = count.to_string().to_lowercase();
+        quote!(.field(#label, &Self::#count))
+    });
+    quote! {
+        #[automatically_derived]
+        impl ::core::fmt::Debug for #m {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(#name)
+                    .field("d_model", &Self::D_MODEL)
+                    .field("heads", &Self::HEADS)
+                    #(#layer_fields)*
+                    .field("d_ff", &Self::D_FF)
+                    .field("max_len", &Self::MAX_LEN)
+                    .field("parameters", &Self::PARAMETERS)
+                    .finish_non_exhaustive()
+            }
+        }
+    }
+}
