@@ -3,8 +3,8 @@
 //! The pipeline reads top to bottom: `spec` parses tokens into specs (grammar only),
 //! `validate` checks what they mean, reports every mistake at once and builds a checked
 //! `model::Model` (whose size `count` works out), and `codegen` writes the structs,
-//! consts, loaders and unrolled forward passes. See the `transformer` crate for the
-//! user-facing documentation.
+//! consts, loaders and unrolled forward passes, then each model's code as text. See the
+//! `transformer` crate for the user-facing documentation.
 
 mod codegen;
 mod count;

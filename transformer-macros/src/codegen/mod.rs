@@ -1,10 +1,12 @@
-//! [`Model`]s → Rust: the structs, consts, constructors and forward passes.
+//! [`Model`]s → Rust: the structs, consts, constructors and forward passes, and each model's
+//! code as text (`EXPANSION`).
 //!
 //! Each file writes one part; this one names things and assembles them. Paths are
 //! absolute (`::transformer::runtime::…`, or the `crate = "…"` option's path) so the user's imports never matter, and every
 //! generated item carries a doc comment built from the spec.
 
 mod consts;
+pub(crate) mod expansion;
 mod forward;
 mod load;
 mod summary;
@@ -17,12 +19,21 @@ use syn::Ident;
 
 use crate::model::{Kind, Model};
 
-/// Everything the macro emits for a list of checked models.
+/// Everything the macro emits for a list of checked models: each model's code, then its
+/// `EXPANSION`, that code as text.
 pub fn generate(models: &[Model]) -> TokenStream {
-    models.iter().map(generate_model).collect()
+    models
+        .iter()
+        .map(|model| {
+            let code = generate_model(model);
+            let expansion = expansion::expansion(model, &code);
+            quote!(#code #expansion)
+        })
+        .collect()
 }
 
-fn generate_model(model: &Model) -> TokenStream {
+/// One model's code as our snapshots show it: everything but its `EXPANSION`.
+pub fn generate_model(model: &Model) -> TokenStream {
     let names = Names::new(model);
     let structs = weights::structs(model, &names);
     let consts = consts::consts(model, &names);
