@@ -3,7 +3,8 @@
 //! ```text
 //! impl TinyLm {
 //!     /// The code that `transformer!` generated for `TinyLm`, …
-//!     pub const EXPANSION: &'static str = "/// `TinyLm`: encoder, 2 layers, …";
+//!     pub const EXPANSION: &'static str =
+//!         ::core::convert::identity("/// `TinyLm`: encoder, 2 layers, …");
 //! }
 //! ```
 
@@ -14,8 +15,8 @@ use quote::quote;
 
 use crate::model::Model;
 
-/// `impl M { pub const EXPANSION: &'static str = "…"; }`, where `code` is everything else
-/// generated for the model, so the text never holds the const itself.
+/// `impl M { pub const EXPANSION: &'static str = identity("…"); }`, where `code` is
+/// everything else generated for the model, so the text never holds the const itself.
 pub fn expansion(model: &Model, code: &TokenStream) -> TokenStream {
     let name = &model.name;
     let text = Literal::string(&pretty(code));
@@ -27,10 +28,11 @@ pub fn expansion(model: &Model, code: &TokenStream) -> TokenStream {
          It costs nothing in a binary that does not use it: a const that nothing reads is not\n \
          emitted."
     );
+    // Through a call, since rustdoc shows a literal value, all of it, on the model's page.
     quote! {
         impl #name {
             #[doc = #doc]
-            pub const EXPANSION: &'static str = #text;
+            pub const EXPANSION: &'static str = ::core::convert::identity(#text);
         }
     }
 }

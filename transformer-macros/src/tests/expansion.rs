@@ -21,7 +21,7 @@ fn split_expansions(input: TokenStream) -> (Vec<(String, String)>, syn::File) {
     (expansions, file)
 }
 
-/// `impl M { pub const EXPANSION: &'static str = "…"; }` → `("M", "…")`.
+/// `impl M { pub const EXPANSION: &'static str = identity("…"); }` → `("M", "…")`.
 fn expansion_of(item: &syn::Item) -> Option<(String, String)> {
     let syn::Item::Impl(block) = item else {
         return None;
@@ -29,10 +29,13 @@ fn expansion_of(item: &syn::Item) -> Option<(String, String)> {
     let [syn::ImplItem::Const(konst)] = block.items.as_slice() else {
         return None;
     };
-    let syn::Expr::Lit(syn::ExprLit {
+    let syn::Expr::Call(call) = &konst.expr else {
+        return None;
+    };
+    let Some(syn::Expr::Lit(syn::ExprLit {
         lit: syn::Lit::Str(text),
         ..
-    }) = &konst.expr
+    })) = call.args.first()
     else {
         return None;
     };
