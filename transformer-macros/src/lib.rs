@@ -4,7 +4,7 @@
 //! `validate` checks what they mean against the one table of keys (`validate/keys.rs`),
 //! reports every mistake at once and builds the checked `model::Model`, a tree of stacks and
 //! sublayers (whose size `count` works out), and `codegen` writes it out, one unit per node
-//! of the tree. A key's whole life is in at most five files: its row in `keys.rs`, its rule
+//! of the tree, then each model's code as text. A key's whole life is in at most five files: its row in `keys.rs`, its rule
 //! in `validate.rs`, its node in `model.rs`, its codegen unit, and the runtime's kernel. See
 //! the `transformer` crate for the user-facing documentation.
 

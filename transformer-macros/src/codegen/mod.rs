@@ -1,5 +1,6 @@
 //! [`Model`] trees → Rust: one unit per node of the tree, each writing every facet of its
-//! node (field, constructor, forward step, tensor names, parameter count, summary row).
+//! node (field, constructor, forward step, tensor names, parameter count, summary row), and
+//! each model's code as text (`EXPANSION`, `expansion`).
 //!
 //! | unit | node | writes |
 //! |---|---|---|
@@ -18,6 +19,7 @@ mod attention;
 mod dialect;
 mod embedding;
 mod entry;
+pub(crate) mod expansion;
 mod feed_forward;
 mod layer;
 mod model;
@@ -29,12 +31,21 @@ use syn::Ident;
 
 use crate::model::{Kind, Model, Role, Stack};
 
-/// Everything the macro emits for a list of checked models.
+/// Everything the macro emits for a list of checked models: each model's code, then its
+/// `EXPANSION`, that code as text.
 pub fn generate(models: &[Model]) -> TokenStream {
-    models.iter().map(generate_model).collect()
+    models
+        .iter()
+        .map(|model| {
+            let code = generate_model(model);
+            let expansion = expansion::expansion(model, &code);
+            quote!(#code #expansion)
+        })
+        .collect()
 }
 
-fn generate_model(model: &Model) -> TokenStream {
+/// One model's code as our snapshots show it: everything but its `EXPANSION`.
+pub fn generate_model(model: &Model) -> TokenStream {
     let names = Names::new(model);
     let model_items = model::model(model, &names);
     let layers = model

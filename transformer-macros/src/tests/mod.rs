@@ -1,18 +1,24 @@
-//! Tests of the whole expansion: snapshots of generated code, and a fuzz test that no input
-//! makes the macro panic.
+//! Tests of the whole expansion: snapshots of generated code, each model's `EXPANSION` (that
+//! code as text), and a fuzz test that no input makes the macro panic.
 
+mod expansion;
 mod fuzz;
 mod snapshots;
 
 use proc_macro2::TokenStream;
 
-/// `expand`'s output, pretty-printed as a person would read it in `cargo expand`.
+use crate::codegen;
+
+/// The code generated for a valid spec, pretty-printed as a person would read it in
+/// `cargo expand`, by the printer of the `EXPANSION` consts, which it leaves out: for a
+/// one-model spec, the text of that model's `EXPANSION`.
 pub fn pretty(input: TokenStream) -> String {
-    let output = crate::expand(input);
-    match syn::parse2::<syn::File>(output.clone()) {
-        Ok(file) => prettyplease::unparse(&file),
-        Err(e) => panic!("expansion is not valid Rust ({e}):\n{output}"),
-    }
+    let models = syn::parse2::<crate::spec::Specs>(input)
+        .and_then(|specs| crate::validate::validate(&specs))
+        .unwrap_or_else(|e| panic!("not a valid spec: {e}"));
+    let code: TokenStream = models.iter().map(codegen::generate_model).collect();
+    codegen::expansion::try_pretty(&code)
+        .unwrap_or_else(|e| panic!("expansion is not valid Rust ({e}):\n{code}"))
 }
 
 /// Not a test but a measurement for `scripts/compile-time.sh`: the median time `expand` takes
