@@ -55,6 +55,26 @@ thread_local! {
     static TOKEN_PANELS: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Grows the calling thread's product buffers to what products of up to `n` tokens over up
+/// to `k` inputs need, so that later ones of at most that size allocate nothing on it.
+/// Which thread runs which part of a product depends on timing, so a forward pass can meet a
+/// part on a thread that has not run one as large before: [`Scratch`](crate::Scratch) calls
+/// this on every thread when it is made.
+pub(crate) fn reserve(k: usize, n: usize) {
+    // Only kernels that read packed tokens use token panels (and a level that cannot be
+    // obeyed is the kernels' error to report, not this function's).
+    if crate::cpu::try_level().is_ok_and(|level| Kernel::of(level).packs_tokens()) {
+        let n_pad = n.next_multiple_of(TOKEN_PAD);
+        TOKEN_PANELS.with_borrow_mut(|panels| {
+            crate::heap::grown(panels, n_pad * k + TOKEN_PAD);
+        });
+    }
+    // Room for the widest tile's rows (the AVX-512 tile's 16), whichever kernel runs.
+    PANEL.with_borrow_mut(|panel| {
+        crate::heap::grown(panel, k * 16);
+    });
+}
+
 /// The shape of one product: `out[n][m] = x[n][k] · w[m][k]ᵀ (+ b[m])`.
 #[derive(Clone, Copy, Debug)]
 pub struct Dims {

@@ -39,6 +39,13 @@ fn for_each_mut<T: Send>(items: &mut [T], f: &(impl Fn(usize, &mut T) + Sync)) {
     });
 }
 
+/// Calls `f` once on each thread that kernels may use (the caller and up to [`get`] − 1
+/// workers, started if need be), and returns when all are done: for thread-local state
+/// every part of a later job may need.
+pub(crate) fn on_every_thread(f: &(impl Fn() + Sync)) {
+    pool::run(get(), &|_| f());
+}
+
 /// Calls `f` on consecutive pieces of `items`, split between up to [`get`] threads when
 /// there are more than `grain` items (pieces never shrink below `grain`); allocation-free.
 pub(crate) fn for_each_piece<T: Send>(

@@ -45,7 +45,7 @@ impl Kernel {
     }
 
     /// The kernel of a level.
-    fn of(level: Level) -> Self {
+    pub fn of(level: Level) -> Self {
         match level {
             #[cfg(target_arch = "x86_64")]
             Level::Avx512 => Self::Avx512,
