@@ -36,15 +36,15 @@ pub fn parameters(model: &Model) -> Option<u64> {
             Positional::None | Positional::Sinusoidal => 0,
         };
         let tables = stack.tokens().map_or(Some(0), |tables| {
-            let rows = tables.vocab as u64 + tables.token_types.unwrap_or(0) as u64;
-            rows.checked_mul(d)?
-                .checked_add(u64::from(tables.norm) * norm)
+            (tables.vocab as u64 + tables.token_types.unwrap_or(0) as u64).checked_mul(d)
         })?;
+        let input_norm = u64::from(stack.input_norm) * norm;
         total = total
             .checked_add(layer.checked_mul(stack.layers as u64)?)?
             .checked_add(u64::from(stack.final_norm) * norm)?
             .checked_add(positions)?
-            .checked_add(tables)?;
+            .checked_add(tables)?
+            .checked_add(input_norm)?;
     }
     // Four bytes each must stay addressable.
     (total <= isize::MAX as u64 / 4).then_some(total)

@@ -46,6 +46,7 @@ use proc_macro2::TokenStream;
 /// | `token_types` | integer > 0 (needs `vocab`) | none | a token-type table |
 /// | `embed_norm` | `true`, `false` (single stack) | `false` | a layer norm on the summed embeddings |
 /// | `weights` | `pytorch`, `bert` (`bert`: post-norm encoder) | `pytorch` | tensor names for safetensors |
+/// | `encoder`, `decoder` | `{ key: value, … }` (`encoder_decoder` only) | none | settings of one stack of an `encoder_decoder`: `positional`, `vocab`, `token_types`, `embed_norm` |
 #[proc_macro]
 pub fn transformer(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
     expand(input.into()).into()

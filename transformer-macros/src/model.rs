@@ -83,6 +83,8 @@ pub struct Stack {
     pub layers: usize,
     pub input: Input,
     pub positions: Positional,
+    /// A layer norm on the input rows once embedded and positioned (BERT's embedding norm).
+    pub input_norm: bool,
     /// One layer's sublayers in forward order, each with a residual connection.
     pub block: Vec<Sublayer>,
     pub norm: NormPlacement,
@@ -120,8 +122,6 @@ pub struct TokenTables {
     pub vocab: usize,
     /// Rows of a token-type (segment) table, if any.
     pub token_types: Option<usize>,
-    /// A layer norm on the summed embeddings.
-    pub norm: bool,
 }
 
 /// One residual sublayer of a layer.
@@ -154,11 +154,9 @@ impl Model {
     /// Some layer norm exists (in the layers, after a stack, or on the embeddings), so `eps`
     /// is used.
     pub fn has_layer_norm(&self) -> bool {
-        self.stacks.iter().any(|stack| {
-            stack.norm != NormPlacement::None
-                || stack.final_norm
-                || stack.tokens().is_some_and(|tables| tables.norm)
-        })
+        self.stacks
+            .iter()
+            .any(|stack| stack.norm != NormPlacement::None || stack.final_norm || stack.input_norm)
     }
 
     /// The feed-forward width shared by every stack: 0 without feed-forward sublayers.
@@ -173,9 +171,12 @@ impl Model {
             .unwrap_or(0)
     }
 
-    /// The token tables of the stack that reads token ids, if one does.
+    /// The token tables of a single-stack model that reads token ids.
     pub fn tokens(&self) -> Option<&TokenTables> {
-        self.stacks.iter().find_map(Stack::tokens)
+        match &self.stacks[..] {
+            [stack] => stack.tokens(),
+            _ => None,
+        }
     }
 }
 

@@ -3,7 +3,8 @@
 //! ```text
 //! INVOCATION := ITEM ((";" | ",")? ITEM)* (";" | ",")?
 //! ITEM       := ATTRIBUTE* VIS? NAME? "<" (KEY ":" VALUE),* ","? ">"
-//! VALUE      := INT | FLOAT | "true" | "false" | WORD | "-" VALUE | STRING
+//! VALUE      := INT | FLOAT | "true" | "false" | WORD | "-" VALUE | STRING | GROUP
+//! GROUP      := "{" (KEY ":" VALUE),* ","? "}"      (one stack's settings: `decoder: { … }`)
 //! ```
 
 use proc_macro2::Span;
@@ -42,6 +43,8 @@ pub enum Value {
     Word(Ident),
     /// A `-` before a value, e.g. `-4`.
     Negative(Span, Box<Value>),
+    /// `{ key: value, … }`: settings of one part of the model, such as one stack.
+    Group(Span, Vec<Setting>),
 }
 
 impl Value {
@@ -50,6 +53,7 @@ impl Value {
             Value::Lit(lit) => lit.span(),
             Value::Word(word) => word.span(),
             Value::Negative(minus, value) => minus.join(value.span()).unwrap_or(*minus),
+            Value::Group(braces, _) => *braces,
         }
     }
 }
@@ -62,6 +66,18 @@ impl quote::ToTokens for Value {
             Value::Negative(minus, value) => {
                 Token![-](*minus).to_tokens(tokens);
                 value.to_tokens(tokens);
+            }
+            Value::Group(braces, settings) => {
+                let mut inner = proc_macro2::TokenStream::new();
+                for setting in settings {
+                    setting.key.to_tokens(&mut inner);
+                    Token![:](setting.key.span()).to_tokens(&mut inner);
+                    setting.value.to_tokens(&mut inner);
+                    Token![,](setting.key.span()).to_tokens(&mut inner);
+                }
+                let mut group = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, inner);
+                group.set_span(*braces);
+                tokens.extend([proc_macro2::TokenTree::Group(group)]);
             }
         }
     }
@@ -204,9 +220,28 @@ impl Parse for Value {
         if input.peek(Ident) {
             return Ok(Value::Word(input.parse()?));
         }
+        if input.peek(syn::token::Brace) {
+            let content;
+            let braces = syn::braced!(content in input);
+            let mut settings = Vec::new();
+            while !content.is_empty() {
+                settings.push(content.parse()?);
+                if content.peek(Token![,]) {
+                    content.parse::<Token![,]>()?;
+                } else if !content.is_empty() {
+                    return Err(content.error(
+                        "expected `,` or `}` after a setting\n\
+                         help: separate the settings of a group with commas",
+                    ));
+                }
+            }
+            return Ok(Value::Group(braces.span.join(), settings));
+        }
         Err(input.error(
-            "expected a value: an integer, a float, `true`, `false` or a word such as `gelu`\n\
-             help: e.g. `d_model: 64`, `eps: 1e-5`, `bias: false`, `activation: gelu`",
+            "expected a value: an integer, a float, `true`, `false`, a word such as `gelu`, \
+             or a group of settings in braces\n\
+             help: e.g. `d_model: 64`, `eps: 1e-5`, `bias: false`, `activation: gelu`, \
+             `decoder: { vocab: 51865 }`",
         ))
     }
 }
@@ -237,6 +272,19 @@ mod tests {
         assert_eq!(names, [Some("A".into()), Some("B".into()), None]);
         assert_eq!(specs.items[0].attrs.len(), 1);
         assert_eq!(specs.items[1].settings.len(), 3);
+    }
+
+    #[test]
+    fn groups_hold_settings() {
+        let specs = parse(quote! { M < decoder: { vocab: 100, positional: learned, }, heads: 2 > })
+            .unwrap();
+        let Value::Group(_, inner) = &specs.items[0].settings[0].value else {
+            panic!("a group")
+        };
+        let keys: Vec<String> = inner.iter().map(|s| s.key.to_string()).collect();
+        assert_eq!(keys, ["vocab", "positional"]);
+        let err = parse(quote! { M < decoder: { vocab: 100 positional: learned } > }).err();
+        assert!(err.unwrap().to_string().contains("expected `,` or `}`"));
     }
 
     #[test]

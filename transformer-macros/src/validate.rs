@@ -81,6 +81,32 @@ struct Read {
     token_types: Got<usize>,
     embed_norm: Got<bool>,
     weights: Got<Weights>,
+    /// `encoder: { … }` and `decoder: { … }`, each stack's own settings.
+    encoder: Option<StackRead>,
+    decoder: Option<StackRead>,
+}
+
+/// The settings of one stack's group, each checked on its own.
+struct StackRead {
+    /// The group's key, `encoder` or `decoder`.
+    key: Span,
+    positional: Got<Positional>,
+    vocab: Got<usize>,
+    token_types: Got<usize>,
+    embed_norm: Got<bool>,
+}
+
+impl StackRead {
+    fn new(s: &Settings, key: &Key, errors: &mut Vec<syn::Error>) -> Option<Self> {
+        let (key, group) = s.group(key, keys::STACK_KEYS, errors)?;
+        Some(Self {
+            key,
+            positional: group.word(&keys::POSITIONAL, POSITIONALS, errors),
+            vocab: group.dim(&keys::VOCAB, errors),
+            token_types: group.dim(&keys::TOKEN_TYPES, errors),
+            embed_norm: group.flag(&keys::EMBED_NORM, errors),
+        })
+    }
 }
 
 impl Read {
@@ -109,6 +135,8 @@ impl Read {
             token_types: s.dim(&keys::TOKEN_TYPES, errors),
             embed_norm: s.flag(&keys::EMBED_NORM, errors),
             weights: s.word(&keys::WEIGHTS, WEIGHTS, errors),
+            encoder: StackRead::new(s, &keys::ENCODER, errors),
+            decoder: StackRead::new(s, &keys::DECODER, errors),
         }
     }
 }
@@ -120,9 +148,8 @@ struct Assumed {
     norm: NormPlacement,
     ffn: bool,
     final_norm: bool,
+    /// Some stack normalises its embedded input.
     embed_norm: bool,
-    /// One stack without cross-attention: the only shape that takes token ids.
-    single_stack: bool,
 }
 
 impl Assumed {
@@ -134,14 +161,16 @@ impl Assumed {
             .unwrap_or(NormPlacement::Post);
         // `nn.Transformer` puts a final norm on both stacks; elsewhere it is opt-in.
         let final_norm_default = kind == Kind::EncoderDecoder && norm != NormPlacement::None;
-        let cross_attention = read.cross_attention.or(false).unwrap_or(false);
+        let in_group = [&read.encoder, &read.decoder]
+            .into_iter()
+            .flatten()
+            .any(|group| group.embed_norm.or(false).unwrap_or(false));
         Self {
             kind,
             norm,
             ffn: read.ffn.or(true).unwrap_or(true),
             final_norm: read.final_norm.or(final_norm_default).unwrap_or(false),
-            embed_norm: read.embed_norm.or(false).unwrap_or(false),
-            single_stack: kind != Kind::EncoderDecoder && !cross_attention,
+            embed_norm: read.embed_norm.or(false).unwrap_or(false) || in_group,
         }
     }
 }
@@ -170,8 +199,12 @@ fn check_rules(
     check_ffn_settings_need_ffn(assumed.ffn, &read.d_ff, &read.activation, errors);
     check_causal_is_for_encoders(kind, &read.causal, errors);
     check_cross_attention_is_for_decoders(kind, &read.cross_attention, errors);
-    check_token_tables_need_a_single_stack(assumed.single_stack, read, errors);
+    check_stack_groups_need_two_stacks(kind, read, errors);
+    check_token_tables_say_which_stack(kind, read, errors);
     check_token_types_need_vocab(&read.vocab, &read.token_types, errors);
+    for group in [&read.encoder, &read.decoder].into_iter().flatten() {
+        check_token_types_need_vocab(&group.vocab, &group.token_types, errors);
+    }
     check_bert_layout(assumed, settings, &read.weights, errors);
 }
 
@@ -187,73 +220,91 @@ fn build(spec: &Spec, options: Options, read: &Read, assumed: &Assumed) -> Optio
         None
     };
     let out_proj = read.out_proj.or(true)?;
-    let positions = read.positional.or(Positional::None)?;
-    let stack = |role: Role, layers: usize, causal: bool, cross: bool, input: Input| {
-        let attention = |memory: bool| {
-            Sublayer::Attention(Attention {
-                memory,
-                causal: causal && !memory,
-                out_proj,
+    // A stack's own group overrides the model's settings for that stack.
+    let input = |group: &Option<StackRead>| -> Option<(Input, Positional, bool)> {
+        let (positional, vocab, token_types, embed_norm) = match group {
+            Some(g) => (
+                g.positional
+                    .value()
+                    .map_or(read.positional.or(Positional::None), Some)?,
+                g.vocab.value(),
+                g.token_types.value(),
+                g.embed_norm.or(false)?,
+            ),
+            None => (
+                read.positional.or(Positional::None)?,
+                read.vocab.value(),
+                read.token_types.value(),
+                read.embed_norm.or(false)?,
+            ),
+        };
+        let input = match vocab {
+            Some(vocab) => Input::Tokens(TokenTables { vocab, token_types }),
+            None => Input::Features,
+        };
+        Some((input, positional, embed_norm))
+    };
+    let stack =
+        |role: Role, layers: usize, causal: bool, cross: bool, group: &Option<StackRead>| {
+            let (input, positions, input_norm) = input(group)?;
+            let attention = |memory: bool| {
+                Sublayer::Attention(Attention {
+                    memory,
+                    causal: causal && !memory,
+                    out_proj,
+                })
+            };
+            let mut block = vec![attention(false)];
+            if cross {
+                block.push(attention(true));
+            }
+            if let Some(ffn) = &ffn {
+                block.push(Sublayer::FeedForward(FeedForward {
+                    d_ff: ffn.d_ff,
+                    activation: ffn.activation,
+                }));
+            }
+            Some(Stack {
+                role,
+                layers,
+                input,
+                positions,
+                input_norm,
+                block,
+                norm: assumed.norm,
+                final_norm: assumed.final_norm,
             })
         };
-        let mut block = vec![attention(false)];
-        if cross {
-            block.push(attention(true));
-        }
-        if let Some(ffn) = &ffn {
-            block.push(Sublayer::FeedForward(FeedForward {
-                d_ff: ffn.d_ff,
-                activation: ffn.activation,
-            }));
-        }
-        Stack {
-            role,
-            layers,
-            input,
-            positions,
-            block,
-            norm: assumed.norm,
-            final_norm: assumed.final_norm,
-        }
-    };
-    let input = match read.vocab.value() {
-        Some(vocab) => Input::Tokens(TokenTables {
-            vocab,
-            token_types: read.token_types.value(),
-            norm: assumed.embed_norm,
-        }),
-        None => Input::Features,
-    };
     let stacks = match assumed.kind {
         Kind::Encoder => vec![stack(
             Role::Encoder,
             read.layers.value()?,
             read.causal.or(false)?,
             false,
-            input,
-        )],
+            &None,
+        )?],
         Kind::Decoder => vec![stack(
             Role::Decoder,
             read.layers.value()?,
             true,
             read.cross_attention.or(false)?,
-            input,
-        )],
+            &None,
+        )?],
         Kind::EncoderDecoder => vec![
             stack(
                 Role::Encoder,
                 read.encoder_layers.value()?,
                 false,
                 false,
-                Input::Features,
-            ),
+                &read.encoder,
+            )?,
             stack(
                 Role::Decoder,
                 read.decoder_layers.value()?,
                 true,
                 true,
-                Input::Features,
-            ),
+                &read.decoder,
+            )?,
         ],
     };
     Some(Model {
@@ -507,27 +558,50 @@ fn check_cross_attention_is_for_decoders(
 }
 
 /// Token ids enter a single stack; an encoder–decoder or a decoder reading a memory takes
-/// embeddings, since its two inputs would need two tables.
-fn check_token_tables_need_a_single_stack(
-    single_stack: bool,
-    read: &Read,
-    errors: &mut Vec<syn::Error>,
-) {
-    if single_stack {
+/// `encoder: { … }` and `decoder: { … }` set one of `nn.Transformer`'s two stacks; a single
+/// stack takes the same settings directly.
+fn check_stack_groups_need_two_stacks(kind: Kind, read: &Read, errors: &mut Vec<syn::Error>) {
+    if kind == Kind::EncoderDecoder {
+        return;
+    }
+    for (name, group) in [("encoder", &read.encoder), ("decoder", &read.decoder)] {
+        if let Some(group) = group {
+            errors.push(syn::Error::new(
+                group.key,
+                format!(
+                    "`{name}: {{ … }}` sets one stack of `kind: encoder_decoder`, and this model has one stack\n\
+                     help: write the settings directly, e.g. `positional: learned` instead of `{name}: {{ positional: learned }}`"
+                ),
+            ));
+        }
+    }
+}
+
+/// Of `nn.Transformer`'s two stacks, the spec must say which reads token ids.
+fn check_token_tables_say_which_stack(kind: Kind, read: &Read, errors: &mut Vec<syn::Error>) {
+    if kind != Kind::EncoderDecoder {
         return;
     }
     let given = [
-        (keys::VOCAB.name, read.vocab.key_span()),
-        (keys::TOKEN_TYPES.name, read.token_types.key_span()),
-        (keys::EMBED_NORM.name, read.embed_norm.key_span()),
+        (keys::VOCAB.name, read.vocab.key_span(), "vocab: 51865"),
+        (
+            keys::TOKEN_TYPES.name,
+            read.token_types.key_span(),
+            "token_types: 2",
+        ),
+        (
+            keys::EMBED_NORM.name,
+            read.embed_norm.key_span(),
+            "embed_norm: true",
+        ),
     ];
-    for (key, span) in given {
+    for (key, span, example) in given {
         if let Some(span) = span {
             errors.push(syn::Error::new(
                 span,
                 format!(
-                    "`{key}` applies only to a single stack without cross-attention\n\
-                     help: remove `{key}` and pass embeddings to `encode`/`decode`"
+                    "`{key}` on `kind: encoder_decoder` must say which stack it is for\n\
+                     help: move it into that stack's group, e.g. `decoder: {{ {example} }}`"
                 ),
             ));
         }

@@ -11,6 +11,7 @@
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
+use syn::Ident;
 
 use super::dialect::Dialect;
 use super::{Layout, Names, Part, StackNames, Tensor, norm, rt_link};
@@ -19,16 +20,15 @@ use crate::model::{Model, Positional, Stack, TokenTables};
 /// A lookup table of `rows` (a const of the model) rows.
 fn table(
     names: &Names,
-    field: &str,
-    rows: &str,
+    field: &Ident,
+    rows: &Ident,
     doc: &str,
     name: &str,
     kind: &'static str,
 ) -> Part {
     let (rt, m) = (&names.rt, &names.model);
-    let rows = format_ident!("{rows}");
     Part {
-        field: format_ident!("{field}"),
+        field: field.clone(),
         doc: doc.to_owned(),
         ty: quote!(#rt::Embedding<{ #m::#rows }, { #m::D_MODEL }>),
         zeroed: quote!(#rt::Embedding::zeroed()),
@@ -44,34 +44,49 @@ fn table(
     }
 }
 
-/// The token tables and embedding norm of a stack that reads token ids.
-pub fn token_parts(model: &Model, names: &Names, tables: &TokenTables) -> Vec<Part> {
+/// The token tables of a stack that reads token ids, and its input norm if it has one.
+pub fn input_parts(
+    model: &Model,
+    names: &Names,
+    stack: &Stack,
+    stack_names: &StackNames,
+) -> Vec<Part> {
     let dialect = Dialect::of(model);
-    let mut parts = vec![table(
-        names,
-        "token_embedding",
-        "VOCAB",
-        " Token embeddings, `[VOCAB][D_MODEL]`: row `id` is the embedding of token `id`.",
-        dialect.token_embedding,
-        "token embedding",
-    )];
-    if tables.token_types.is_some() {
+    let prefix = dialect.stack_prefix(model, stack);
+    let mut parts = Vec::new();
+    if let Some(tables) = stack.tokens() {
         parts.push(table(
             names,
-            "token_type_embedding",
-            "TOKEN_TYPES",
-            " Token-type (segment) embeddings, `[TOKEN_TYPES][D_MODEL]`, added to each token's.",
-            dialect.token_type_embedding,
-            "token-type embedding",
+            &stack_names.token_embedding,
+            &stack_names.vocab_const,
+            &format!(
+                " Token embeddings, `[{}][D_MODEL]`: row `id` is the embedding of token `id`.",
+                stack_names.vocab_const
+            ),
+            &format!("{prefix}{}", dialect.token_embedding),
+            "token embedding",
         ));
+        if tables.token_types.is_some() {
+            parts.push(table(
+                names,
+                &stack_names.token_type_embedding,
+                &stack_names.token_types_const,
+                &format!(
+                    " Token-type (segment) embeddings, `[{}][D_MODEL]`, added to each token's.",
+                    stack_names.token_types_const
+                ),
+                &format!("{prefix}{}", dialect.token_type_embedding),
+                "token-type embedding",
+            ));
+        }
     }
-    if tables.norm {
+    if stack.input_norm {
         parts.push(norm::part(
             model,
             names,
-            format_ident!("embedding_norm"),
+            stack_names.embedding_norm.clone(),
             " Layer norm over `[D_MODEL]` of the summed embeddings (and positions).".to_owned(),
-            dialect.embedding_norm,
+            &format!("{prefix}{}", dialect.embedding_norm),
             "embedding layer norm",
             &quote!(Self::EPS),
         ));
@@ -93,16 +108,14 @@ pub fn positions_part(
             stack_names.role
         );
         let name = format!("{}{}", dialect.stack_prefix(model, stack), dialect.positions);
-        let mut part = table(
+        table(
             names,
-            "positions",
-            "MAX_LEN",
+            &stack_names.positions_field,
+            &format_ident!("MAX_LEN"),
             &doc,
             &name,
             "learned positions",
-        );
-        part.field = stack_names.positions_field.clone();
-        part
+        )
     })
 }
 
@@ -115,24 +128,29 @@ pub fn input_steps(names: &Names, stack: &Stack, stack_names: &StackNames) -> To
         Positional::Sinusoidal => Some(quote!(#rt::__private::add_sinusoidal(x, 0);)),
         Positional::Learned => Some(quote!(self.#positions.add_rows(x, 0);)),
     };
+    let norm_field = &stack_names.embedding_norm;
     let norm = stack
-        .tokens()
-        .is_some_and(|tables| tables.norm)
-        .then(|| quote!(self.embedding_norm.forward(x);));
+        .input_norm
+        .then(|| quote!(self.#norm_field.forward(x);));
     quote!(#add_positions #norm)
 }
 
 /// `pub fn embed(&self, x, ids, token_types)`: token rows plus token-type rows.
-pub fn embed(names: &Names, tables: &TokenTables) -> TokenStream {
+pub fn embed(names: &Names, stack_names: &StackNames, tables: &TokenTables) -> TokenStream {
     let (rt, m) = (&names.rt, &names.model);
+    let (tokens, types, embed) = (
+        &stack_names.token_embedding,
+        &stack_names.token_type_embedding,
+        &stack_names.embed_fn,
+    );
     let errors_doc = format!(
         " {} naming the first id (or",
         rt_link(rt, "ForwardError::IdOutOfRange")
     );
     let types_doc = if tables.token_types.is_some() {
-        " Token types index `token_type_embedding`; `None` means type 0 for every token."
+        format!(" Token types index `{types}`; `None` means type 0 for every token.")
     } else {
-        " This model has no token-type table: `token_types`, if given, must all be 0."
+        " This stack has no token-type table: `token_types`, if given, must all be 0.".to_owned()
     };
     let token_types = match tables.token_types {
         Some(_) => quote! {
@@ -145,9 +163,9 @@ pub fn embed(names: &Names, tables: &TokenTables) -> TokenStream {
                             expected: ids.len(),
                         });
                     }
-                    self.token_type_embedding.add_ids(x, types, "token type")?;
+                    self.#types.add_ids(x, types, "token type")?;
                 }
-                ::core::option::Option::None => self.token_type_embedding.add_row(x, 0),
+                ::core::option::Option::None => self.#types.add_row(x, 0),
             }
         },
         None => quote! {
@@ -156,9 +174,11 @@ pub fn embed(names: &Names, tables: &TokenTables) -> TokenStream {
             }
         },
     };
+    let lookup_doc = format!(
+        " Writes each token's embedding into `x` (`[n][D_MODEL]`, one row per id): its row of `{tokens}`, plus its token type's row."
+    );
     quote! {
-        /// Writes each token's embedding into `x` (`[n][D_MODEL]`, one row per id): its row of
-        /// `token_embedding`, plus its token type's row.
+        #[doc = #lookup_doc]
         #[doc = #types_doc]
         ///
         /// # Errors
@@ -166,7 +186,7 @@ pub fn embed(names: &Names, tables: &TokenTables) -> TokenStream {
         #[doc = #errors_doc]
         /// type) past its table and its position; a length mismatch between `x`, `ids` and
         /// `token_types`.
-        pub fn embed(
+        pub fn #embed(
             &self,
             x: &mut [[f32; #m::D_MODEL]],
             ids: &[u32],
@@ -180,7 +200,7 @@ pub fn embed(names: &Names, tables: &TokenTables) -> TokenStream {
                 });
             }
             x.fill([0.0; #m::D_MODEL]);
-            self.token_embedding.add_ids(x, ids, "token")?;
+            self.#tokens.add_ids(x, ids, "token")?;
             #token_types
             ::core::result::Result::Ok(())
         }

@@ -17,15 +17,16 @@ use super::feed_forward::activation;
 use super::{Names, Part, StackNames, embedding, norm, rt_link};
 use crate::model::{Activation, Kind, Model, Positional, Stack, Sublayer, Weights};
 
-/// Every entry point of the model, for its `impl`.
+/// Every entry point of the model, for its `impl`: the features families, then the token
+/// family of each stack that reads token ids.
 pub fn methods(model: &Model, names: &Names) -> TokenStream {
-    let features = entry_points(model, names);
-    let tokens = model.tokens().map(|_| {
-        let forward_tokens = forward_tokens(names);
-        let forward_tokens_with = forward_tokens_with(names);
-        quote!(#forward_tokens #forward_tokens_with)
-    });
-    quote!(#(#features)* #tokens)
+    let entries = entries(model, names);
+    let features = entry_points(model, names, &entries);
+    let tokens = entries
+        .iter()
+        .filter(|entry| entry.stack.tokens().is_some())
+        .map(|entry| token_family(names, entry));
+    quote!(#(#features)* #(#tokens)*)
 }
 
 /// The private `run_encoder` / `run_decoder`: the input steps, every layer unrolled, the
@@ -97,23 +98,31 @@ struct Entry<'a> {
     input: &'static str,
 }
 
+/// One entry per stack: `forward` (a single stack without memory), `decode` (a stack with
+/// memory), `encode` (an `encoder_decoder`'s encoder).
+fn entries<'a>(model: &'a Model, names: &'a Names) -> Vec<Entry<'a>> {
+    model
+        .stacks
+        .iter()
+        .zip(&names.stacks)
+        .map(|(stack, stack_names)| {
+            let (name, input) = match (model.kind, stack.cross()) {
+                (Kind::EncoderDecoder, false) => ("encode", "source"),
+                (_, true) => ("decode", "target"),
+                (_, false) => ("forward", "input"),
+            };
+            Entry {
+                name,
+                stack,
+                names: stack_names,
+                input,
+            }
+        })
+        .collect()
+}
+
 /// `forward`/`encode`/`decode` with their `_with` and `_into` twins, as the kind calls for.
-fn entry_points(model: &Model, names: &Names) -> Vec<TokenStream> {
-    let entry = |i: usize| {
-        let stack = &model.stacks[i];
-        let (name, input) = match (model.kind, stack.cross()) {
-            (Kind::EncoderDecoder, false) => ("encode", "source"),
-            (_, true) => ("decode", "target"),
-            (_, false) => ("forward", "input"),
-        };
-        Entry {
-            name,
-            stack,
-            names: &names.stacks[i],
-            input,
-        }
-    };
-    let entries: Vec<Entry<'_>> = (0..model.stacks.len()).map(entry).collect();
+fn entry_points(model: &Model, names: &Names, entries: &[Entry<'_>]) -> Vec<TokenStream> {
     let mut out: Vec<TokenStream> = entries
         .iter()
         .map(|entry| {
@@ -140,11 +149,13 @@ fn const_form(names: &Names, entry: &Entry<'_>) -> TokenStream {
     let runner = entry.names.runner.clone();
     let cross = entry.stack.cross();
     let length_check = const_length_check(rt, m, "N");
-    let memory_generic = cross.then(|| quote!(, const S: usize));
-    let memory_param = cross.then(|| quote!(memory: &[[f32; #m::D_MODEL]; S],));
-    let memory_check = cross.then(|| const_length_check(rt, m, "S"));
-    let memory_arg = cross.then(|| quote!(&memory[..], &#rt::__private::Attend::default(),));
-    let memory_rows = if cross { quote!(S) } else { quote!(N) };
+    let ConstMemory {
+        generic: memory_generic,
+        param: memory_param,
+        check: memory_check,
+        arg: memory_arg,
+        rows: memory_rows,
+    } = ConstMemory::new(names, cross);
     let memory_doc = cross.then(
         || quote!(#[doc = " `memory` is the encoder output, `[S][D_MODEL]`, `1 ≤ S ≤ MAX_LEN`."]),
     );
@@ -251,27 +262,14 @@ fn into_form(names: &Names, entry: &Entry<'_>) -> TokenStream {
     let input = format_ident!("{}", entry.input);
     let input_name = entry.input;
     let into_name = format_ident!("{name}_into");
-    let runner = entry.names.runner.clone();
     let cross = entry.stack.cross();
     let memory_param = cross.then(|| quote!(memory: &[[f32; #m::D_MODEL]],));
-    let (memory, run_memory) = if cross {
-        (
-            quote!(::core::option::Option::Some(memory)),
-            quote!(memory, memory_mask,),
-        )
-    } else {
-        (quote!(::core::option::Option::None), quote!())
-    };
-    let (memory_binding, memory_mask_binding) = if cross {
-        (quote!(memory), quote!(memory_mask))
-    } else {
-        (quote!(_), quote!(_))
-    };
     let doc = format!(
         " [`Self::{name}_with`] into caller-owned memory: `out` (as long as `{input_name}`) receives the output, with working memory from [`Self::scratch`]; allocates nothing."
     );
     let errors_doc = errors_doc(rt, input_name, cross);
     let out_doc = format!(" Also if `out` and `{input_name}` differ in length.");
+    let run = run_in_place(names, entry, input_name);
     quote! {
         #[doc = #doc]
         ///
@@ -289,14 +287,63 @@ fn into_form(names: &Names, entry: &Entry<'_>) -> TokenStream {
         ) -> ::core::result::Result<(), #rt::ForwardError> {
             #rt::__private::check_out(out.len(), #input.len())?;
             out.copy_from_slice(#input);
+            #run
+        }
+    }
+}
+
+/// The pieces of a const-length entry point that a memory adds: `const S`, `memory: &[[f32;
+/// D_MODEL]; S]`, its length check, the runner's arguments; and the rows the scratch needs
+/// for the keys (`S`, or the input's `N` without a memory).
+struct ConstMemory {
+    generic: Option<TokenStream>,
+    param: Option<TokenStream>,
+    check: Option<TokenStream>,
+    arg: Option<TokenStream>,
+    rows: TokenStream,
+}
+
+impl ConstMemory {
+    fn new(names: &Names, cross: bool) -> Self {
+        let (rt, m) = (&names.rt, &names.model);
+        Self {
+            generic: cross.then(|| quote!(, const S: usize)),
+            param: cross.then(|| quote!(memory: &[[f32; #m::D_MODEL]; S],)),
+            check: cross.then(|| const_length_check(rt, m, "S")),
+            arg: cross.then(|| quote!(&memory[..], &#rt::__private::Attend::default(),)),
+            rows: if cross { quote!(S) } else { quote!(N) },
+        }
+    }
+}
+
+/// The run of `entry`'s stack on `out` in place, each sequence as `options` lay them out,
+/// with `memory` if the stack attends to one; `input` names `out`'s rows in errors.
+fn run_in_place(names: &Names, entry: &Entry<'_>, input: &str) -> TokenStream {
+    let rt = &names.rt;
+    let runner = &entry.names.runner;
+    if entry.stack.cross() {
+        quote! {
             #rt::__private::run(
-                #input_name,
+                #input,
                 out,
-                #memory,
+                ::core::option::Option::Some(memory),
                 options,
                 Self::MAX_LEN,
-                |rows, #memory_binding, mask, #memory_mask_binding| {
-                    self.#runner(rows, #run_memory mask, scratch);
+                |rows, memory, mask, memory_mask| {
+                    self.#runner(rows, memory, memory_mask, mask, scratch);
+                },
+            )
+        }
+    } else {
+        quote! {
+            #rt::__private::run(
+                #input,
+                out,
+                ::core::option::Option::None,
+                options,
+                Self::MAX_LEN,
+                |rows, _, mask, _| {
+                    self.#runner(rows, mask, scratch);
                 },
             )
         }
@@ -360,95 +407,125 @@ fn encoder_decoder_forward(names: &Names) -> TokenStream {
     }
 }
 
-/// `pub fn forward_tokens<const N: usize>(&self, ids: &[u32; N])`.
-fn forward_tokens(names: &Names) -> TokenStream {
-    let rt = &names.rt;
-    let m = &names.model;
-    let errors_doc = format!(
-        " {} for an id `≥ VOCAB`,",
+/// The token family of `entry`'s stack: `forward_tokens` (`encode_tokens`, `decode_tokens`)
+/// with const lengths, and its `_with` and `_into` twins.
+fn token_family(names: &Names, entry: &Entry<'_>) -> TokenStream {
+    let (rt, m, scratch_ty) = (&names.rt, &names.model, &names.scratch);
+    let stack_names = entry.names;
+    let (runner, embed, vocab) = (
+        &stack_names.runner,
+        &stack_names.embed_fn,
+        &stack_names.vocab_const,
+    );
+    let name = format_ident!("{}_tokens", entry.name);
+    let with_name = format_ident!("{}_tokens_with", entry.name);
+    let into_name = format_ident!("{}_tokens_into", entry.name);
+    let cross = entry.stack.cross();
+    let length_check = const_length_check(rt, m, "N");
+    let ConstMemory {
+        generic: memory_generic,
+        param: memory_param,
+        check: memory_check,
+        arg: memory_arg,
+        rows: memory_rows,
+    } = ConstMemory::new(names, cross);
+    let run_memory_param = cross.then(|| quote!(memory: &[[f32; #m::D_MODEL]],));
+    let run_memory_arg = cross.then(|| quote!(memory,));
+    let with_memory_rows = if cross {
+        quote!(memory.len())
+    } else {
+        quote!(rows)
+    };
+    let const_doc = format!(
+        " The last hidden states of the {} stack on the token ids `ids`: `[N][D_MODEL]`, on the heap. `N` is checked at compile time, `1 ≤ N ≤ MAX_LEN`; token types are all 0.{}",
+        stack_names.role,
+        if cross {
+            " `memory` is the encoder output, `[S][D_MODEL]`, `1 ≤ S ≤ MAX_LEN`."
+        } else {
+            ""
+        }
+    );
+    let const_errors = format!(
+        " {} for an id `≥ {vocab}`, naming it and its position.",
         rt_link(rt, "ForwardError::IdOutOfRange")
     );
-    let runner = &names.stacks[0].runner;
-    let length_check = const_length_check(&names.rt, m, "N");
+    let with_doc = format!(
+        " [`Self::{name}`] for a length known only at run time, with token types and `options`: an attention mask, or a padded batch (then `tokens` are `[batch · seq_len]`, and the output `[batch · seq_len][D_MODEL]`, zero at padding){}.",
+        if cross {
+            ", the memory's mask and padding"
+        } else {
+            ""
+        }
+    );
+    let with_errors = format!(
+        " {} for an id or type past its table (padding ids included), naming it and its position; if `tokens.ids`{} is empty or longer than `MAX_LEN`, `tokens.types` is not as long, or `options` do not fit the ids (mask and padding sizes, a batch that is not whole sequences{}).",
+        rt_link(rt, "ForwardError"),
+        if cross { " or `memory`" } else { "" },
+        if cross { "" } else { ", a memory option" }
+    );
+    let into_doc = format!(
+        " [`Self::{with_name}`] into caller-owned memory: `out` (one row per id) receives the last hidden states, with working memory from [`Self::scratch`]; allocates nothing."
+    );
+    let into_errors =
+        format!(" As [`Self::{with_name}`], and if `out` and `tokens.ids` differ in length.");
+    let run = run_in_place(names, entry, "ids");
     quote! {
-        /// The last hidden states of the token ids `ids`: `[N][D_MODEL]`, on the heap.
-        /// `N` is checked at compile time, `1 ≤ N ≤ MAX_LEN`; token types are all 0.
+        #[doc = #const_doc]
         ///
         /// # Errors
         ///
-        #[doc = #errors_doc]
-        /// naming it and its position.
-        pub fn forward_tokens<const N: usize>(
+        #[doc = #const_errors]
+        pub fn #name<const N: usize #memory_generic>(
             &self,
             ids: &[u32; N],
+            #memory_param
         ) -> ::core::result::Result<#rt::Sequence<{ #m::D_MODEL }, N>, #rt::ForwardError> {
             #length_check
+            #memory_check
             let mut x = #rt::Sequence::<{ #m::D_MODEL }, N>::zeroed();
-            self.embed(&mut x[..], ids, ::core::option::Option::None)?;
-            let mut scratch = #rt::Scratch::with_capacity(N, N);
-            self.#runner(&mut x[..], &#rt::__private::Attend::default(), &mut scratch);
+            self.#embed(&mut x[..], ids, ::core::option::Option::None)?;
+            let mut scratch = #rt::Scratch::with_capacity(N, #memory_rows);
+            self.#runner(&mut x[..], #memory_arg &#rt::__private::Attend::default(), &mut scratch);
             ::core::result::Result::Ok(x)
         }
-    }
-}
 
-/// `forward_tokens_with(&self, tokens, options)` and its allocation-free twin
-/// `forward_tokens_into`.
-fn forward_tokens_with(names: &Names) -> TokenStream {
-    let rt = &names.rt;
-    let (m, scratch_ty) = (&names.model, &names.scratch);
-    let runner = &names.stacks[0].runner;
-    let errors_doc = format!(
-        " {} for an id or type past its table (padding ids included), naming it and its position; if `tokens.ids` is empty or longer than `MAX_LEN`, `tokens.types` is not as long, or `options` do not fit the ids (mask and padding sizes, a batch that is not whole sequences, a memory option).",
-        rt_link(rt, "ForwardError")
-    );
-    quote! {
-        /// [`Self::forward_tokens`] for a length known only at run time, with token types
-        /// and `options`: an attention mask, or a padded batch (then `tokens` are
-        /// `[batch · seq_len]`, and the output `[batch · seq_len][D_MODEL]`, zero at padding).
+        #[doc = #with_doc]
         ///
         /// # Errors
         ///
-        #[doc = #errors_doc]
-        pub fn forward_tokens_with(
+        #[doc = #with_errors]
+        pub fn #with_name(
             &self,
             tokens: #rt::Tokens<'_>,
+            #run_memory_param
             options: &#rt::Options<'_>,
         ) -> ::core::result::Result<::std::vec::Vec<[f32; #m::D_MODEL]>, #rt::ForwardError> {
             let rows = tokens.ids.len();
             let mut out = ::std::vec![[0.0; #m::D_MODEL]; rows];
             let mut scratch = #rt::Scratch::with_capacity(
                 rows.min(Self::MAX_LEN),
-                rows.min(Self::MAX_LEN),
+                #with_memory_rows.min(Self::MAX_LEN),
             );
-            self.forward_tokens_into(tokens, options, &mut out, &mut scratch)?;
+            self.#into_name(tokens, #run_memory_arg options, &mut out, &mut scratch)?;
             ::core::result::Result::Ok(out)
         }
 
-        /// [`Self::forward_tokens_with`] into caller-owned memory: `out` (one row per id)
-        /// receives the last hidden states, with working memory from [`Self::scratch`];
-        /// allocates nothing.
+        #[doc = #into_doc]
         ///
         /// # Errors
         ///
-        /// As [`Self::forward_tokens_with`], and if `out` and `tokens.ids` differ in length.
-        pub fn forward_tokens_into(
+        #[doc = #into_errors]
+        pub fn #into_name(
             &self,
             tokens: #rt::Tokens<'_>,
+            #run_memory_param
             options: &#rt::Options<'_>,
             out: &mut [[f32; #m::D_MODEL]],
             scratch: &mut #scratch_ty,
         ) -> ::core::result::Result<(), #rt::ForwardError> {
             #rt::__private::check_out(out.len(), tokens.ids.len())?;
-            self.embed(out, tokens.ids, tokens.types)?;
-            #rt::__private::run(
-                "ids",
-                out,
-                ::core::option::Option::None,
-                options,
-                Self::MAX_LEN,
-                |rows, _, mask, _| self.#runner(rows, mask, scratch),
-            )
+            self.#embed(out, tokens.ids, tokens.types)?;
+            #run
         }
     }
 }

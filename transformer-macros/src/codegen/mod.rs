@@ -143,6 +143,15 @@ pub(crate) struct StackNames {
     pub positions_field: Ident,
     /// The private runner: `run_encoder`, `run_decoder`.
     pub runner: Ident,
+    /// A token-reading stack's tables and their row counts, its input norm, and its lookup
+    /// method: `token_embedding`, `VOCAB`, `embed`, … or, in an `encoder_decoder`,
+    /// `decoder_token_embedding`, `DECODER_VOCAB`, `decoder_embed`, ….
+    pub token_embedding: Ident,
+    pub token_type_embedding: Ident,
+    pub embedding_norm: Ident,
+    pub vocab_const: Ident,
+    pub token_types_const: Ident,
+    pub embed_fn: Ident,
     /// "encoder", "decoder": for doc comments.
     pub role: &'static str,
 }
@@ -160,26 +169,30 @@ impl Names {
                     Role::Encoder => "Encoder",
                     Role::Decoder => "Decoder",
                 };
-                if prefixed {
-                    StackNames {
-                        layer: format_ident!("{name}{upper}Layer"),
-                        count_const: format_ident!("{}_LAYERS", upper.to_uppercase()),
-                        layers_field: format_ident!("{role}_layers"),
-                        norm_field: format_ident!("{role}_norm"),
-                        positions_field: format_ident!("{role}_positions"),
-                        runner: format_ident!("run_{role}"),
-                        role,
-                    }
+                // `encoder_`/`ENCODER_` before every name of a stack of an `encoder_decoder`.
+                let (field, constant) = if prefixed {
+                    (format!("{role}_"), format!("{}_", role.to_uppercase()))
                 } else {
-                    StackNames {
-                        layer: format_ident!("{name}Layer"),
-                        count_const: format_ident!("LAYERS"),
-                        layers_field: format_ident!("layers"),
-                        norm_field: format_ident!("norm"),
-                        positions_field: format_ident!("positions"),
-                        runner: format_ident!("run_{role}"),
-                        role,
-                    }
+                    (String::new(), String::new())
+                };
+                StackNames {
+                    layer: if prefixed {
+                        format_ident!("{name}{upper}Layer")
+                    } else {
+                        format_ident!("{name}Layer")
+                    },
+                    count_const: format_ident!("{constant}LAYERS"),
+                    layers_field: format_ident!("{field}layers"),
+                    norm_field: format_ident!("{field}norm"),
+                    positions_field: format_ident!("{field}positions"),
+                    runner: format_ident!("run_{role}"),
+                    token_embedding: format_ident!("{field}token_embedding"),
+                    token_type_embedding: format_ident!("{field}token_type_embedding"),
+                    embedding_norm: format_ident!("{field}embedding_norm"),
+                    vocab_const: format_ident!("{constant}VOCAB"),
+                    token_types_const: format_ident!("{constant}TOKEN_TYPES"),
+                    embed_fn: format_ident!("{field}embed"),
+                    role,
                 }
             })
             .collect();

@@ -1,4 +1,5 @@
-//! The model node: its struct (token tables, and per stack positions, layers and final norm),
+//! The model node: its struct (per stack: token tables and input norm, positions, layers and
+//! final norm),
 //! its dimensions as consts, and its one `impl` with constructors, entry points (`entry`),
 //! loading and saving, summary and flops; `Display` and a `Debug` that lists dimensions.
 //!
@@ -56,10 +57,12 @@ fn describe(model: &Model) -> String {
     )
 }
 
-/// The parts of a stack that live in the model: positions and final norm.
+/// The parts of a stack that live in the model: its input's tables and norm, positions and
+/// final norm.
 struct StackParts<'a> {
     stack: &'a Stack,
     names: &'a StackNames,
+    inputs: Vec<Part>,
     positions: Option<Part>,
     final_norm: Option<Part>,
 }
@@ -88,6 +91,7 @@ fn stack_parts<'a>(model: &Model, names: &'a Names, stack: &'a Stack, i: usize) 
     StackParts {
         stack,
         names: stack_names,
+        inputs: embedding::input_parts(model, names, stack, stack_names),
         positions: embedding::positions_part(model, names, stack, stack_names),
         final_norm,
     }
@@ -97,10 +101,6 @@ fn stack_parts<'a>(model: &Model, names: &'a Names, stack: &'a Stack, i: usize) 
 pub fn model(model: &Model, names: &Names) -> TokenStream {
     let (rt, m) = (&names.rt, &names.model);
     let vis = &model.vis;
-    let tables = model
-        .tokens()
-        .map(|tables| embedding::token_parts(model, names, tables))
-        .unwrap_or_default();
     let stacks: Vec<StackParts<'_>> = model
         .stacks
         .iter()
@@ -121,13 +121,14 @@ pub fn model(model: &Model, names: &Names) -> TokenStream {
             pub #field: #ty,
         }
     };
-    let table_fields = tables.iter().map(field);
     let stack_fields = stacks.iter().map(|s| {
+        let inputs = s.inputs.iter().map(field);
         let positions = s.positions.as_ref().map(field);
         let (layers, layer, count) = (&s.names.layers_field, &s.names.layer, &s.names.count_const);
         let doc = format!(" The {} layers, applied first to last.", s.names.role);
         let norm = s.final_norm.as_ref().map(field);
         quote! {
+            #(#inputs)*
             #positions
             #[doc = #doc]
             pub #layers: [#layer; #m::#count],
@@ -142,19 +143,25 @@ pub fn model(model: &Model, names: &Names) -> TokenStream {
         " Multi-head attention at the dimensions of `{m}`: `HEADS` heads of width `D_HEAD` over `D_MODEL`."
     );
 
-    let consts = consts(model, &tables, &stacks);
-    let constructors = constructors(names, &tables, &stacks);
+    let consts = consts(model, &stacks);
+    let constructors = constructors(names, &stacks);
     let entries = entry::methods(model, names);
-    let embed = model.tokens().map(|tables| embedding::embed(names, tables));
+    let embeds = stacks.iter().filter_map(|s| {
+        s.stack
+            .tokens()
+            .map(|tables| embedding::embed(names, s.names, tables))
+    });
     let runners = model
         .stacks
         .iter()
         .zip(&stacks)
         .map(|(stack, s)| entry::runner(names, stack, s.names, s.final_norm.as_ref()));
-    let io = io(model, names, &tables, &stacks);
-    let summary_and_flops = summary(names, &tables, &stacks);
+    let io = io(model, names, &stacks);
+    let summary_and_flops = summary(names, &stacks);
     let debug = debug(names);
-    let token_model = model.tokens().map(|_| entry::token_model(model, names));
+    // `TokenModel` is a model that reads token ids and nothing else: no memory.
+    let token_model = (model.tokens().is_some() && !model.stacks[0].cross())
+        .then(|| entry::token_model(model, names));
 
     quote! {
         #(#attrs)*
@@ -162,7 +169,6 @@ pub fn model(model: &Model, names: &Names) -> TokenStream {
         #[doc = #description]
         #[derive(Clone, PartialEq)]
         #vis struct #m {
-            #(#table_fields)*
             #(#stack_fields)*
         }
 
@@ -176,7 +182,7 @@ pub fn model(model: &Model, names: &Names) -> TokenStream {
             #consts
             #constructors
             #entries
-            #embed
+            #(#embeds)*
             #(#runners)*
             #io
             #summary_and_flops
@@ -197,7 +203,7 @@ pub fn model(model: &Model, names: &Names) -> TokenStream {
 }
 
 /// `pub const D_MODEL: usize = 64; …` and `PARAMETERS`, the sum of the model's parts.
-fn consts(model: &Model, tables: &[Part], stacks: &[StackParts<'_>]) -> TokenStream {
+fn consts(model: &Model, stacks: &[StackParts<'_>]) -> TokenStream {
     let d_model = Literal::usize_unsuffixed(model.d_model);
     let heads = Literal::usize_unsuffixed(model.heads);
     let d_ff = Literal::usize_unsuffixed(model.d_ff());
@@ -224,33 +230,47 @@ fn consts(model: &Model, tables: &[Part], stacks: &[StackParts<'_>]) -> TokenStr
             pub const #name: usize = #count;
         }
     });
-    let vocab = model.tokens().map(|tables| {
+    let whose = |s: &StackParts<'_>| {
+        if model.kind == Kind::EncoderDecoder {
+            format!("the {}'s ", s.names.role)
+        } else {
+            "the ".to_owned()
+        }
+    };
+    let vocab = stacks.iter().filter_map(|s| {
+        let tables = s.stack.tokens()?;
+        let (vocab_const, types_const) = (&s.names.vocab_const, &s.names.token_types_const);
         let vocab = Literal::usize_unsuffixed(tables.vocab);
         let token_types = tables.token_types.map(|t| {
             let t = Literal::usize_unsuffixed(t);
+            let doc = format!(
+                " Rows of {}token-type table: valid token types are `0..{types_const}`.",
+                whose(s)
+            );
             quote! {
-                /// Rows of the token-type table: valid token types are `0..TOKEN_TYPES`.
-                pub const TOKEN_TYPES: usize = #t;
+                #[doc = #doc]
+                pub const #types_const: usize = #t;
             }
         });
-        quote! {
-            /// Rows of the token-embedding table: valid token ids are `0..VOCAB`.
-            pub const VOCAB: usize = #vocab;
+        let doc = format!(
+            " Rows of {}token-embedding table: valid token ids are `0..{vocab_const}`.",
+            whose(s)
+        );
+        Some(quote! {
+            #[doc = #doc]
+            pub const #vocab_const: usize = #vocab;
             #token_types
-        }
+        })
     });
-    let parameters =
-        tables
+    let parameters = stacks.iter().flat_map(|s| {
+        let (layer, count) = (&s.names.layer, &s.names.count_const);
+        s.inputs
             .iter()
+            .chain(&s.positions)
             .map(|part| part.parameters.clone())
-            .chain(stacks.iter().flat_map(|s| {
-                let (layer, count) = (&s.names.layer, &s.names.count_const);
-                s.positions
-                    .iter()
-                    .map(|part| part.parameters.clone())
-                    .chain([quote!(Self::#count * #layer::PARAMETERS)])
-                    .chain(s.final_norm.iter().map(|part| part.parameters.clone()))
-            }));
+            .chain([quote!(Self::#count * #layer::PARAMETERS)])
+            .chain(s.final_norm.iter().map(|part| part.parameters.clone()))
+    });
     quote! {
         /// Width of the residual stream: each token is a row of `D_MODEL` numbers.
         pub const D_MODEL: usize = #d_model;
@@ -264,7 +284,7 @@ fn consts(model: &Model, tables: &[Part], stacks: &[StackParts<'_>]) -> TokenStr
         /// The longest sequence the model accepts, in tokens.
         pub const MAX_LEN: usize = #max_len;
         #eps
-        #vocab
+        #(#vocab)*
         /// Learned numbers, as PyTorch's `sum(p.numel() for p in model.parameters())`.
         pub const PARAMETERS: usize = #(#parameters)+*;
         /// Bytes of weights: `PARAMETERS` `f32`s.
@@ -280,7 +300,7 @@ fn float_literal(value: f32) -> Literal {
 }
 
 /// `zeroed()`, `init(seed)` and `scratch()`.
-fn constructors(names: &Names, tables: &[Part], stacks: &[StackParts<'_>]) -> TokenStream {
+fn constructors(names: &Names, stacks: &[StackParts<'_>]) -> TokenStream {
     let (rt, scratch) = (&names.rt, &names.scratch);
     let fields = |seeded: bool| -> Vec<TokenStream> {
         let value = |part: &Part| {
@@ -288,23 +308,23 @@ fn constructors(names: &Names, tables: &[Part], stacks: &[StackParts<'_>]) -> To
             let value = if seeded { &part.init } else { &part.zeroed };
             quote!(#field: #value,)
         };
-        tables
+        stacks
             .iter()
-            .map(value)
-            .chain(stacks.iter().flat_map(|s| {
+            .flat_map(|s| {
                 let (layers, layer) = (&s.names.layers_field, &s.names.layer);
                 let layers = if seeded {
                     quote!(#layers: ::core::array::from_fn(|_| #layer::init(&mut rng)),)
                 } else {
                     quote!(#layers: ::core::array::from_fn(|_| #layer::zeroed()),)
                 };
-                s.positions
+                s.inputs
                     .iter()
+                    .chain(&s.positions)
                     .map(value)
                     .chain([layers])
                     .chain(s.final_norm.iter().map(value))
                     .collect::<Vec<_>>()
-            }))
+            })
             .collect()
     };
     let (zeroed, seeded) = (fields(false), fields(true));
@@ -335,16 +355,16 @@ fn constructors(names: &Names, tables: &[Part], stacks: &[StackParts<'_>]) -> To
 }
 
 /// `load`/`save` over every tensor, unrolled over layers, and the file and byte entry points.
-fn io(model: &Model, names: &Names, tables: &[Part], stacks: &[StackParts<'_>]) -> TokenStream {
+fn io(model: &Model, names: &Names, stacks: &[StackParts<'_>]) -> TokenStream {
     let rt = &names.rt;
     let dialect = Dialect::of(model);
     let root = dialect.root.as_ref();
     let calls = |save: bool| -> Vec<TokenStream> {
         let name_prefix = (root.is_some() && !save).then_some("{root}");
-        let mut calls = io_calls(&tables.iter().collect::<Vec<_>>(), name_prefix, save);
+        let mut calls = Vec::new();
         for (stack, s) in model.stacks.iter().zip(stacks) {
             calls.extend(io_calls(
-                &s.positions.iter().collect::<Vec<_>>(),
+                &s.inputs.iter().chain(&s.positions).collect::<Vec<_>>(),
                 name_prefix,
                 save,
             ));
@@ -517,16 +537,16 @@ fn io(model: &Model, names: &Names, tables: &[Part], stacks: &[StackParts<'_>]) 
 }
 
 /// `summary()` with a row for every part and layer, and `flops(n)`.
-fn summary(names: &Names, tables: &[Part], stacks: &[StackParts<'_>]) -> TokenStream {
+fn summary(names: &Names, stacks: &[StackParts<'_>]) -> TokenStream {
     let (rt, m) = (&names.rt, &names.model);
     let title = m.to_string();
     let row = |part: &Part| {
         let (name, kind, parameters) = (part.field.to_string(), part.kind, &part.parameters);
         quote!(summary.row(0, #name, #kind, Self::D_MODEL, #parameters);)
     };
-    let mut rows: Vec<TokenStream> = tables.iter().map(row).collect();
+    let mut rows: Vec<TokenStream> = Vec::new();
     for s in stacks {
-        rows.extend(s.positions.iter().map(row));
+        rows.extend(s.inputs.iter().chain(&s.positions).map(row));
         let (layers, layer) = (&s.names.layers_field, &s.names.layer);
         for i in 0..s.stack.layers {
             let name = format!("{layers}.{i}");

@@ -117,6 +117,7 @@ fn seeds() -> Vec<Vec<TokenTree>> {
         "pub Tiny < d_model: 64, heads: 4, layers: 2 >",
         "#[doc = \"x\"] pub(crate) M < kind: encoder_decoder, d_model: 8, heads: 2, encoder_layers: 1, decoder_layers: 1, norm: pre > ; < heads: 1, d_model: 4, layers: 1 >",
         "D < kind: decoder, cross_attention: true, d_model: 12, heads: 3, layers: 1, positional: learned, max_len: 8, eps: 1e-6, activation: gelu_tanh, bias: false, ffn: true, out_proj: false, final_norm: true >",
+        "S < kind: encoder_decoder, d_model: 8, heads: 2, encoder_layers: 1, decoder_layers: 1, encoder: { positional: sinusoidal }, decoder: { vocab: 50, token_types: 2, positional: learned, embed_norm: true } >",
     ]
     .iter()
     .map(|s| s.parse::<TokenStream>().expect("seed parses").into_iter().collect())

@@ -109,3 +109,14 @@ fn a_crate_path_reaches_every_runtime_path() {
         assert!(code.contains("::tfm::runtime::"), "{code}");
     }
 }
+
+#[test]
+fn stacks_with_their_own_inputs() {
+    insta::assert_snapshot!(pretty(quote! {
+        /// Whisper's shape: audio features into the encoder, token ids into the decoder.
+        pub Speech < kind: encoder_decoder, d_model: 8, heads: 2, encoder_layers: 1,
+                     decoder_layers: 1, d_ff: 16, max_len: 6, norm: pre, activation: gelu,
+                     encoder: { positional: sinusoidal },
+                     decoder: { vocab: 20, positional: learned, embed_norm: true } >
+    }));
+}

@@ -32,6 +32,8 @@ pub enum Values {
     Float,
     /// One of a few bare words; `validate` maps each to its enum.
     Word,
+    /// `{ key: value, … }`: settings of one stack, from [`STACK_KEYS`].
+    Group,
 }
 
 const fn int(example: &'static str) -> Values {
@@ -82,7 +84,15 @@ keys! {
     TOKEN_TYPES: "token_types", int("2"), "none", "a token-type table";
     EMBED_NORM: "embed_norm", Values::Flag, "`false`", "a layer norm on the summed embeddings";
     WEIGHTS: "weights", Values::Word, "`pytorch`", "tensor names for safetensors";
+    ENCODER: "encoder", Values::Group, "none",
+        "settings of one stack of an `encoder_decoder`: `positional`, `vocab`, `token_types`, `embed_norm`";
+    DECODER: "decoder", Values::Group, "none",
+        "settings of one stack of an `encoder_decoder`: `positional`, `vocab`, `token_types`, `embed_norm`";
 }
+
+/// The keys a stack's group (`encoder: { … }`, `decoder: { … }`) takes: what one stack reads
+/// and how its input is embedded.
+pub const STACK_KEYS: &[&Key] = &[&POSITIONAL, &VOCAB, &TOKEN_TYPES, &EMBED_NORM];
 
 /// Every key's name, in table order.
 pub fn names() -> impl Iterator<Item = &'static str> + Clone {

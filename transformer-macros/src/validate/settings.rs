@@ -63,13 +63,61 @@ pub struct Settings<'a> {
 
 impl<'a> Settings<'a> {
     pub fn read(settings: &'a [Setting], errors: &mut Vec<syn::Error>) -> Self {
+        Self::read_known(settings, &names().collect::<Vec<_>>(), None, errors)
+    }
+
+    /// The settings of the group `key` (`decoder: { vocab: 51865 }`), which takes the keys
+    /// `allowed`; `None` when the item does not set `key` or sets it to something else than
+    /// a group (reported).
+    pub fn group(
+        &self,
+        key: &Key,
+        allowed: &[&Key],
+        errors: &mut Vec<syn::Error>,
+    ) -> Option<(proc_macro2::Span, Settings<'a>)> {
+        let setting = self.by_key.get(key.name)?;
+        let Value::Group(_, inner) = &setting.value else {
+            errors.push(syn::Error::new_spanned(
+                &setting.value,
+                wrong_kind(
+                    key.name,
+                    &setting.value,
+                    "a group of settings in braces",
+                    "{ vocab: 51865 }",
+                ),
+            ));
+            return None;
+        };
+        let allowed: Vec<&'static str> = allowed.iter().map(|key| key.name).collect();
+        let settings = Self::read_known(inner, &allowed, Some(key.name), errors);
+        Some((setting.key.span(), settings))
+    }
+
+    /// Reads `settings` whose keys must be among `known`; `group` names the group they are
+    /// in, if any, for the errors.
+    fn read_known(
+        settings: &'a [Setting],
+        known: &[&'static str],
+        group: Option<&str>,
+        errors: &mut Vec<syn::Error>,
+    ) -> Self {
         let mut by_key: HashMap<String, &'a Setting> = HashMap::new();
         let mut suggested = Vec::new();
         for setting in settings {
             let key = setting.key.to_string();
-            if !names().any(|name| name == key) {
-                suggested.extend(closest(&key, names()));
-                errors.push(unknown_key(setting));
+            if !known.contains(&key.as_str()) {
+                suggested.extend(closest(&key, known.iter().copied()));
+                errors.push(match group {
+                    Some(group) if names().any(|name| name == key) => syn::Error::new(
+                        setting.key.span(),
+                        format!(
+                            "`{key}` is a setting of the whole model, not of one stack\n\
+                             help: move it out of `{group}: {{ … }}`; a stack's own settings are {}",
+                            list(known)
+                        ),
+                    ),
+                    _ => unknown_key(setting, known),
+                });
             } else if let Some(first) = by_key.get(&key) {
                 errors.push(syn::Error::new(
                     setting.key.span(),
@@ -240,18 +288,21 @@ impl<'a> Settings<'a> {
     }
 }
 
-/// The error for a key that `transformer!` does not know, suggesting the closest known key.
-fn unknown_key(setting: &Setting) -> syn::Error {
+/// "`a`, `b`, `c`".
+fn list(keys: &[&str]) -> String {
+    keys.iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The error for a key that `transformer!` does not know here, suggesting the closest of the
+/// `known` keys.
+fn unknown_key(setting: &Setting, known: &[&str]) -> syn::Error {
     let key = setting.key.to_string();
-    let help = match closest(&key, names()) {
+    let help = match closest(&key, known.iter().copied()) {
         Some(near) => format!("help: the closest known setting is `{near}`"),
-        None => format!(
-            "help: known settings are {}",
-            names()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        None => format!("help: known settings are {}", list(known)),
     };
     syn::Error::new(
         setting.key.span(),
@@ -269,6 +320,7 @@ fn wrong_kind(key: &str, value: &Value, expected: &str, example: &str) -> String
         Value::Lit(other) => format!("`{}`", other.to_token_stream()),
         Value::Word(word) => format!("the word `{word}`"),
         Value::Negative(..) => format!("the negative number `{}`", value_text(value)),
+        Value::Group(..) => "a group of settings `{ … }`".to_owned(),
     };
     let help = match value {
         Value::Lit(Lit::Str(s)) if s.value().trim().parse::<f64>().is_ok() => {
@@ -283,7 +335,7 @@ fn wrong_kind(key: &str, value: &Value, expected: &str, example: &str) -> String
 pub fn example(key: &Key) -> &'static str {
     match key.values {
         Values::Int { example } => example,
-        Values::Flag | Values::Float | Values::Word => "2",
+        Values::Flag | Values::Float | Values::Word | Values::Group => "2",
     }
 }
 
@@ -292,5 +344,6 @@ fn value_text(value: &Value) -> String {
         Value::Lit(lit) => lit.to_token_stream().to_string(),
         Value::Word(word) => word.to_string(),
         Value::Negative(_, inner) => format!("-{}", value_text(inner)),
+        Value::Group(..) => "{ … }".to_owned(),
     }
 }
