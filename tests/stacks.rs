@@ -122,3 +122,29 @@ fn sizes_names_and_files_follow_each_stack() {
             .is_err()
     );
 }
+
+transformer! {
+    /// `embed_norm` without `vocab`: the norm applies to the features given.
+    NormedInput < d_model: 16, heads: 2, layers: 1, d_ff: 32, max_len: 8, embed_norm: true >
+    PlainInput < d_model: 16, heads: 2, layers: 1, d_ff: 32, max_len: 8 >
+}
+
+#[test]
+fn an_input_norm_applies_to_features_too() {
+    let normed = NormedInput::init(7);
+    let bytes = normed.to_safetensors_bytes().unwrap();
+    let plain = PlainInput::from_safetensors_bytes_with(
+        &bytes,
+        transformer::runtime::load::LoadOptions::lenient(),
+    )
+    .unwrap();
+    assert_eq!(
+        NormedInput::PARAMETERS,
+        PlainInput::PARAMETERS + 2 * 16,
+        "the norm's weight and bias"
+    );
+    let x = features::<5>(8);
+    let mut normalised = x;
+    normed.embedding_norm.forward(&mut normalised);
+    assert_close(&normed.forward(&x)[..], &plain.forward(&normalised)[..]);
+}
