@@ -18,7 +18,6 @@ mod norm;
 pub mod ops;
 mod options;
 pub mod pooling;
-mod position;
 mod scratch;
 mod sequence;
 mod softmax;
@@ -47,7 +46,7 @@ pub use summary::{Summary, SummaryRow};
 pub mod __private {
     pub use crate::attention::Attend;
     pub use crate::batch::{run, source_options};
+    pub use crate::embedding::add_sinusoidal;
     pub use crate::embedding::check_types_without_table;
     pub use crate::error::{check_len, check_out};
-    pub use crate::position::add_sinusoidal;
 }

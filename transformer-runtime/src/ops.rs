@@ -6,8 +6,8 @@ use crate::attention::Attend;
 use crate::options::Mask;
 
 pub use crate::activation::{gelu, gelu_tanh};
+pub use crate::embedding::sinusoidal;
 pub use crate::matmul::{dot, linear};
-pub use crate::position::sinusoidal;
 pub use crate::softmax::softmax;
 
 /// One head of attention: `out[i] = Σⱼ softmax_j(q[i]·k[j] / √DK + mask[i][j]) · v[j]`.

@@ -10,12 +10,45 @@
 //!
 //! The kernels are the runtime's `MultiHeadAttention` (`attention.rs`).
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use super::dialect::{AttentionNames, Dialect};
 use super::{Layout, Names, Part, Tensor};
 use crate::model::{Attention, Model};
+
+/// `HEADS` and `D_HEAD`, for the model's consts.
+pub fn consts(model: &Model) -> TokenStream {
+    let heads = Literal::usize_unsuffixed(model.heads);
+    quote! {
+        /// Attention heads in each attention sublayer.
+        pub const HEADS: usize = #heads;
+        /// Width of each head: `D_MODEL / HEADS`.
+        pub const D_HEAD: usize = Self::D_MODEL / Self::HEADS;
+    }
+}
+
+/// `TinyLmAttention`: the runtime's `MultiHeadAttention` at the model's dimensions, the type
+/// of every attention field.
+pub fn alias(model: &Model, names: &Names) -> TokenStream {
+    let (rt, m, alias) = (&names.rt, &names.model, &names.attention);
+    let vis = &model.vis;
+    let doc = format!(
+        " Multi-head attention at the dimensions of `{m}`: `HEADS` heads of width `D_HEAD` over `D_MODEL`."
+    );
+    quote! {
+        #[doc = #doc]
+        #vis type #alias = #rt::MultiHeadAttention<{ #m::D_MODEL }, { #m::HEADS }, { #m::D_HEAD }>;
+    }
+}
+
+/// The compile-time check that the heads tile the model's width.
+pub fn invariant(names: &Names) -> TokenStream {
+    let m = &names.model;
+    quote!(
+        const _: () = ::core::assert!(#m::HEADS * #m::D_HEAD == #m::D_MODEL);
+    )
+}
 
 /// The sublayer's field and facets; `rng` is what `init` draws from.
 pub fn part(model: &Model, names: &Names, attention: &Attention, rng: &TokenStream) -> Part {

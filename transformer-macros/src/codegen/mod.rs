@@ -4,7 +4,7 @@
 //!
 //! | unit | node | writes |
 //! |---|---|---|
-//! | `attention`, `feed_forward`, `norm` | a sublayer, a norm | a [`Part`]: field, constructors, tensors, parameters, row; and the forward step |
+//! | `attention`, `feed_forward`, `norm` | a sublayer, a norm | a [`Part`]: field, constructors, tensors, parameters, row; the forward step and flops; for attention also `HEADS`, `D_HEAD` and the model's attention type |
 //! | `embedding` | a stack's token tables and learned positions | their [`Part`]s, `embed`, the runner's first steps |
 //! | `layer` | a stack's block | the layer struct and its one `impl` |
 //! | `model` | the model | the model struct, consts, constructors, loading, summary |

@@ -13,7 +13,7 @@ use quote::quote;
 
 use super::dialect::Dialect;
 use super::{Layout, Names, Part, StackNames, count, embedding, entry, io_call, io_calls};
-use super::{norm, rt_link};
+use super::{attention, norm, rt_link};
 use crate::model::{Kind, Model, NormPlacement, Stack};
 
 /// A one-line description for doc comments: "encoder, 2 layers, 4 heads of width 16, …".
@@ -135,13 +135,11 @@ pub fn model(model: &Model, names: &Names) -> TokenStream {
             #norm
         }
     });
-    let (scratch, attention) = (&names.scratch, &names.attention);
+    let scratch = &names.scratch;
     let scratch_doc = format!(
         " Working memory for forward passes of `{m}`: make one with `{m}::scratch()` and reuse it."
     );
-    let attention_doc = format!(
-        " Multi-head attention at the dimensions of `{m}`: `HEADS` heads of width `D_HEAD` over `D_MODEL`."
-    );
+    let (alias, invariant) = (attention::alias(model, names), attention::invariant(names));
 
     let consts = consts(model, &stacks);
     let constructors = constructors(names, &stacks);
@@ -172,8 +170,7 @@ pub fn model(model: &Model, names: &Names) -> TokenStream {
             #(#stack_fields)*
         }
 
-        #[doc = #attention_doc]
-        #vis type #attention = #rt::MultiHeadAttention<{ #m::D_MODEL }, { #m::HEADS }, { #m::D_HEAD }>;
+        #alias
 
         #[doc = #scratch_doc]
         #vis type #scratch = #rt::Scratch<{ #m::D_MODEL }, { #m::D_FF }>;
@@ -188,7 +185,7 @@ pub fn model(model: &Model, names: &Names) -> TokenStream {
             #summary_and_flops
         }
 
-        const _: () = ::core::assert!(#m::HEADS * #m::D_HEAD == #m::D_MODEL);
+        #invariant
 
         #[automatically_derived]
         impl ::core::fmt::Display for #m {
@@ -205,7 +202,7 @@ pub fn model(model: &Model, names: &Names) -> TokenStream {
 /// `pub const D_MODEL: usize = 64; …` and `PARAMETERS`, the sum of the model's parts.
 fn consts(model: &Model, stacks: &[StackParts<'_>]) -> TokenStream {
     let d_model = Literal::usize_unsuffixed(model.d_model);
-    let heads = Literal::usize_unsuffixed(model.heads);
+    let head_consts = attention::consts(model);
     let d_ff = Literal::usize_unsuffixed(model.d_ff());
     let max_len = Literal::usize_unsuffixed(model.max_len);
     // `EPS` only where a layer norm uses it: with none, `eps` is itself an error.
@@ -274,10 +271,7 @@ fn consts(model: &Model, stacks: &[StackParts<'_>]) -> TokenStream {
     quote! {
         /// Width of the residual stream: each token is a row of `D_MODEL` numbers.
         pub const D_MODEL: usize = #d_model;
-        /// Attention heads in each attention sublayer.
-        pub const HEADS: usize = #heads;
-        /// Width of each head: `D_MODEL / HEADS`.
-        pub const D_HEAD: usize = Self::D_MODEL / Self::HEADS;
+        #head_consts
         #(#layer_counts)*
         #[doc = #d_ff_doc]
         pub const D_FF: usize = #d_ff;
