@@ -176,6 +176,36 @@ fn column_means<const D: usize>(
     means
 }
 
+/// A normalisation of each token's `D` features: where a model's kind of norm plugs into the
+/// layers' steps (LayerNorm today; RMSNorm is the next). Sealed: its transposed form belongs
+/// to the kernels.
+pub trait Norm<const D: usize>: sealed::Sealed + Sync {
+    /// Normalises every token row of `x` (`[n][D]`) in place.
+    fn forward(&self, x: &mut [[f32; D]]);
+
+    /// [`Norm::forward`] on tokens held transposed, `[D][ld]`, column `t` token `t`, for the
+    /// first `n` columns rounded up to 16.
+    #[doc(hidden)]
+    fn forward_transposed(&self, xt: &mut [f32], ld: usize, n: usize);
+}
+
+mod sealed {
+    /// Only this crate's norms are [`Norm`](super::Norm)s.
+    pub trait Sealed {}
+}
+
+impl<const D: usize> sealed::Sealed for LayerNorm<D> {}
+
+impl<const D: usize> Norm<D> for LayerNorm<D> {
+    fn forward(&self, x: &mut [[f32; D]]) {
+        LayerNorm::forward(self, x);
+    }
+
+    fn forward_transposed(&self, xt: &mut [f32], ld: usize, n: usize) {
+        LayerNorm::forward_transposed(self, xt, ld, n);
+    }
+}
+
 /// A layer norm's learned scale and shift, with its epsilon.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerNorm<const D: usize> {

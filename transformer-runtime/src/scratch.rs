@@ -10,7 +10,9 @@ use crate::activation::Activation;
 use crate::attention::{Attend, AttentionScratch, MultiHeadAttention};
 use crate::ffn::{FeedForward, FeedForwardScratch};
 use crate::gemm::{TOKEN_PAD, transpose, untranspose};
+#[cfg(test)]
 use crate::norm::LayerNorm;
+use crate::norm::Norm;
 
 /// Working memory for a model of width `D` and feed-forward width `FF`. Allocated once
 /// (`with_capacity`) and reused: a forward pass no longer than that capacity allocates nothing.
@@ -82,7 +84,7 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
     fn add_attention<const H: usize, const DH: usize>(
         &mut self,
         attention: &MultiHeadAttention<D, H, DH>,
-        pre_norm: Option<&LayerNorm<D>>,
+        pre_norm: Option<&dyn Norm<D>>,
         memory: Option<&[[f32; D]]>,
         mask: &Attend<'_>,
     ) {
@@ -97,7 +99,7 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
     pub fn add_self_attention<const H: usize, const DH: usize>(
         &mut self,
         attention: &MultiHeadAttention<D, H, DH>,
-        pre_norm: Option<&LayerNorm<D>>,
+        pre_norm: Option<&dyn Norm<D>>,
         mask: &Attend<'_>,
     ) {
         self.add_attention(attention, pre_norm, None, mask);
@@ -110,7 +112,7 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
     pub fn add_cross_attention<const H: usize, const DH: usize>(
         &mut self,
         attention: &MultiHeadAttention<D, H, DH>,
-        pre_norm: Option<&LayerNorm<D>>,
+        pre_norm: Option<&dyn Norm<D>>,
         memory: &[[f32; D]],
         memory_mask: &Attend<'_>,
     ) {
@@ -124,7 +126,7 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
         &mut self,
         ffn: &FeedForward<D, FF>,
         activation: Activation,
-        pre_norm: Option<&LayerNorm<D>>,
+        pre_norm: Option<&dyn Norm<D>>,
     ) {
         let (n, tokens) = (self.n, self.tokens.as_mut_slice());
         let input = normalised(&mut self.normed, tokens, n, pre_norm);
@@ -133,7 +135,7 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
 
     /// `x ← norm(x)` on the tokens taken in.
     #[doc(hidden)]
-    pub fn norm(&mut self, norm: &LayerNorm<D>) {
+    pub fn norm(&mut self, norm: &dyn Norm<D>) {
         let ld = self.n.next_multiple_of(TOKEN_PAD);
         norm.forward_transposed(&mut self.tokens, ld, self.n);
     }
@@ -144,7 +146,7 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
         &mut self,
         x: &mut [[f32; D]],
         attention: &MultiHeadAttention<D, H, DH>,
-        pre_norm: Option<&LayerNorm<D>>,
+        pre_norm: Option<&dyn Norm<D>>,
         memory: Option<&[[f32; D]]>,
         mask: &Attend<'_>,
     ) {
@@ -160,7 +162,7 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
         x: &mut [[f32; D]],
         ffn: &FeedForward<D, FF>,
         activation: Activation,
-        pre_norm: Option<&LayerNorm<D>>,
+        pre_norm: Option<&dyn Norm<D>>,
     ) {
         self.transpose_in(x);
         self.add_feed_forward(ffn, activation, pre_norm);
@@ -174,7 +176,7 @@ fn normalised<'a, const D: usize>(
     buf: &'a mut Vec<f32>,
     tokens: &[f32],
     n: usize,
-    pre_norm: Option<&LayerNorm<D>>,
+    pre_norm: Option<&dyn Norm<D>>,
 ) -> Option<&'a [f32]> {
     let norm = pre_norm?;
     let ld = n.next_multiple_of(TOKEN_PAD);
