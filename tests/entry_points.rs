@@ -1,7 +1,8 @@
 //! Every cell of the README's table of entry points: each input kind (features, token ids
 //! with types, an encoder memory, and an `encoder_decoder`'s source and target) with each
 //! option (none, a mask, a padded batch, caller-owned output and scratch), checked against
-//! the plain const-length `forward` (`forward_tokens`, `decode`) to 1e-6.
+//! the plain const-length `forward` (`forward_tokens`, `decode`) to 1e-6. The row of token
+//! ids with an encoder memory (`decode_tokens…`) is in `tests/stacks.rs`.
 
 use transformer::runtime::{
     Batch, ForwardError, Mask, MemoryMask, Options, Padding, Rng, Sequence, Tokens,
