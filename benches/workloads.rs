@@ -35,6 +35,10 @@ fn bench_workloads(c: &mut Criterion) {
             return;
         }
     }
+    if let Err(e) = transformer::runtime::threads::try_get() {
+        eprintln!("error: {e}");
+        return;
+    }
     let names = ["w1", "w2", "w3", "w4", "gemm"].map(String::from);
     let data = workloads::data_dir(None);
     let model_dir = workloads::model_dir(None);

@@ -429,8 +429,10 @@ fn summary(times: &[f64]) -> (f64, f64, f64) {
 /// Times every workload at every thread count and prints the `RESULT` lines.
 fn run() -> Result<(), Box<dyn Error>> {
     let args = Args::parse();
-    // A TRANSFORMER_KERNEL this CPU cannot obey is an error here, before any kernel runs.
+    // A TRANSFORMER_KERNEL this CPU cannot obey, or a TRANSFORMER_THREADS that is no thread
+    // count, is an error here, before any kernel runs.
     let level = cpu::try_level()?;
+    threads::try_get()?;
     let meta = serde_json::json!({
         "peer": "transformer",
         "version": env!("CARGO_PKG_VERSION"),

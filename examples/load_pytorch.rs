@@ -48,8 +48,10 @@ pub struct Args {
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args = Args::parse();
-    // A TRANSFORMER_KERNEL this CPU cannot obey is an error here, before any kernel runs.
+    // A TRANSFORMER_KERNEL this CPU cannot obey, or a TRANSFORMER_THREADS that is no thread
+    // count, is an error here, before any kernel runs.
     transformer::runtime::cpu::try_level()?;
+    transformer::runtime::threads::try_get()?;
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let weights = args
         .weights

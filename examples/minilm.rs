@@ -85,8 +85,10 @@ fn to_json(embeddings: &[[f32; MiniLm::D_MODEL]]) -> String {
 /// Runs the example; `Err` is printed to stderr.
 pub fn run() -> Result<(), Box<dyn Error>> {
     let args = Args::parse();
-    // A TRANSFORMER_KERNEL this CPU cannot obey is an error here, before any kernel runs.
+    // A TRANSFORMER_KERNEL this CPU cannot obey, or a TRANSFORMER_THREADS that is no thread
+    // count, is an error here, before any kernel runs.
     transformer::runtime::cpu::try_level()?;
+    transformer::runtime::threads::try_get()?;
     let minilm = load(&model_dir(args.model_dir))?;
     let sentences: Vec<&str> = args.sentences.iter().map(String::as_str).collect();
     let embeddings = minilm.encode(&sentences)?;

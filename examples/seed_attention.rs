@@ -125,8 +125,14 @@ pub fn main() -> ExitCode {
 
 /// Prints every step the way the notes do.
 pub fn run() -> ExitCode {
-    // A TRANSFORMER_KERNEL this CPU cannot obey is an error here, before any kernel runs.
-    if let Err(e) = transformer::runtime::cpu::try_level() {
+    // A TRANSFORMER_KERNEL this CPU cannot obey, or a TRANSFORMER_THREADS that is no thread
+    // count, is an error here, before any kernel runs.
+    let checked = || -> Result<(), Box<dyn std::error::Error>> {
+        transformer::runtime::cpu::try_level()?;
+        transformer::runtime::threads::try_get()?;
+        Ok(())
+    };
+    if let Err(e) = checked() {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }

@@ -1,7 +1,8 @@
 //! How many threads the kernels may use: one knob for the whole process.
 //!
 //! Defaults to `$TRANSFORMER_THREADS` if set, else the number of CPUs the process may run
-//! on. Kernels split work only when there is enough of it to pay for handing it to another
+//! on; a `TRANSFORMER_THREADS` that is not a whole number of at least 1 is an error
+//! ([`try_get`] returns it, [`get`] panics with it), never ignored. Kernels split work only when there is enough of it to pay for handing it to another
 //! thread, so a small model stays on the calling thread whatever the setting.
 //!
 //! The threads are this module's own small pool rather than a general scheduler's: a forward
@@ -9,7 +10,32 @@
 //! is how fast an idle worker picks up a part (it spins on an atomic counter for a while
 //! instead of sleeping at once) and that handing it over allocates nothing.
 
+use std::ffi::OsString;
+use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// The environment variable that sets the default thread count.
+pub const ENV: &str = "TRANSFORMER_THREADS";
+
+/// `TRANSFORMER_THREADS` is set to something else than a whole number of at least 1.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThreadsError {
+    /// The value as set (lossily decoded if it is not UTF-8).
+    pub value: String,
+}
+
+impl fmt::Display for ThreadsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{ENV}={:?} is not a thread count\n\
+             help: set a whole number of at least 1, or unset {ENV} for one thread per CPU",
+            self.value
+        )
+    }
+}
+
+impl std::error::Error for ThreadsError {}
 
 /// 0 means "not chosen yet".
 static THREADS: AtomicUsize = AtomicUsize::new(0);
@@ -20,10 +46,25 @@ pub fn set(n: usize) {
 }
 
 /// The number of threads kernels may use, at least 1.
+///
+/// # Panics
+///
+/// If no count was [`set`] and `TRANSFORMER_THREADS` is not a thread count, with
+/// [`ThreadsError`]'s message: call [`try_get`] at start-up to report it as an error.
 pub fn get() -> usize {
+    try_get().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`get`], or why `TRANSFORMER_THREADS` cannot be obeyed.
+///
+/// # Errors
+///
+/// [`ThreadsError`] if no count was [`set`] and `TRANSFORMER_THREADS` is set to something
+/// else than a whole number of at least 1.
+pub fn try_get() -> Result<usize, ThreadsError> {
     match THREADS.load(Ordering::Relaxed) {
         0 => default_threads(),
-        n => n,
+        n => Ok(n),
     }
 }
 
@@ -405,22 +446,50 @@ mod pool {
 
 /// `$TRANSFORMER_THREADS`, else the CPUs available; read once (reading the environment
 /// allocates, and a forward pass must not).
-fn default_threads() -> usize {
-    static DEFAULT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *DEFAULT.get_or_init(read_default_threads)
+fn default_threads() -> Result<usize, ThreadsError> {
+    static DEFAULT: std::sync::OnceLock<Result<usize, ThreadsError>> = std::sync::OnceLock::new();
+    DEFAULT
+        .get_or_init(|| {
+            let cpus = || std::thread::available_parallelism().map_or(1, usize::from);
+            Ok(parse_threads(std::env::var_os(ENV))?.unwrap_or_else(cpus))
+        })
+        .clone()
 }
 
-fn read_default_threads() -> usize {
-    std::env::var("TRANSFORMER_THREADS")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+/// The count `TRANSFORMER_THREADS` sets, if it is set.
+fn parse_threads(value: Option<OsString>) -> Result<Option<usize>, ThreadsError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let error = || ThreadsError {
+        value: value.to_string_lossy().into_owned(),
+    };
+    let text = value.to_str().ok_or_else(error)?;
+    match text.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(Some(n)),
+        _ => Err(error()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_variable_sets_a_count_or_is_an_error_naming_it() {
+        assert_eq!(parse_threads(None), Ok(None));
+        assert_eq!(parse_threads(Some(" 3 ".into())), Ok(Some(3)));
+        for bad in ["0", "-1", "two", "", "1.5"] {
+            let err = parse_threads(Some(bad.into())).unwrap_err();
+            assert_eq!(err.value, bad);
+            assert!(err.to_string().contains("is not a thread count"), "{err}");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::ffi::OsStringExt;
+            assert!(parse_threads(Some(OsString::from_vec(vec![0xff]))).is_err());
+        }
+    }
 
     #[test]
     fn for_each_mut_visits_every_item_once_with_its_index() {

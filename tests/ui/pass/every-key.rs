@@ -24,6 +24,8 @@ transformer! {
     >
     Decoder < kind: decoder, d_model: 8, heads: 2, layers: 1, cross_attention: true, positional: sinusoidal >
     Seq2Seq < kind: encoder_decoder, d_model: 8, heads: 2, encoder_layers: 1, decoder_layers: 1, norm: none, ffn: false >
+    Speech < kind: encoder_decoder, d_model: 8, heads: 2, encoder_layers: 1, decoder_layers: 1,
+             encoder: { positional: sinusoidal }, decoder: { vocab: 10, positional: learned } >
 }
 
 fn main() {
@@ -35,4 +37,8 @@ fn main() {
     assert_eq!(y.len(), 2);
     let z = Seq2Seq::init(2).forward(&[[0.5; Seq2Seq::D_MODEL]; 3], &[[0.5; Seq2Seq::D_MODEL]; 2]);
     assert_eq!(z.len(), 2);
+    let speech = Speech::init(3);
+    let memory = speech.encode(&[[0.5; Speech::D_MODEL]; 3]);
+    let w = speech.decode_tokens(&[1, 9], &memory).expect("ids < DECODER_VOCAB");
+    assert_eq!(w.len(), 2);
 }
