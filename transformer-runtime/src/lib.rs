@@ -34,7 +34,7 @@ pub use heap::Matrix;
 pub use init::Rng;
 pub use matmul::Linear;
 pub use model::TokenModel;
-pub use norm::{LayerNorm, Norm};
+pub use norm::{LayerNorm, Norm, RmsNorm};
 pub use options::{Batch, Mask, MemoryMask, Options, Tokens};
 pub use scratch::Scratch;
 pub use sequence::Sequence;

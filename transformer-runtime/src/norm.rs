@@ -1,4 +1,5 @@
-//! Layer normalisation over the model width, PyTorch's `nn.LayerNorm(D)`.
+//! Normalisation over the model width: PyTorch's `nn.LayerNorm(D)` and `nn.RMSNorm(D)`, each
+//! on token rows and on tokens held transposed, behind the [`Norm`] trait the layers take.
 
 use crate::fastmath::{MulAdd, Vectorise, vectorised};
 use crate::heap::boxed_array;
@@ -262,6 +263,118 @@ impl<const D: usize> LayerNorm<D> {
     }
 }
 
+/// Root-mean-square normalisation over the model width, PyTorch's `nn.RMSNorm(D)` (Llama's):
+/// `yᵢ = xᵢ / √(mean(x²) + eps) · wᵢ`, neither centred nor shifted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RmsNorm<const D: usize> {
+    /// `[D]`: the scale `w` (PyTorch's `weight`).
+    pub weight: Box<[f32; D]>,
+    /// Added to the mean square before the square root.
+    pub eps: f32,
+}
+
+impl<const D: usize> RmsNorm<D> {
+    /// Learned numbers: `D` scales.
+    pub const PARAMETERS: usize = D;
+
+    /// Unit scale, as PyTorch starts it.
+    pub fn new(eps: f32) -> Self {
+        Self {
+            weight: boxed_array(1.0),
+            eps,
+        }
+    }
+
+    /// Normalises every token row of `x` (`[n][D]`) in place, rows split between threads
+    /// for large inputs.
+    pub fn forward(&self, x: &mut [[f32; D]]) {
+        let grain = (1 << 12) / D.max(1);
+        crate::threads::for_each_piece(x, grain, &|rows| {
+            vectorised(RmsRows { rows, norm: self });
+        });
+    }
+
+    /// [`Self::forward`] on tokens held transposed, as [`LayerNorm`]'s.
+    pub(crate) fn forward_transposed(&self, xt: &mut [f32], ld: usize, n: usize) {
+        let columns = n.next_multiple_of(COLUMNS);
+        assert!(
+            ld.is_multiple_of(COLUMNS)
+                && columns <= ld
+                && (D == 0 || xt.len() >= (D - 1) * ld + columns),
+            "RmsNorm::forward_transposed: {n} tokens do not fit [{D}][{ld}]"
+        );
+        vectorised(RmsColumns {
+            xt,
+            ld,
+            columns,
+            norm: self,
+        });
+    }
+}
+
+impl<const D: usize> sealed::Sealed for RmsNorm<D> {}
+
+impl<const D: usize> Norm<D> for RmsNorm<D> {
+    fn forward(&self, x: &mut [[f32; D]]) {
+        RmsNorm::forward(self, x);
+    }
+
+    fn forward_transposed(&self, xt: &mut [f32], ld: usize, n: usize) {
+        RmsNorm::forward_transposed(self, xt, ld, n);
+    }
+}
+
+/// [`RmsNorm::forward`] over some rows, as one vectorised loop nest.
+struct RmsRows<'a, const D: usize> {
+    rows: &'a mut [[f32; D]],
+    norm: &'a RmsNorm<D>,
+}
+
+impl<const D: usize> Vectorise for RmsRows<'_, D> {
+    #[inline(always)]
+    fn run<M: MulAdd>(self) {
+        let RmsNorm { weight, eps } = self.norm;
+        for row in self.rows {
+            let inv_rms = 1.0 / (lane_sum(row, |v| v * v) / D as f32 + eps).sqrt();
+            for (v, w) in row.iter_mut().zip(weight.iter()) {
+                *v = *v * inv_rms * w;
+            }
+        }
+    }
+}
+
+/// [`RmsNorm::forward_transposed`] as one vectorised loop nest, in blocks of tokens as
+/// [`NormColumns`].
+struct RmsColumns<'a, const D: usize> {
+    xt: &'a mut [f32],
+    ld: usize,
+    columns: usize,
+    norm: &'a RmsNorm<D>,
+}
+
+impl<const D: usize> Vectorise for RmsColumns<'_, D> {
+    #[inline(always)]
+    fn run<M: MulAdd>(self) {
+        let RmsNorm { weight, eps } = self.norm;
+        let ld = self.ld;
+        let origin = [0.0f32; BLOCK];
+        for t0 in (0..self.columns).step_by(BLOCK) {
+            let width = BLOCK.min(self.columns - t0);
+            let row = |d: usize| d * ld + t0..d * ld + t0 + width;
+            // The mean square: the second moment about 0.
+            let mut inv_rms = column_means::<D>(self.xt, row, width, Some(&origin));
+            for i in &mut inv_rms[..width] {
+                *i = 1.0 / (*i + eps).sqrt();
+            }
+            for (d, &w) in weight.iter().enumerate() {
+                for (v, &i) in self.xt[row(d)].iter_mut().zip(&inv_rms[..width]) {
+                    *v = *v * i * w;
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,6 +436,54 @@ mod tests {
             for t in n..ld {
                 assert!((0..40).all(|d| xt[d * ld + t] == bias[d]));
             }
+        }
+    }
+
+    #[test]
+    fn rms_norm_scales_by_the_root_mean_square_on_rows_and_columns() {
+        let mut rng = crate::init::Rng::new(9);
+        let mut norm = RmsNorm::<40>::new(1e-6);
+        norm.weight
+            .iter_mut()
+            .for_each(|w| *w = 1.0 + rng.symmetric(0.5));
+        assert_eq!(RmsNorm::<40>::PARAMETERS, 40);
+        for n in [1usize, 16, 21, 140] {
+            let ld = n.next_multiple_of(16);
+            let rows: Vec<[f32; 40]> = (0..n)
+                .map(|_| std::array::from_fn(|_| rng.symmetric(4.0)))
+                .collect();
+            // The f64 reference, from the formula.
+            let want: Vec<[f64; 40]> = rows
+                .iter()
+                .map(|row| {
+                    let ms = row.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / 40.0;
+                    let inv = 1.0 / (ms + 1e-6).sqrt();
+                    std::array::from_fn(|d| f64::from(row[d]) * inv * f64::from(norm.weight[d]))
+                })
+                .collect();
+            let mut by_rows = rows.clone();
+            norm.forward(&mut by_rows);
+            let mut xt = vec![0.0f32; 40 * ld];
+            for (t, row) in rows.iter().enumerate() {
+                for (d, &v) in row.iter().enumerate() {
+                    xt[d * ld + t] = v;
+                }
+            }
+            norm.forward_transposed(&mut xt, ld, n);
+            for (t, row) in want.iter().enumerate() {
+                for (d, &w) in row.iter().enumerate() {
+                    assert!(
+                        (f64::from(by_rows[t][d]) - w).abs() < 1e-5,
+                        "row {t}, feature {d}"
+                    );
+                    assert!(
+                        (f64::from(xt[d * ld + t]) - w).abs() < 1e-5,
+                        "column {t}, feature {d}"
+                    );
+                }
+            }
+            // Zero padding columns stay zero (and finite).
+            assert!((n..ld).all(|t| (0..40).all(|d| xt[d * ld + t] == 0.0)));
         }
     }
 

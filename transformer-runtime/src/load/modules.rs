@@ -3,14 +3,14 @@
 //!
 //! Names follow PyTorch: a linear layer or embedding at `p` is `p.weight` (and `p.bias`); a
 //! layer norm's scale and shift are `p.weight`/`p.bias`, or `p.gamma`/`p.beta` in old BERT
-//! checkpoints; `nn.MultiheadAttention` at `p` stacks q, k and v in `p.in_proj_weight`
+//! checkpoints, an RMS norm's scale `p.weight`; `nn.MultiheadAttention` at `p` stacks q, k and v in `p.in_proj_weight`
 //! (`[3D][D]`) and `p.in_proj_bias` (`[3D]`), then has `p.out_proj`.
 
 use super::{Loader, Writer};
 use crate::attention::MultiHeadAttention;
 use crate::embedding::Embedding;
 use crate::matmul::Linear;
-use crate::norm::LayerNorm;
+use crate::norm::{LayerNorm, RmsNorm};
 
 impl<const IN: usize, const OUT: usize> Linear<IN, OUT> {
     /// Reads `{prefix}weight` (`[OUT][IN]`) and, if the layer has one, `{prefix}bias` (`[OUT]`).
@@ -55,6 +55,18 @@ impl<const D: usize> LayerNorm<D> {
         if let Some(bias) = self.bias.as_deref() {
             writer.add(&format!("{prefix}bias"), &[D], bias);
         }
+    }
+}
+
+impl<const D: usize> RmsNorm<D> {
+    /// Reads `{prefix}weight`.
+    pub fn load(&mut self, loader: &mut Loader<'_>, prefix: &str) {
+        loader.read(&format!("{prefix}weight"), &[D], &mut self.weight[..]);
+    }
+
+    /// Writes `{prefix}weight`.
+    pub fn save(&self, writer: &mut Writer, prefix: &str) {
+        writer.add(&format!("{prefix}weight"), &[D], &self.weight[..]);
     }
 }
 
