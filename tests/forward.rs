@@ -22,6 +22,8 @@ transformer! {
     CrossDecoder < kind: decoder, cross_attention: true, d_model: 8, heads: 2, layers: 2 >
     Seq2Seq < kind: encoder_decoder, d_model: 8, heads: 2, encoder_layers: 2, decoder_layers: 1, d_ff: 12 >
     OddSizes < d_model: 15, heads: 5, layers: 1, d_ff: 7, max_len: 3 >
+    RmsPre < d_model: 8, heads: 2, layers: 2, d_ff: 12, norm: pre, norm_kind: rms, final_norm: true >
+    RmsPost < d_model: 8, heads: 2, layers: 1, norm_kind: rms, eps: 1e-6 >
 }
 
 const TOL: f64 = 1e-5;
@@ -309,6 +311,33 @@ fn encoder_decoder_decodes_against_the_encoded_source() {
         &want,
         TOL,
     );
+}
+
+#[test]
+fn rms_norms_scale_by_the_root_mean_square_wherever_norms_go() {
+    let rng = &mut Rng::new(16);
+    let mut m = RmsPre::init(16);
+    randomize_layers!(m.layers, rng; attn, norm1, ffn, norm2);
+    m.norm.randomize(rng);
+    let mut naive = stack(
+        naive_layers!(m.layers; norms: [norm1, norm2], ffn: ffn),
+        Norm::Pre,
+        Act::Relu,
+    );
+    naive.final_norm = Some(NaiveNorm::of(&m.norm));
+    check_single_stack!(m, naive, 8);
+    let mut m = RmsPost::init(17);
+    randomize_layers!(m.layers, rng; attn, norm1, ffn, norm2);
+    let naive = stack(
+        naive_layers!(m.layers; norms: [norm1, norm2], ffn: ffn),
+        Norm::Post,
+        Act::Relu,
+    );
+    check_single_stack!(m, naive, 8);
+    // An RMS norm has a scale and no shift: 8 numbers, against a layer norm's 16.
+    let layer = |d_ff: usize| 4 * (8 * 8 + 8) + (8 * d_ff + d_ff) + (d_ff * 8 + 8) + 2 * 8;
+    assert_eq!(RmsPre::PARAMETERS, 2 * layer(12) + 8);
+    assert_eq!(RmsPost::PARAMETERS, layer(32));
 }
 
 #[test]

@@ -6,7 +6,9 @@
 use std::path::PathBuf;
 
 use safetensors::SafeTensors;
-use transformer::runtime::{Embedding, FeedForward, LayerNorm, Linear, MultiHeadAttention, Rng};
+use transformer::runtime::{
+    Embedding, FeedForward, LayerNorm, Linear, MultiHeadAttention, RmsNorm, Rng,
+};
 
 /// A file under `tests/fixtures/`.
 pub fn fixture(name: &str) -> PathBuf {
@@ -75,6 +77,35 @@ pub struct NaiveNorm {
     pub w: Vec<f64>,
     pub b: Option<Vec<f64>>,
     pub eps: f64,
+    /// `nn.RMSNorm`: no centring, no shift.
+    pub rms: bool,
+}
+
+/// The norms a model can hold, as the reference reads them.
+pub trait NaiveOf {
+    fn naive(&self) -> NaiveNorm;
+}
+
+impl<const D: usize> NaiveOf for LayerNorm<D> {
+    fn naive(&self) -> NaiveNorm {
+        NaiveNorm {
+            w: to_f64(&self.weight[..]),
+            b: self.bias.as_deref().map(|b| to_f64(b)),
+            eps: f64::from(self.eps),
+            rms: false,
+        }
+    }
+}
+
+impl<const D: usize> NaiveOf for RmsNorm<D> {
+    fn naive(&self) -> NaiveNorm {
+        NaiveNorm {
+            w: to_f64(&self.weight[..]),
+            b: None,
+            eps: f64::from(self.eps),
+            rms: true,
+        }
+    }
 }
 
 pub struct NaiveFfn {
@@ -201,19 +232,20 @@ impl NaiveAttention {
 }
 
 impl NaiveNorm {
-    pub fn of<const D: usize>(n: &LayerNorm<D>) -> Self {
-        Self {
-            w: to_f64(&n.weight[..]),
-            b: n.bias.as_deref().map(|b| to_f64(b)),
-            eps: f64::from(n.eps),
-        }
+    pub fn of(n: &impl NaiveOf) -> Self {
+        n.naive()
     }
 
     pub fn apply(&self, x: &Rows) -> Rows {
         x.iter()
             .map(|row| {
                 let n = row.len() as f64;
-                let mean = row.iter().sum::<f64>() / n;
+                // RMSNorm: the second moment about 0 instead of the variance about the mean.
+                let mean = if self.rms {
+                    0.0
+                } else {
+                    row.iter().sum::<f64>() / n
+                };
                 let var = row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
                 row.iter()
                     .enumerate()
@@ -372,6 +404,14 @@ impl<const D: usize> Randomize for LayerNorm<D> {
         }
         if let Some(b) = self.bias.as_mut() {
             fill(&mut b[..], rng, 0.3);
+        }
+    }
+}
+
+impl<const D: usize> Randomize for RmsNorm<D> {
+    fn randomize(&mut self, rng: &mut Rng) {
+        for w in self.weight.iter_mut() {
+            *w = 1.0 + rng.symmetric(0.3);
         }
     }
 }

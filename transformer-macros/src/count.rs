@@ -4,7 +4,7 @@
 //! the generated `PARAMETERS` const restates the same sum, node by node, from the runtime's
 //! per-layer counts.
 
-use crate::model::{Model, NormPlacement, Positional, Sublayer};
+use crate::model::{Model, NormKind, NormPlacement, Positional, Sublayer};
 
 /// Learned numbers in `model`, or `None` if the count overflows `u64`... or memory.
 pub fn parameters(model: &Model) -> Option<u64> {
@@ -12,9 +12,10 @@ pub fn parameters(model: &Model) -> Option<u64> {
     let bias = u64::from(model.bias);
     let linear =
         |inputs: u64, outputs: u64| inputs.checked_mul(outputs)?.checked_add(bias * outputs);
-    let norm = d + bias * d;
     let mut total = 0u64;
     for stack in &model.stacks {
+        // An RMS norm has a scale only; a layer norm a shift too, if the model has biases.
+        let norm = d + u64::from(stack.norm_kind == NormKind::Layer) * bias * d;
         let norms_per_sublayer = u64::from(stack.norm != NormPlacement::None) * norm;
         let mut layer = 0u64;
         for sublayer in &stack.block {

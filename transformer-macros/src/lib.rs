@@ -33,6 +33,7 @@ use proc_macro2::TokenStream;
 /// | `d_ff` | integer > 0 (not with `ffn: false`) | `4 * d_model` | feed-forward hidden width |
 /// | `max_len` | integer > 0 | `512` | longest sequence |
 /// | `norm` | `post`, `pre`, `none` | `post` | where each sublayer normalises |
+/// | `norm_kind` | `layer`, `rms` (needs a norm) | `layer` | every norm's kind: LayerNorm or RMSNorm |
 /// | `final_norm` | `true`, `false` (not with `norm: none`) | `false` (`true` for `encoder_decoder`) | a layer norm after each stack |
 /// | `eps` | float > 0 (needs a norm) | `1e-5` | layer norm epsilon |
 /// | `activation` | `relu`, `gelu`, `gelu_tanh` (not with `ffn: false`) | `relu` | feed-forward non-linearity |

@@ -20,6 +20,14 @@ pub enum NormPlacement {
     None,
 }
 
+/// What each norm computes: PyTorch's `nn.LayerNorm` (centred, scaled, shifted) or
+/// `nn.RMSNorm` (scaled by the root mean square only, as Llama's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NormKind {
+    Layer,
+    Rms,
+}
+
 /// The feed-forward non-linearity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Activation {
@@ -88,6 +96,8 @@ pub struct Stack {
     /// One layer's sublayers in forward order, each with a residual connection.
     pub block: Vec<Sublayer>,
     pub norm: NormPlacement,
+    /// The kind of every norm of the stack.
+    pub norm_kind: NormKind,
     /// A layer norm after the last layer.
     pub final_norm: bool,
 }

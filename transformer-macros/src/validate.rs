@@ -14,8 +14,8 @@ use proc_macro2::Span;
 use syn::Ident;
 
 use crate::model::{
-    Activation, Attention, FeedForward, Input, Kind, Model, NormPlacement, Positional, Role, Stack,
-    Sublayer, TokenTables, Weights,
+    Activation, Attention, FeedForward, Input, Kind, Model, NormKind, NormPlacement, Positional,
+    Role, Stack, Sublayer, TokenTables, Weights,
 };
 use crate::spec::{Spec, Specs};
 use keys::Key;
@@ -68,6 +68,7 @@ struct Read {
     d_ff: Got<usize>,
     max_len: Got<usize>,
     norm: Got<NormPlacement>,
+    norm_kind: Got<NormKind>,
     final_norm: Got<bool>,
     eps: Got<f32>,
     activation: Got<Activation>,
@@ -122,6 +123,7 @@ impl Read {
             d_ff: s.dim(&keys::D_FF, errors),
             max_len: s.dim(&keys::MAX_LEN, errors),
             norm: s.word(&keys::NORM, NORMS, errors),
+            norm_kind: s.word(&keys::NORM_KIND, NORM_KINDS, errors),
             final_norm: s.flag(&keys::FINAL_NORM, errors),
             eps: s.positive_float(&keys::EPS, errors),
             activation: s.word(&keys::ACTIVATION, ACTIVATIONS, errors),
@@ -195,7 +197,15 @@ fn check_rules(
     check_heads_divide_d_model(&read.heads, &read.d_model, errors);
     check_final_norm_has_norms(norm, &read.final_norm, errors);
     let other_norms = assumed.final_norm || assumed.embed_norm;
-    check_eps_has_a_norm(norm, other_norms, &read.eps, errors);
+    let norm_keys = [
+        (read.eps.key_span(), keys::EPS.name, "to apply it to"),
+        (
+            read.norm_kind.key_span(),
+            keys::NORM_KIND.name,
+            "for it to choose",
+        ),
+    ];
+    check_norm_settings_have_a_norm(norm, other_norms, norm_keys, errors);
     check_ffn_settings_need_ffn(assumed.ffn, &read.d_ff, &read.activation, errors);
     check_causal_is_for_encoders(kind, &read.causal, errors);
     check_cross_attention_is_for_decoders(kind, &read.cross_attention, errors);
@@ -220,6 +230,7 @@ fn build(spec: &Spec, options: Options, read: &Read, assumed: &Assumed) -> Optio
         None
     };
     let out_proj = read.out_proj.or(true)?;
+    let norm_kind = read.norm_kind.or(NormKind::Layer)?;
     // A stack's own group overrides the model's settings for that stack.
     let input = |group: &Option<StackRead>| -> Option<(Input, Positional, bool)> {
         let (positional, vocab, token_types, embed_norm) = match group {
@@ -272,6 +283,7 @@ fn build(spec: &Spec, options: Options, read: &Read, assumed: &Assumed) -> Optio
                 input_norm,
                 block,
                 norm: assumed.norm,
+                norm_kind,
                 final_norm: assumed.final_norm,
             })
         };
@@ -337,6 +349,7 @@ const NORMS: &[(&str, NormPlacement)] = &[
     ("pre", NormPlacement::Pre),
     ("none", NormPlacement::None),
 ];
+const NORM_KINDS: &[(&str, NormKind)] = &[("layer", NormKind::Layer), ("rms", NormKind::Rms)];
 const ACTIVATIONS: &[(&str, Activation)] = &[
     ("relu", Activation::Relu),
     ("gelu", Activation::Gelu),
@@ -470,23 +483,27 @@ fn check_final_norm_has_norms(
     }
 }
 
-/// `eps` configures layer norms; with none in the model it would silently do nothing.
-fn check_eps_has_a_norm(
+/// `eps` and `norm_kind` describe the norms, so some norm must exist: `keys` pairs each
+/// such key's span, if written, with what it does to a norm.
+fn check_norm_settings_have_a_norm(
     norm: NormPlacement,
     other_norms: bool,
-    eps: &Got<f32>,
+    keys: [(Option<Span>, &str, &str); 2],
     errors: &mut Vec<syn::Error>,
 ) {
     if norm != NormPlacement::None || other_norms {
         return;
     }
-    if let Some(span) = eps.key_span() {
-        let error = syn::Error::new(
-            span,
-            "`eps` has no effect: `norm: none` leaves no layer norm to apply it to\n\
-             help: remove `eps`, or set `norm: post` or `norm: pre`",
-        );
-        errors.push(error);
+    for (span, key, effect) in keys {
+        if let Some(span) = span {
+            errors.push(syn::Error::new(
+                span,
+                format!(
+                    "`{key}` has no effect: `norm: none` leaves no norm {effect}\n\
+                     help: remove `{key}`, or set `norm: post` or `norm: pre`"
+                ),
+            ));
+        }
     }
 }
 
@@ -647,6 +664,11 @@ fn check_bert_layout(
         ),
         (!assumed.ffn, keys::FFN, "`ffn: true`"),
         (assumed.final_norm, keys::FINAL_NORM, "no `final_norm`"),
+        (
+            settings.word_is(&keys::NORM_KIND, "rms"),
+            keys::NORM_KIND,
+            "layer norms",
+        ),
         (out_proj_off, keys::OUT_PROJ, "`out_proj: true`"),
         (
             sinusoidal,

@@ -9,6 +9,7 @@ transformer! {
         d_ff: 16,
         max_len: 4,
         norm: pre,
+        norm_kind: rms,
         final_norm: true,
         eps: 1e-6,
         activation: gelu_tanh,

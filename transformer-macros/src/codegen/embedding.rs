@@ -84,11 +84,14 @@ pub fn input_parts(
         parts.push(norm::part(
             model,
             names,
+            stack,
             stack_names.embedding_norm.clone(),
-            " Layer norm over `[D_MODEL]` of the summed embeddings (and positions).".to_owned(),
+            format!(
+                " {} over `[D_MODEL]` of the summed embeddings (and positions).",
+                norm::noun(stack)
+            ),
             &format!("{prefix}{}", dialect.embedding_norm),
             "embedding layer norm",
-            &quote!(Self::EPS),
         ));
     }
     parts

@@ -54,7 +54,7 @@ fn steps<'a>(model: &Model, names: &Names, stack: &'a Stack) -> Vec<Step<'a>> {
                         (*feed_forward).to_owned()
                     }
                 };
-                norm::sublayer_part(model, names, i, &part.field, &name)
+                norm::sublayer_part(model, names, stack, i, &part.field, &name)
             });
             Step {
                 sublayer,

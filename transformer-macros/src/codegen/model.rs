@@ -74,9 +74,11 @@ fn stack_parts<'a>(model: &Model, names: &'a Names, stack: &'a Stack, i: usize) 
         norm::part(
             model,
             names,
+            stack,
             stack_names.norm_field.clone(),
             format!(
-                " Layer norm over `[D_MODEL]` after the last {} layer.",
+                " {} over `[D_MODEL]` after the last {} layer.",
+                norm::noun(stack),
                 stack_names.role
             ),
             &format!(
@@ -85,7 +87,6 @@ fn stack_parts<'a>(model: &Model, names: &'a Names, stack: &'a Stack, i: usize) 
                 dialect.final_norm
             ),
             "final layer norm",
-            &quote!(Self::EPS),
         )
     });
     StackParts {
@@ -209,7 +210,7 @@ fn consts(model: &Model, stacks: &[StackParts<'_>]) -> TokenStream {
     let eps = model.has_layer_norm().then(|| {
         let eps = float_literal(model.eps);
         quote! {
-            /// Epsilon of every layer norm.
+            /// Epsilon of every norm.
             pub const EPS: f32 = #eps;
         }
     });

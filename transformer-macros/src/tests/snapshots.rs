@@ -32,7 +32,7 @@ fn every_key() {
         /// Every key set.
         #[doc(alias = "kitchen_sink")]
         pub Everything < kind: encoder, d_model: 24, heads: 3, layers: 2, d_ff: 40, max_len: 16,
-                         norm: post, final_norm: true, eps: 1e-6, activation: gelu_tanh,
+                         norm: post, norm_kind: rms, final_norm: true, eps: 1e-6, activation: gelu_tanh,
                          positional: learned, bias: false, ffn: true, out_proj: true, causal: true >
     }));
 }

@@ -70,6 +70,7 @@ keys! {
     D_FF: "d_ff", int("256"), "`4 * d_model`", "feed-forward hidden width";
     MAX_LEN: "max_len", int("512"), "`512`", "longest sequence";
     NORM: "norm", Values::Word, "`post`", "where each sublayer normalises";
+    NORM_KIND: "norm_kind", Values::Word, "`layer`", "every norm's kind: LayerNorm or RMSNorm";
     FINAL_NORM: "final_norm", Values::Flag, "`false` (`true` for `encoder_decoder`)",
         "a layer norm after each stack";
     EPS: "eps", Values::Float, "`1e-5`", "layer norm epsilon";

@@ -166,6 +166,14 @@ fn contradictions_between_keys_are_errors() {
             "`eps` has no effect",
         ),
         (
+            quote! { M < d_model: 8, heads: 2, layers: 1, norm: none, norm_kind: layer > },
+            "`norm_kind` has no effect",
+        ),
+        (
+            quote! { M < d_model: 8, heads: 2, layers: 1, vocab: 10, weights: bert, norm_kind: rms > },
+            "this spec sets `norm_kind` otherwise",
+        ),
+        (
             quote! { M < d_model: 8, heads: 2, layers: 1, ffn: false, d_ff: 32 > },
             "`d_ff` has no effect: `ffn: false`",
         ),
