@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use transformer::runtime::{ForwardError, Options, Rng};
+use transformer::runtime::{ForwardError, Options, Rng, Rope, RopePairs};
 use transformer::transformer;
 
 transformer! {
@@ -24,6 +24,12 @@ transformer! {
     OddSizes < d_model: 15, heads: 5, layers: 1, d_ff: 7, max_len: 3 >
     RmsPre < d_model: 8, heads: 2, layers: 2, d_ff: 12, norm: pre, norm_kind: rms, final_norm: true >
     RmsPost < d_model: 8, heads: 2, layers: 1, norm_kind: rms, eps: 1e-6 >
+    LlamaLike < kind: decoder, d_model: 16, heads: 4, kv_heads: 2, layers: 2, d_ff: 24,
+                norm: pre, norm_kind: rms, final_norm: true, positional: rope, rope_theta: 500,
+                gated: true, activation: silu, bias: false >
+    MultiQueryAdjacent < d_model: 12, heads: 3, kv_heads: 1, layers: 1, causal: true,
+                         positional: rope, rope_pairs: adjacent >
+    GatedGelu < d_model: 8, heads: 2, layers: 1, d_ff: 12, gated: true, activation: gelu >
 }
 
 const TOL: f64 = 1e-5;
@@ -489,4 +495,62 @@ fn flops_match_a_hand_count() {
         CrossDecoder::flops(2),
         2 * (2 * (8 * 2 * 64 + 4 * 4 * 8) + 4 * 2 * 8 * 32)
     );
+}
+
+#[test]
+fn a_llama_like_decoder_matches_the_reference() {
+    let rng = &mut Rng::new(18);
+    let mut m = LlamaLike::init(18);
+    // The reference reads the rotation and the gate off the model: check they are there.
+    let rope = Rope::new(500.0, RopePairs::Half);
+    assert!(
+        m.layers
+            .iter()
+            .all(|l| l.attn.rope == Some(rope) && l.ffn.w_gate.is_some())
+    );
+    randomize_layers!(m.layers, rng; attn, norm1, ffn, norm2);
+    m.norm.randomize(rng);
+    let mut naive = stack(
+        naive_layers!(m.layers; norms: [norm1, norm2], ffn: ffn),
+        Norm::Pre,
+        Act::Silu,
+    );
+    naive.causal = true;
+    naive.final_norm = Some(NaiveNorm::of(&m.norm));
+    check_single_stack!(m, naive, 16);
+    // q and o [16][16]; k and v [8][16] (2 key/value heads of 4); gate, up [24][16], down
+    // [16][24]; two RMS norms of 16 per layer; no biases anywhere.
+    let layer = 2 * 16 * 16 + 2 * 8 * 16 + 3 * 16 * 24 + 2 * 16;
+    assert_eq!(LlamaLike::PARAMETERS, 2 * layer + 16);
+    assert_eq!((LlamaLike::KV_HEADS, LlamaLike::D_HEAD), (2, 4));
+}
+
+#[test]
+fn multi_query_attention_with_adjacent_rope_pairs_matches_the_reference() {
+    let rng = &mut Rng::new(19);
+    let mut m = MultiQueryAdjacent::init(19);
+    let rope = Rope::new(10_000.0, RopePairs::Adjacent);
+    assert_eq!(m.layers[0].attn.rope, Some(rope));
+    randomize_layers!(m.layers, rng; attn, norm1, ffn, norm2);
+    let mut naive = stack(
+        naive_layers!(m.layers; norms: [norm1, norm2], ffn: ffn),
+        Norm::Post,
+        Act::Relu,
+    );
+    naive.causal = true;
+    check_single_stack!(m, naive, 12);
+}
+
+#[test]
+fn a_gated_gelu_feed_forward_matches_the_reference() {
+    let rng = &mut Rng::new(20);
+    let mut m = GatedGelu::init(20);
+    assert!(m.layers[0].ffn.w_gate.is_some());
+    randomize_layers!(m.layers, rng; attn, norm1, ffn, norm2);
+    let naive = stack(
+        naive_layers!(m.layers; norms: [norm1, norm2], ffn: ffn),
+        Norm::Post,
+        Act::Gelu,
+    );
+    check_single_stack!(m, naive, 8);
 }

@@ -95,6 +95,7 @@ fn positions_in(spec: &Hyperparameters) -> String {
         Positional::Learned => format!("`positional: learned, max_len: {}`", spec.max_len),
         Positional::Sinusoidal => "`positional: sinusoidal`".to_owned(),
         Positional::None => "`positional: none`".to_owned(),
+        Positional::Rope => "`positional: rope`".to_owned(),
     }
 }
 
@@ -109,6 +110,7 @@ fn hf_activation(name: &str) -> Option<Activation> {
         "relu" => Some(Activation::Relu),
         "gelu" => Some(Activation::Gelu),
         "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Some(Activation::GeluTanh),
+        "silu" | "swish" => Some(Activation::Silu),
         _ => None,
     }
 }
@@ -119,6 +121,7 @@ fn activation_name(activation: Activation) -> &'static str {
         Activation::Relu => "relu",
         Activation::Gelu => "gelu",
         Activation::GeluTanh => "gelu_tanh",
+        Activation::Silu => "silu",
     }
 }
 
@@ -213,6 +216,7 @@ mod tests {
         for name in ["gelu_new", "gelu_pytorch_tanh", "gelu_fast"] {
             assert_eq!(hf_activation(name), Some(Activation::GeluTanh), "{name}");
         }
-        assert_eq!(hf_activation("silu"), None);
+        assert_eq!(hf_activation("silu"), Some(Activation::Silu));
+        assert_eq!(hf_activation("mish"), None);
     }
 }

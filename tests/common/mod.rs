@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use safetensors::SafeTensors;
 use transformer::runtime::{
-    Embedding, FeedForward, LayerNorm, Linear, MultiHeadAttention, RmsNorm, Rng,
+    Embedding, FeedForward, LayerNorm, Linear, MultiHeadAttention, RmsNorm, Rng, Rope, RopePairs,
 };
 
 /// A file under `tests/fixtures/`.
@@ -71,6 +71,10 @@ pub struct NaiveAttention {
     pub v: NaiveLinear,
     pub o: Option<NaiveLinear>,
     pub heads: usize,
+    /// Key/value heads, each shared by `heads / kv_heads` query heads.
+    pub kv_heads: usize,
+    /// Rotary positions: the base, and whether lanes `2i, 2i+1` pair (else `i, i + dh/2`).
+    pub rope: Option<(f64, bool)>,
 }
 
 pub struct NaiveNorm {
@@ -110,6 +114,8 @@ impl<const D: usize> NaiveOf for RmsNorm<D> {
 
 pub struct NaiveFfn {
     pub up: NaiveLinear,
+    /// Gated: `down(act(gate(x)) ⊙ up(x))`.
+    pub gate: Option<NaiveLinear>,
     pub down: NaiveLinear,
 }
 
@@ -125,6 +131,7 @@ pub enum Act {
     Relu,
     Gelu,
     GeluTanh,
+    Silu,
 }
 
 /// One layer; `norms[i]` belongs to sublayer `i` (self-attention, cross-attention, ffn).
@@ -183,8 +190,8 @@ impl NaiveLinear {
 }
 
 impl NaiveAttention {
-    pub fn of<const D: usize, const H: usize, const DH: usize>(
-        a: &MultiHeadAttention<D, H, DH>,
+    pub fn of<const D: usize, const H: usize, const DH: usize, const KVD: usize>(
+        a: &MultiHeadAttention<D, H, DH, KVD>,
     ) -> Self {
         Self {
             q: NaiveLinear::of(&a.w_q),
@@ -192,22 +199,58 @@ impl NaiveAttention {
             v: NaiveLinear::of(&a.w_v),
             o: a.w_o.as_ref().map(NaiveLinear::of),
             heads: H,
+            kv_heads: KVD / DH,
+            rope: a
+                .rope
+                .map(|Rope { theta, pairs }| (f64::from(theta), pairs == RopePairs::Adjacent)),
+        }
+    }
+
+    /// Rotates each head of width `dh` of row `x`, the token at `position`, by RoPE.
+    fn rotate(&self, x: &mut [f64], dh: usize, position: usize) {
+        let Some((theta, adjacent)) = self.rope else {
+            return;
+        };
+        for head in x.chunks_exact_mut(dh) {
+            for f in 0..dh / 2 {
+                let (a, b) = if adjacent {
+                    (2 * f, 2 * f + 1)
+                } else {
+                    (f, f + dh / 2)
+                };
+                let angle = position as f64 * theta.powf(-2.0 * f as f64 / dh as f64);
+                let (xa, xb) = (head[a], head[b]);
+                head[a] = xa * angle.cos() - xb * angle.sin();
+                head[b] = xb * angle.cos() + xa * angle.sin();
+            }
         }
     }
 
     /// Multi-head attention of `x` over `memory`; `allowed(i, j)` says whether query i sees key j.
     pub fn apply(&self, x: &Rows, memory: &Rows, allowed: &dyn Fn(usize, usize) -> bool) -> Rows {
-        let (q, k, v) = (self.q.apply(x), self.k.apply(memory), self.v.apply(memory));
+        let (mut q, mut k, v) = (self.q.apply(x), self.k.apply(memory), self.v.apply(memory));
         let d = q[0].len();
         let dh = d / self.heads;
+        for (position, row) in q.iter_mut().enumerate() {
+            self.rotate(row, dh, position);
+        }
+        for (position, row) in k.iter_mut().enumerate() {
+            self.rotate(row, dh, position);
+        }
+        let group = self.heads / self.kv_heads;
         let mut out = vec![vec![0.0; d]; x.len()];
         for h in 0..self.heads {
             let lanes = h * dh..(h + 1) * dh;
+            // The lanes of the key/value head query head h reads.
+            let kv_lane = |l: usize| (h / group) * dh + (l - h * dh);
             for i in 0..x.len() {
                 let scores: Vec<f64> = (0..memory.len())
                     .map(|j| {
                         if allowed(i, j) {
-                            lanes.clone().map(|l| q[i][l] * k[j][l]).sum::<f64>()
+                            lanes
+                                .clone()
+                                .map(|l| q[i][l] * k[j][kv_lane(l)])
+                                .sum::<f64>()
                                 / (dh as f64).sqrt()
                         } else {
                             f64::NEG_INFINITY
@@ -219,7 +262,7 @@ impl NaiveAttention {
                 let total: f64 = exps.iter().sum();
                 for j in 0..memory.len() {
                     for l in lanes.clone() {
-                        out[i][l] += exps[j] / total * v[j][l];
+                        out[i][l] += exps[j] / total * v[j][kv_lane(l)];
                     }
                 }
             }
@@ -294,6 +337,7 @@ impl Act {
                     * (1.0
                         + ((2.0 / std::f64::consts::PI).sqrt() * (x + 0.044715 * x.powi(3))).tanh())
             }
+            Act::Silu => x / (1.0 + (-x).exp()),
         }
     }
 }
@@ -302,17 +346,25 @@ impl NaiveFfn {
     pub fn of<const D: usize, const FF: usize>(f: &FeedForward<D, FF>) -> Self {
         Self {
             up: NaiveLinear::of(&f.w_up),
+            gate: f.w_gate.as_ref().map(NaiveLinear::of),
             down: NaiveLinear::of(&f.w_down),
         }
     }
 
     pub fn apply(&self, x: &Rows, act: Act) -> Rows {
-        let hidden: Rows = self
-            .up
-            .apply(x)
-            .into_iter()
-            .map(|r| r.into_iter().map(|v| act.apply(v)).collect())
-            .collect();
+        let activated = |rows: Rows| -> Rows {
+            rows.into_iter()
+                .map(|r| r.into_iter().map(|v| act.apply(v)).collect())
+                .collect()
+        };
+        let hidden: Rows = match &self.gate {
+            None => activated(self.up.apply(x)),
+            Some(gate) => activated(gate.apply(x))
+                .iter()
+                .zip(self.up.apply(x))
+                .map(|(g, u)| g.iter().zip(u).map(|(g, u)| g * u).collect())
+                .collect(),
+        };
         self.down.apply(&hidden)
     }
 }
@@ -416,7 +468,9 @@ impl<const D: usize> Randomize for RmsNorm<D> {
     }
 }
 
-impl<const D: usize, const H: usize, const DH: usize> Randomize for MultiHeadAttention<D, H, DH> {
+impl<const D: usize, const H: usize, const DH: usize, const KVD: usize> Randomize
+    for MultiHeadAttention<D, H, DH, KVD>
+{
     fn randomize(&mut self, rng: &mut Rng) {
         self.w_q.randomize(rng);
         self.w_k.randomize(rng);
@@ -430,6 +484,9 @@ impl<const D: usize, const H: usize, const DH: usize> Randomize for MultiHeadAtt
 impl<const D: usize, const FF: usize> Randomize for FeedForward<D, FF> {
     fn randomize(&mut self, rng: &mut Rng) {
         self.w_up.randomize(rng);
+        if let Some(gate) = self.w_gate.as_mut() {
+            gate.randomize(rng);
+        }
         self.w_down.randomize(rng);
     }
 }

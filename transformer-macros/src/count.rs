@@ -18,14 +18,18 @@ pub fn parameters(model: &Model) -> Option<u64> {
         let norm = d + u64::from(stack.norm_kind == NormKind::Layer) * bias * d;
         let norms_per_sublayer = u64::from(stack.norm != NormPlacement::None) * norm;
         let mut layer = 0u64;
+        // Keys and values: `kv_heads` heads of `d_head` lanes each.
+        let kv = (model.kv_heads * model.d_head()) as u64;
         for sublayer in &stack.block {
             let weights = match sublayer {
                 Sublayer::Attention(attention) => {
-                    linear(d, d)?.checked_mul(3 + u64::from(attention.out_proj))?
+                    let q_o = linear(d, d)?.checked_mul(1 + u64::from(attention.out_proj))?;
+                    q_o.checked_add(linear(d, kv)?.checked_mul(2)?)?
                 }
                 Sublayer::FeedForward(ffn) => {
                     let ff = ffn.d_ff as u64;
-                    linear(d, ff)?.checked_add(linear(ff, d)?)?
+                    let widening = linear(d, ff)?.checked_mul(1 + u64::from(ffn.gated))?;
+                    widening.checked_add(linear(ff, d)?)?
                 }
             };
             layer = layer
@@ -34,7 +38,7 @@ pub fn parameters(model: &Model) -> Option<u64> {
         }
         let positions = match stack.positions {
             Positional::Learned => (model.max_len as u64).checked_mul(d)?,
-            Positional::None | Positional::Sinusoidal => 0,
+            Positional::None | Positional::Sinusoidal | Positional::Rope => 0,
         };
         let tables = stack.tokens().map_or(Some(0), |tables| {
             (tables.vocab as u64 + tables.token_types.unwrap_or(0) as u64).checked_mul(d)

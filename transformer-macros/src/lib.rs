@@ -28,6 +28,7 @@ use proc_macro2::TokenStream;
 /// | `kind` | `encoder`, `decoder`, `encoder_decoder` | `encoder` | one bidirectional stack, one causal stack, or PyTorch's `nn.Transformer` |
 /// | `d_model` | integer > 0 | required | width of the residual stream |
 /// | `heads` | integer > 0 dividing `d_model` | required | attention heads |
+/// | `kv_heads` | integer > 0 dividing `heads` | `heads` | key/value heads, shared by `heads / kv_heads` query heads each (grouped-query attention) |
 /// | `layers` | integer > 0 | required (not for `encoder_decoder`) | layers of the stack |
 /// | `encoder_layers`, `decoder_layers` | integer > 0 | required for `encoder_decoder` | layers of each stack |
 /// | `d_ff` | integer > 0 (not with `ffn: false`) | `4 * d_model` | feed-forward hidden width |
@@ -36,8 +37,11 @@ use proc_macro2::TokenStream;
 /// | `norm_kind` | `layer`, `rms` (needs a norm) | `layer` | every norm's kind: LayerNorm or RMSNorm |
 /// | `final_norm` | `true`, `false` (not with `norm: none`) | `false` (`true` for `encoder_decoder`) | a layer norm after each stack |
 /// | `eps` | float > 0 (needs a norm) | `1e-5` | layer norm epsilon |
-/// | `activation` | `relu`, `gelu`, `gelu_tanh` (not with `ffn: false`) | `relu` | feed-forward non-linearity |
-/// | `positional` | `none`, `sinusoidal`, `learned` | `none` | positions added to the input |
+/// | `activation` | `relu`, `gelu`, `gelu_tanh`, `silu` (not with `ffn: false`) | `relu` | feed-forward non-linearity |
+/// | `gated` | `true`, `false` (not with `ffn: false`) | `false` | a gated feed-forward, `down(act(gate(x)) ⊙ up(x))` (SwiGLU with `silu`) |
+/// | `positional` | `none`, `sinusoidal`, `learned`, `rope` (even `d_head`) | `none` | positions added to the input, or rotated into queries and keys (`rope`) |
+/// | `rope_theta` | float > 0 (needs `rope`) | `10000` | RoPE base: pair `i` turns by `theta^(-2i/d_head)` per position |
+/// | `rope_pairs` | `half`, `adjacent` (needs `rope`) | `half` | lanes RoPE rotates together: `i` and `i + d_head/2`, or `2i` and `2i+1` (`adjacent`) |
 /// | `bias` | `true`, `false` | `true` | biases in linear layers and layer norms |
 /// | `ffn` | `true`, `false` | `true` | the feed-forward sublayer |
 /// | `out_proj` | `true`, `false` | `true` | the attention output projection |

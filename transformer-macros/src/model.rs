@@ -6,8 +6,9 @@
 //! └─ Stack (1 or 2)          encoder or decoder: layer count, input, positions, norms
 //!    ├─ Input                features, or token ids with their tables
 //!    └─ block: [Sublayer]    one layer, in forward order
-//!       ├─ Attention         to itself (causal or not) or to a memory; output projection
-//!       └─ FeedForward       hidden width, activation
+//!       ├─ Attention         to itself (causal or not, rotary positions or not) or to a
+//!       │                    memory; key/value heads; output projection
+//!       └─ FeedForward       hidden width, activation, gated or not
 //! ```
 
 use syn::{Attribute, Ident, Path, Visibility};
@@ -34,6 +35,7 @@ pub enum Activation {
     Relu,
     Gelu,
     GeluTanh,
+    Silu,
 }
 
 /// How token order enters a stack.
@@ -42,6 +44,24 @@ pub enum Positional {
     None,
     Sinusoidal,
     Learned,
+    /// Rotary: applied inside self-attention, to queries and keys, not added to the input.
+    Rope,
+}
+
+/// Which lanes of a head rotate together under RoPE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RopePairs {
+    /// `i` with `i + d_head/2` (Hugging Face's `rotate_half`).
+    Half,
+    /// `2i` with `2i + 1` (GPT-J, llama.cpp).
+    Adjacent,
+}
+
+/// The rotary position embedding of a self-attention.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rope {
+    pub theta: f32,
+    pub pairs: RopePairs,
 }
 
 /// Whose tensor names `from_safetensors` reads and `to_safetensors` writes.
@@ -76,6 +96,8 @@ pub struct Model {
     pub kind: Kind,
     pub d_model: usize,
     pub heads: usize,
+    /// Key/value heads of every attention: `heads`, or fewer shared in groups.
+    pub kv_heads: usize,
     pub max_len: usize,
     pub eps: f32,
     /// Biases in every linear layer and layer norm.
@@ -148,17 +170,30 @@ pub struct Attention {
     pub causal: bool,
     /// An output projection after the heads.
     pub out_proj: bool,
+    /// Rotates queries and keys by their positions (self-attention of a `positional: rope`
+    /// stack).
+    pub rope: Option<Rope>,
 }
 
 /// The position-wise feed-forward network.
 pub struct FeedForward {
     pub d_ff: usize,
     pub activation: Activation,
+    /// `down(act(gate(x)) ⊙ up(x))` rather than `down(act(up(x)))`.
+    pub gated: bool,
 }
 
 impl Model {
     pub fn d_head(&self) -> usize {
         self.d_model / self.heads
+    }
+
+    /// Some feed-forward sublayer is gated.
+    pub fn gated(&self) -> bool {
+        self.stacks
+            .iter()
+            .flat_map(|stack| &stack.block)
+            .any(|sublayer| matches!(sublayer, Sublayer::FeedForward(ffn) if ffn.gated))
     }
 
     /// Some layer norm exists (in the layers, after a stack, or on the embeddings), so `eps`

@@ -15,7 +15,7 @@ use syn::Ident;
 
 use crate::model::{
     Activation, Attention, FeedForward, Input, Kind, Model, NormKind, NormPlacement, Positional,
-    Role, Stack, Sublayer, TokenTables, Weights,
+    Role, Rope, RopePairs, Stack, Sublayer, TokenTables, Weights,
 };
 use crate::spec::{Spec, Specs};
 use keys::Key;
@@ -62,6 +62,7 @@ struct Read {
     kind: Got<Kind>,
     d_model: Got<usize>,
     heads: Got<usize>,
+    kv_heads: Got<usize>,
     layers: Got<usize>,
     encoder_layers: Got<usize>,
     decoder_layers: Got<usize>,
@@ -72,7 +73,10 @@ struct Read {
     final_norm: Got<bool>,
     eps: Got<f32>,
     activation: Got<Activation>,
+    gated: Got<bool>,
     positional: Got<Positional>,
+    rope_theta: Got<f32>,
+    rope_pairs: Got<RopePairs>,
     bias: Got<bool>,
     ffn: Got<bool>,
     out_proj: Got<bool>,
@@ -117,6 +121,7 @@ impl Read {
             kind: s.word(&keys::KIND, KINDS, errors),
             d_model: s.dim(&keys::D_MODEL, errors),
             heads: s.dim(&keys::HEADS, errors),
+            kv_heads: s.dim(&keys::KV_HEADS, errors),
             layers: s.dim(&keys::LAYERS, errors),
             encoder_layers: s.dim(&keys::ENCODER_LAYERS, errors),
             decoder_layers: s.dim(&keys::DECODER_LAYERS, errors),
@@ -127,7 +132,10 @@ impl Read {
             final_norm: s.flag(&keys::FINAL_NORM, errors),
             eps: s.positive_float(&keys::EPS, errors),
             activation: s.word(&keys::ACTIVATION, ACTIVATIONS, errors),
+            gated: s.flag(&keys::GATED, errors),
             positional: s.word(&keys::POSITIONAL, POSITIONALS, errors),
+            rope_theta: s.positive_float(&keys::ROPE_THETA, errors),
+            rope_pairs: s.word(&keys::ROPE_PAIRS, ROPE_PAIRS, errors),
             bias: s.flag(&keys::BIAS, errors),
             ffn: s.flag(&keys::FFN, errors),
             out_proj: s.flag(&keys::OUT_PROJ, errors),
@@ -152,6 +160,8 @@ struct Assumed {
     final_norm: bool,
     /// Some stack normalises its embedded input.
     embed_norm: bool,
+    /// Where some stack's `positional: rope` is written, if one is.
+    rope: Option<Span>,
 }
 
 impl Assumed {
@@ -167,9 +177,15 @@ impl Assumed {
             .into_iter()
             .flatten()
             .any(|group| group.embed_norm.or(false).unwrap_or(false));
+        let groups = [&read.encoder, &read.decoder].into_iter().flatten();
+        let rope = std::iter::once(&read.positional)
+            .chain(groups.map(|group| &group.positional))
+            .find(|positional| positional.value() == Some(Positional::Rope))
+            .and_then(Got::at);
         Self {
             kind,
             norm,
+            rope,
             ffn: read.ffn.or(true).unwrap_or(true),
             final_norm: read.final_norm.or(final_norm_default).unwrap_or(false),
             embed_norm: read.embed_norm.or(false).unwrap_or(false) || in_group,
@@ -195,6 +211,9 @@ fn check_rules(
         errors,
     );
     check_heads_divide_d_model(&read.heads, &read.d_model, errors);
+    check_kv_heads_divide_heads(&read.kv_heads, &read.heads, errors);
+    check_rope_has_even_heads(assumed.rope, &read.heads, &read.d_model, errors);
+    check_rope_settings_need_rope(assumed.rope, read, errors);
     check_final_norm_has_norms(norm, &read.final_norm, errors);
     let other_norms = assumed.final_norm || assumed.embed_norm;
     let norm_keys = [
@@ -206,7 +225,7 @@ fn check_rules(
         ),
     ];
     check_norm_settings_have_a_norm(norm, other_norms, norm_keys, errors);
-    check_ffn_settings_need_ffn(assumed.ffn, &read.d_ff, &read.activation, errors);
+    check_ffn_settings_need_ffn(assumed.ffn, read, errors);
     check_causal_is_for_encoders(kind, &read.causal, errors);
     check_cross_attention_is_for_decoders(kind, &read.cross_attention, errors);
     check_stack_groups_need_two_stacks(kind, read, errors);
@@ -215,7 +234,7 @@ fn check_rules(
     for group in [&read.encoder, &read.decoder].into_iter().flatten() {
         check_token_types_need_vocab(&group.vocab, &group.token_types, errors);
     }
-    check_bert_layout(assumed, settings, &read.weights, errors);
+    check_bert_layout(assumed, settings, read, errors);
 }
 
 /// The model of settings that passed every check; `None` only if a check missed a rejection.
@@ -225,12 +244,17 @@ fn build(spec: &Spec, options: Options, read: &Read, assumed: &Assumed) -> Optio
         Some(FeedForward {
             d_ff: read.d_ff.or(4 * d_model)?,
             activation: read.activation.or(Activation::Relu)?,
+            gated: read.gated.or(false)?,
         })
     } else {
         None
     };
     let out_proj = read.out_proj.or(true)?;
     let norm_kind = read.norm_kind.or(NormKind::Layer)?;
+    let rope = Rope {
+        theta: read.rope_theta.or(10_000.0)?,
+        pairs: read.rope_pairs.or(RopePairs::Half)?,
+    };
     // A stack's own group overrides the model's settings for that stack.
     let input = |group: &Option<StackRead>| -> Option<(Input, Positional, bool)> {
         let (positional, vocab, token_types, embed_norm) = match group {
@@ -263,6 +287,7 @@ fn build(spec: &Spec, options: Options, read: &Read, assumed: &Assumed) -> Optio
                     memory,
                     causal: causal && !memory,
                     out_proj,
+                    rope: (positions == Positional::Rope && !memory).then_some(rope),
                 })
             };
             let mut block = vec![attention(false)];
@@ -273,6 +298,7 @@ fn build(spec: &Spec, options: Options, read: &Read, assumed: &Assumed) -> Optio
                 block.push(Sublayer::FeedForward(FeedForward {
                     d_ff: ffn.d_ff,
                     activation: ffn.activation,
+                    gated: ffn.gated,
                 }));
             }
             Some(Stack {
@@ -331,6 +357,7 @@ fn build(spec: &Spec, options: Options, read: &Read, assumed: &Assumed) -> Optio
         kind: assumed.kind,
         d_model,
         heads: read.heads.value()?,
+        kv_heads: read.kv_heads.or(read.heads.value()?)?,
         max_len: read.max_len.or(512)?,
         eps: read.eps.or(1e-5)?,
         bias: read.bias.or(true)?,
@@ -354,13 +381,17 @@ const ACTIVATIONS: &[(&str, Activation)] = &[
     ("relu", Activation::Relu),
     ("gelu", Activation::Gelu),
     ("gelu_tanh", Activation::GeluTanh),
+    ("silu", Activation::Silu),
 ];
 const WEIGHTS: &[(&str, Weights)] = &[("pytorch", Weights::Pytorch), ("bert", Weights::Bert)];
 const POSITIONALS: &[(&str, Positional)] = &[
     ("none", Positional::None),
     ("sinusoidal", Positional::Sinusoidal),
     ("learned", Positional::Learned),
+    ("rope", Positional::Rope),
 ];
+const ROPE_PAIRS: &[(&str, RopePairs)] =
+    &[("half", RopePairs::Half), ("adjacent", RopePairs::Adjacent)];
 
 /// Required keys, all named in one error at the model's name.
 fn check_required(settings: &Settings, kind: Kind, anchor: Span, errors: &mut Vec<syn::Error>) {
@@ -451,18 +482,86 @@ fn check_heads_divide_d_model(
         return;
     };
     if d % h != 0 {
-        let divisors: Vec<String> = (1..=d)
-            .filter(|k| d % k == 0)
-            .map(|k| k.to_string())
-            .collect();
         errors.push(syn::Error::new(
             span,
             format!(
                 "`heads` ({h}) must divide `d_model` ({d})\n\
                  help: {d} splits evenly into {} heads",
-                list_or(divisors),
+                divisors(d, |_| true),
             ),
         ));
+    }
+}
+
+/// Key/value heads are shared by equal groups of query heads: `kv_heads` divides `heads`.
+fn check_kv_heads_divide_heads(
+    kv_heads: &Got<usize>,
+    heads: &Got<usize>,
+    errors: &mut Vec<syn::Error>,
+) {
+    let (Some(kv), Some(h), Some(span)) = (kv_heads.value(), heads.value(), kv_heads.at()) else {
+        return;
+    };
+    if h % kv != 0 {
+        errors.push(syn::Error::new(
+            span,
+            format!(
+                "`kv_heads` ({kv}) must divide `heads` ({h}): query heads share key/value heads in equal groups\n\
+                 help: {h} heads share {} key/value heads evenly",
+                divisors(h, |_| true),
+            ),
+        ));
+    }
+}
+
+/// RoPE turns pairs of lanes, so each head must have an even width.
+fn check_rope_has_even_heads(
+    rope: Option<Span>,
+    heads: &Got<usize>,
+    d_model: &Got<usize>,
+    errors: &mut Vec<syn::Error>,
+) {
+    let (Some(span), Some(h), Some(d)) = (rope, heads.value(), d_model.value()) else {
+        return;
+    };
+    if d % h != 0 || (d / h) % 2 == 0 {
+        return;
+    }
+    let help = if d % 2 == 1 {
+        format!(
+            "`d_model` ({d}) is odd: no number of heads gives them an even width; make `d_model` even"
+        )
+    } else {
+        let even = divisors(d, |heads| (d / heads) % 2 == 0);
+        format!("set `heads` to {even}, which give heads of an even width")
+    };
+    errors.push(syn::Error::new(
+        span,
+        format!(
+            "`positional: rope` rotates pairs of lanes, and each head has {} (`d_model` {d} / `heads` {h}), an odd number\nhelp: {help}",
+            d / h
+        ),
+    ));
+}
+
+/// `rope_theta` and `rope_pairs` describe the rotary embedding, which some stack must use.
+fn check_rope_settings_need_rope(rope: Option<Span>, read: &Read, errors: &mut Vec<syn::Error>) {
+    if rope.is_some() {
+        return;
+    }
+    for (key, span) in [
+        (keys::ROPE_THETA.name, read.rope_theta.key_span()),
+        (keys::ROPE_PAIRS.name, read.rope_pairs.key_span()),
+    ] {
+        if let Some(span) = span {
+            errors.push(syn::Error::new(
+                span,
+                format!(
+                    "`{key}` has no effect: no stack uses `positional: rope`\n\
+                     help: remove `{key}`, or set `positional: rope`"
+                ),
+            ));
+        }
     }
 }
 
@@ -507,19 +606,16 @@ fn check_norm_settings_have_a_norm(
     }
 }
 
-/// `d_ff` and `activation` describe the feed-forward sublayer, which `ffn: false` removes.
-fn check_ffn_settings_need_ffn(
-    ffn: bool,
-    d_ff: &Got<usize>,
-    activation: &Got<Activation>,
-    errors: &mut Vec<syn::Error>,
-) {
+/// `d_ff`, `activation` and `gated` describe the feed-forward sublayer, which `ffn: false`
+/// removes.
+fn check_ffn_settings_need_ffn(ffn: bool, read: &Read, errors: &mut Vec<syn::Error>) {
     if ffn {
         return;
     }
     for (key, span) in [
-        (keys::D_FF.name, d_ff.key_span()),
-        (keys::ACTIVATION.name, activation.key_span()),
+        (keys::D_FF.name, read.d_ff.key_span()),
+        (keys::ACTIVATION.name, read.activation.key_span()),
+        (keys::GATED.name, read.gated.key_span()),
     ] {
         if let Some(span) = span {
             errors.push(syn::Error::new(
@@ -644,9 +740,10 @@ fn check_token_types_need_vocab(
 fn check_bert_layout(
     assumed: &Assumed,
     settings: &Settings,
-    weights: &Got<Weights>,
+    read: &Read,
     errors: &mut Vec<syn::Error>,
 ) {
+    let weights = &read.weights;
     let Some(span) = weights
         .at()
         .filter(|_| weights.value() == Some(Weights::Bert))
@@ -655,6 +752,12 @@ fn check_bert_layout(
     };
     let out_proj_off = settings.has(&keys::OUT_PROJ) && !settings.flag_value(&keys::OUT_PROJ);
     let sinusoidal = settings.word_is(&keys::POSITIONAL, "sinusoidal");
+    let rope = assumed.rope.is_some();
+    let gated = read.gated.value() == Some(true);
+    let shared_kv = read
+        .kv_heads
+        .value()
+        .is_some_and(|kv| Some(kv) != read.heads.value());
     let conflicts = [
         (assumed.kind != Kind::Encoder, keys::KIND, "`kind: encoder`"),
         (
@@ -671,9 +774,15 @@ fn check_bert_layout(
         ),
         (out_proj_off, keys::OUT_PROJ, "`out_proj: true`"),
         (
-            sinusoidal,
+            sinusoidal || rope,
             keys::POSITIONAL,
             "`positional: learned` or none",
+        ),
+        (gated, keys::GATED, "an ungated feed-forward"),
+        (
+            shared_kv,
+            keys::KV_HEADS,
+            "one key/value head per query head",
         ),
     ];
     for (conflict, key, needed) in conflicts {
@@ -723,6 +832,16 @@ fn check_unique_names(models: &[Model], errors: &mut Vec<syn::Error>) {
             ));
         }
     }
+}
+
+/// The divisors of `n` that `keep` keeps, as a list: `1, 2, 3 or 6`.
+fn divisors(n: usize, keep: impl Fn(usize) -> bool) -> String {
+    list_or(
+        (1..=n)
+            .filter(|k| n.is_multiple_of(*k) && keep(*k))
+            .map(|k| k.to_string())
+            .collect(),
+    )
 }
 
 /// `a`, `a or b`, `a, b or c`.

@@ -9,6 +9,7 @@ use crate::gemm::untranspose;
 use crate::gemm::{Dims, Layout, TOKEN_PAD, Weights, gemm_xt_transposed, product, transpose};
 use crate::heap::grown;
 use crate::matmul::{Linear, dot};
+use crate::rope::{Angles, Rope};
 use crate::softmax::softmax;
 
 /// Which keys each query may attend to, as the kernels take it: the public [`Mask`],
@@ -112,10 +113,14 @@ pub struct AttentionScratch {
     memory_t: Vec<f32>,
     /// `(Q/√DH)ᵀ`, `[D][n_pad]`: head `h`'s queries are rows `h·DH..`, ready to be an `xt`.
     qt: Vec<f32>,
-    /// `Kᵀ`, `[D][m_pad]`: head `h`'s keys are rows `h·DH..`, read as weights in place.
+    /// `Kᵀ`, `[KVD][m_pad]`: key/value head `g`'s keys are rows `g·DH..`, read as weights in
+    /// place.
     kt: Vec<f32>,
-    /// `Vᵀ`, `[D][m_pad]`: head `h`'s values are rows `h·DH..`, ready to be weights.
+    /// `Vᵀ`, `[KVD][m_pad]`: key/value head `g`'s values are rows `g·DH..`, ready to be
+    /// weights.
     vt: Vec<f32>,
+    /// The rotary embedding's cosines and sines at the current positions.
+    angles: Angles,
     /// The heads' outputs transposed, `[D][n_pad]`: the output projection's `xt`.
     context_t: Vec<f32>,
     /// The output transposed, `[D][n_pad]` (the tests' row-layout path only).
@@ -159,6 +164,7 @@ impl AttentionScratch {
             qt: buf(d_model * n_pad),
             kt: buf(d_model * m_pad),
             vt: buf(d_model * m_pad),
+            angles: Angles::default(),
             context_t: buf(d_model * n_pad),
             heads: vec![head; crate::threads::get()],
             #[cfg(test)]
@@ -174,38 +180,60 @@ impl AttentionScratch {
 }
 
 /// Multi-head attention with `H` heads of `DH` lanes over width `D = H·DH`: PyTorch's
-/// `nn.MultiheadAttention(D, H)`, with q, k and v as three `[D][D]` projections instead of
-/// one stacked `in_proj_weight`.
+/// `nn.MultiheadAttention(D, H)`, with q, k and v as three projections instead of one
+/// stacked `in_proj_weight`.
+///
+/// Keys and values may have fewer heads than queries (grouped-query attention; multi-query
+/// with one): `KVD = KVH·DH` lanes for `KVH` key/value heads, query head `h` reading
+/// key/value head `h / (H / KVH)`. `KVD` defaults to `D`, one key/value head per query head.
+///
+/// With a [`Rope`], self-attention rotates each token's queries and keys by its position
+/// (query `i` of `n` attending to `m` keys sits at position `m − n + i`, key `j` at `j`).
 #[derive(Clone, Debug, PartialEq)]
-pub struct MultiHeadAttention<const D: usize, const H: usize, const DH: usize> {
+pub struct MultiHeadAttention<const D: usize, const H: usize, const DH: usize, const KVD: usize = D>
+{
     /// Query projection `[D][D]` (rows `0..D` of PyTorch's `in_proj_weight`).
     pub w_q: Linear<D, D>,
-    /// Key projection `[D][D]` (rows `D..2D` of `in_proj_weight`).
-    pub w_k: Linear<D, D>,
-    /// Value projection `[D][D]` (rows `2D..3D` of `in_proj_weight`).
-    pub w_v: Linear<D, D>,
+    /// Key projection `[KVD][D]` (rows `D..D+KVD` of `in_proj_weight`).
+    pub w_k: Linear<D, KVD>,
+    /// Value projection `[KVD][D]` (rows `D+KVD..D+2·KVD` of `in_proj_weight`).
+    pub w_v: Linear<D, KVD>,
     /// Output projection `[D][D]` (`out_proj`), or `None` where the heads' concatenation is
     /// the output (`out_proj: false`).
     pub w_o: Option<Linear<D, D>>,
+    /// The rotary position embedding applied to queries and keys in self-attention, if any.
+    pub rope: Option<Rope>,
 }
 
-impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, DH> {
-    const HEADS_TILE_WIDTH: () =
+impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
+    MultiHeadAttention<D, H, DH, KVD>
+{
+    const HEADS_TILE_WIDTH: () = {
         assert!(H * DH == D && DH > 0, "heads · d_head must equal d_model");
+        assert!(
+            KVD.is_multiple_of(DH) && KVD > 0 && H.is_multiple_of(KVD / DH),
+            "the key/value width must be a whole number of heads dividing the query heads"
+        );
+    };
 
-    /// Learned numbers: three (or four, with `out_proj`) `[D][D]` projections and their biases.
+    /// Query heads per key/value head.
+    const GROUP: usize = H / (KVD / DH);
+
+    /// Learned numbers: the `[D][D]` query (and, with `out_proj`, output) projections, the
+    /// `[KVD][D]` key and value projections, and their biases.
     pub const fn parameters(bias: bool, out_proj: bool) -> usize {
-        let projections = if out_proj { 4 } else { 3 };
-        projections * Linear::<D, D>::parameters(bias)
+        let square = Linear::<D, D>::parameters(bias);
+        let (q_o, kv) = (if out_proj { 2 } else { 1 }, 2);
+        q_o * square + kv * Linear::<D, KVD>::parameters(bias)
     }
 
     /// Floating-point operations (a multiply-add counts 2) of `queries` tokens attending to
     /// `keys` tokens: the projections, `QKᵀ` and the weighted sum of values, counting every
     /// query–key pair (softmax and masks are not counted).
     pub const fn flops(queries: usize, keys: usize, out_proj: bool) -> u64 {
-        let (n, m, d) = (queries as u64, keys as u64, D as u64);
+        let (n, m, d, kvd) = (queries as u64, keys as u64, D as u64, KVD as u64);
         let projections =
-            2 * n * d * d + 2 * 2 * m * d * d + if out_proj { 2 * n * d * d } else { 0 };
+            2 * n * d * d + 2 * 2 * m * d * kvd + if out_proj { 2 * n * d * d } else { 0 };
         projections + 2 * 2 * n * m * d
     }
 
@@ -217,18 +245,29 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
             w_k: Linear::zeroed(bias),
             w_v: Linear::zeroed(bias),
             w_o: out_proj.then(|| Linear::zeroed(bias)),
+            rope: None,
         }
     }
 
     /// Xavier-uniform weights as `nn.Transformer` initialises them (q, k, v drawn as one
-    /// `[3D][D]` matrix, the output projection as `[D][D]`), zero biases.
+    /// `[D+2·KVD][D]` matrix, the output projection as `[D][D]`), zero biases.
     pub fn xavier(rng: &mut crate::init::Rng, bias: bool, out_proj: bool) -> Self {
         let () = Self::HEADS_TILE_WIDTH;
+        let stacked = D + 2 * KVD;
         Self {
-            w_q: Linear::xavier(rng, 3 * D, bias),
-            w_k: Linear::xavier(rng, 3 * D, bias),
-            w_v: Linear::xavier(rng, 3 * D, bias),
+            w_q: Linear::xavier(rng, stacked, bias),
+            w_k: Linear::xavier(rng, stacked, bias),
+            w_v: Linear::xavier(rng, stacked, bias),
             w_o: out_proj.then(|| Linear::xavier(rng, D, bias)),
+            rope: None,
+        }
+    }
+
+    /// This attention with `rope` applied to its queries and keys in self-attention.
+    pub fn with_rope(self, rope: Rope) -> Self {
+        Self {
+            rope: Some(rope),
+            ..self
         }
     }
 
@@ -350,12 +389,18 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
         let qt = grown(&mut scratch.qt, D * n_pad);
         self.w_q.forward_transposed(qt, n_pad, xt, n_pad, n, None);
         for_each_vectorised(qt, Scale(1.0 / (DH as f32).sqrt()));
-        let kt = grown(&mut scratch.kt, D * m_pad);
+        let kt = grown(&mut scratch.kt, KVD * m_pad);
         self.w_k
             .forward_transposed(kt, m_pad, memory_t, m_pad, m, None);
-        let vt = grown(&mut scratch.vt, D * m_pad);
+        let vt = grown(&mut scratch.vt, KVD * m_pad);
         self.w_v
             .forward_transposed(vt, m_pad, memory_t, m_pad, m, None);
+        if let (Some(rope), None) = (self.rope, memory) {
+            // Self-attention: queries and keys are the same tokens, at positions 0..n.
+            scratch.angles.update(rope, DH, 0, n);
+            rope.rotate_transposed(qt, n_pad, &scratch.angles);
+            rope.rotate_transposed(kt, m_pad, &scratch.angles);
+        }
         let (qt, kt, vt) = (&*qt, &*kt, &*vt);
         let work = 2 * n * m * D;
         let threads = crate::threads::get()
@@ -370,14 +415,15 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
             context_t,
             DH * n_pad,
             &|head_scratch, h, out| {
-                Self::attend_head(h, qt, kt, vt, (n, m), mask, head_scratch, out);
+                let kv = h / Self::GROUP;
+                Self::attend_head((h, kv), qt, kt, vt, (n, m), mask, head_scratch, out);
             },
         );
     }
 
-    /// Head `h` of `n` queries and `m` keys and values, all transposed and projected (`qt`:
-    /// `[D][n_pad]`, scaled by `1/√DH`; `kt`, `vt`: `[D][m_pad]`), into `out` as
-    /// `[DH][n_pad]`.
+    /// Query head `h` of `n` queries against key/value head `kv` of `m` keys and values, all
+    /// transposed and projected (`qt`: `[D][n_pad]`, scaled by `1/√DH`; `kt`, `vt`:
+    /// `[KVD][m_pad]`), into `out` as `[DH][n_pad]`.
     ///
     /// Two products, each reading its operands where they lie: the scores transposed,
     /// `Sᵀ = K_h (Q_h/√DH)ᵀ` (`[m][n]`: column `i` holds query `i`'s scores; `K_h` is read
@@ -387,7 +433,7 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
         reason = "a head's operands, scratch and output"
     )]
     fn attend_head(
-        h: usize,
+        (h, kv): (usize, usize),
         qt: &[f32],
         kt: &[f32],
         vt: &[f32],
@@ -401,9 +447,9 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
         // The first product writes rows `< m`; the second reads every row: padding keys
         // must weigh nothing.
         scores[m * n_pad..].fill(0.0);
-        // K_h: element (key j, lane d) at kt[(h·DH + d)·m_pad + j].
+        // K_kv: element (key j, lane d) at kt[(kv·DH + d)·m_pad + j].
         let head_k = Weights {
-            data: &kt[h * DH * m_pad..][..DH * m_pad],
+            data: &kt[kv * DH * m_pad..][..DH * m_pad],
             row: 1,
             col: m_pad,
         };
@@ -429,7 +475,7 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
         );
         // V_hᵀ is `[DH][m_pad]`: weights over every key, padding included (its scores are
         // zero).
-        let head_vt = &vt[h * DH * m_pad..][..DH * m_pad];
+        let head_vt = &vt[kv * DH * m_pad..][..DH * m_pad];
         gemm_xt_transposed(
             out,
             n_pad,
@@ -739,6 +785,60 @@ mod tests {
             MultiHeadAttention::<6, 3, 2>::parameters(true, true),
             4 * 42
         );
+    }
+
+    /// Grouped-query attention with a rotary embedding and a causal mask, against the
+    /// reference given each query head its group's keys and values, rotated one token at a
+    /// time.
+    #[test]
+    fn grouped_query_heads_with_rope_match_the_reference() {
+        use crate::rope::RopePairs;
+        let mut rng = Rng::new(8);
+        for pairs in [RopePairs::Half, RopePairs::Adjacent] {
+            let rope = Rope::new(1_000.0, pairs);
+            // 6 query heads of width 4 sharing 2 key/value heads: groups of 3.
+            let mha =
+                MultiHeadAttention::<24, 6, 4, 8>::xavier(&mut rng, true, true).with_rope(rope);
+            let x = random_rows::<24>(&mut rng, 11);
+            let mask = Attend::CAUSAL;
+            let mut out = vec![[0.0f32; 24]; 11];
+            mha.forward(&mut out, &x, &x, &mask, &mut AttentionScratch::default());
+
+            let project = |w: &Linear<24, 8>, rotate: bool| -> Vec<[f32; 24]> {
+                let mut y = vec![[0.0f32; 8]; x.len()];
+                w.forward(&mut y, &x);
+                y.iter()
+                    .enumerate()
+                    .map(|(position, row)| {
+                        let mut row = *row;
+                        for head in row.chunks_exact_mut(4).filter(|_| rotate) {
+                            rope.rotate(head, position);
+                        }
+                        // Query head h reads key/value head h / 3.
+                        std::array::from_fn(|l| row[(l / 4) / 3 * 4 + l % 4])
+                    })
+                    .collect()
+            };
+            let mut q = vec![[0.0f32; 24]; x.len()];
+            mha.w_q.forward(&mut q, &x);
+            for (position, row) in q.iter_mut().enumerate() {
+                for head in row.chunks_exact_mut(4) {
+                    rope.rotate(head, position);
+                }
+            }
+            let (k, v) = (project(&mha.w_k, true), project(&mha.w_v, false));
+            let context = reference(&to_f64(&q), &to_f64(&k), &to_f64(&v), 6, |i, j| j <= i);
+            let context: Vec<[f32; 24]> = context
+                .iter()
+                .map(|row| std::array::from_fn(|l| row[l] as f32))
+                .collect();
+            let mut want = vec![[0.0f32; 24]; x.len()];
+            mha.w_o.as_ref().unwrap().forward(&mut want, &context);
+            assert_close(&out, &to_f64(&want), 1e-5);
+        }
+        // q and o are [24][24], k and v [8][24], each with a bias.
+        let params = MultiHeadAttention::<24, 6, 4, 8>::parameters(true, true);
+        assert_eq!(params, 2 * (24 * 24 + 24) + 2 * (8 * 24 + 8));
     }
 
     #[test]

@@ -77,6 +77,8 @@ pub enum Positional {
     Sinusoidal,
     /// A learned `[max_len][d_model]` table.
     Learned,
+    /// Rotary position embedding, applied to queries and keys inside self-attention.
+    Rope,
 }
 
 /// Whose tensor names a model's checkpoints use: the spec's `weights`.

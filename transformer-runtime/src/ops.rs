@@ -5,10 +5,17 @@
 use crate::attention::Attend;
 use crate::options::Mask;
 
-pub use crate::activation::{gelu, gelu_tanh};
+pub use crate::activation::{gelu, gelu_tanh, silu};
 pub use crate::embedding::sinusoidal;
 pub use crate::matmul::{dot, linear};
 pub use crate::softmax::softmax;
+
+/// Rotates one head's query or key `x` (`[DH]`) for a token at `position` by the rotary
+/// position embedding `rope`: each pair of lanes `(a, b)` turns by
+/// `position · theta^(−2f/DH)`, `f` being the pair's index. See [`Rope`](crate::Rope).
+pub fn rope(x: &mut [f32], position: usize, rope: crate::Rope) {
+    rope.rotate(x, position);
+}
 
 /// One head of attention: `out[i] = Σⱼ softmax_j(q[i]·k[j] / √DK + mask[i][j]) · v[j]`.
 ///

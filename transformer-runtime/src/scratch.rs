@@ -47,11 +47,20 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
         let ld = rows.next_multiple_of(TOKEN_PAD);
         Self {
             attention: AttentionScratch::transposed_only(rows, rows.max(memory_rows), D),
-            feed_forward: FeedForwardScratch::transposed_only(rows, FF),
+            feed_forward: FeedForwardScratch::transposed_only(rows, FF, false),
             tokens: vec![0.0; D * ld],
             n: 0,
             normed: vec![0.0; D * ld],
         }
+    }
+
+    /// This scratch with room also for a gated feed-forward's second factor (`[FF]` per
+    /// token), for the `rows` tokens it was made for: what a model with gated feed-forwards
+    /// needs so that no forward pass allocates.
+    pub fn gated(mut self) -> Self {
+        let rows = self.tokens.len() / D.max(1);
+        self.feed_forward = FeedForwardScratch::transposed_only(rows, FF, true);
+        self
     }
 
     /// Takes the token rows `x` (`[n][D]`) in, transposed, for the steps that follow.
@@ -81,9 +90,9 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
     /// `pre_norm` is the pre-norm layout's norm (`None` in post-norm, where [`Self::norm`]
     /// follows this step). `memory` is the keys' and values' tokens for cross-attention;
     /// `None` means self-attention on the (normalised) tokens.
-    fn add_attention<const H: usize, const DH: usize>(
+    fn add_attention<const H: usize, const DH: usize, const KVD: usize>(
         &mut self,
-        attention: &MultiHeadAttention<D, H, DH>,
+        attention: &MultiHeadAttention<D, H, DH, KVD>,
         pre_norm: Option<&dyn Norm<D>>,
         memory: Option<&[[f32; D]]>,
         mask: &Attend<'_>,
@@ -96,9 +105,9 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
     /// `x ← x + attn(norm(x))` on the tokens taken in: a self-attention sublayer with its
     /// residual connection; `pre_norm` as in [`Self::add_attention`].
     #[doc(hidden)]
-    pub fn add_self_attention<const H: usize, const DH: usize>(
+    pub fn add_self_attention<const H: usize, const DH: usize, const KVD: usize>(
         &mut self,
-        attention: &MultiHeadAttention<D, H, DH>,
+        attention: &MultiHeadAttention<D, H, DH, KVD>,
         pre_norm: Option<&dyn Norm<D>>,
         mask: &Attend<'_>,
     ) {
@@ -109,9 +118,9 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
     /// whose keys and values are the encoder's `memory` (`[m][D]`), with its residual
     /// connection; `memory_mask` says which rows of `memory` each token may attend to.
     #[doc(hidden)]
-    pub fn add_cross_attention<const H: usize, const DH: usize>(
+    pub fn add_cross_attention<const H: usize, const DH: usize, const KVD: usize>(
         &mut self,
-        attention: &MultiHeadAttention<D, H, DH>,
+        attention: &MultiHeadAttention<D, H, DH, KVD>,
         pre_norm: Option<&dyn Norm<D>>,
         memory: &[[f32; D]],
         memory_mask: &Attend<'_>,
@@ -142,10 +151,10 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
 
     /// [`Self::add_attention`] on token rows `x`, transposed in and out around the step.
     #[cfg(test)]
-    fn residual_attention<const H: usize, const DH: usize>(
+    fn residual_attention<const H: usize, const DH: usize, const KVD: usize>(
         &mut self,
         x: &mut [[f32; D]],
-        attention: &MultiHeadAttention<D, H, DH>,
+        attention: &MultiHeadAttention<D, H, DH, KVD>,
         pre_norm: Option<&dyn Norm<D>>,
         memory: Option<&[[f32; D]]>,
         mask: &Attend<'_>,
@@ -193,7 +202,7 @@ mod tests {
 
     #[test]
     fn residual_feed_forward_adds_the_sublayer_to_its_input() {
-        let mut ffn = FeedForward::<2, 2>::zeroed(false);
+        let mut ffn = FeedForward::<2, 2>::zeroed(false, false);
         *ffn.w_up.weight = [[1.0, 0.0], [0.0, 1.0]];
         *ffn.w_down.weight = [[2.0, 0.0], [0.0, 2.0]];
         let mut x = [[1.0f32, -1.0]];
@@ -243,7 +252,7 @@ mod tests {
         let mut rng = Rng::new(3);
         let attention = MultiHeadAttention::<32, 4, 8>::xavier(&mut rng, true, true);
         let cross = MultiHeadAttention::<32, 4, 8>::xavier(&mut rng, true, false);
-        let ffn = FeedForward::<32, 64>::xavier(&mut rng, true);
+        let ffn = FeedForward::<32, 64>::xavier(&mut rng, true, false);
         let mut norm = LayerNorm::<32>::new(1e-5, true);
         norm.weight
             .iter_mut()
@@ -307,7 +316,7 @@ mod tests {
     fn a_scratch_with_capacity_never_grows() {
         let mut scratch = Scratch::<4, 8>::with_capacity(3, 3);
         let before = scratch.normed.as_ptr();
-        let ffn = FeedForward::<4, 8>::zeroed(true);
+        let ffn = FeedForward::<4, 8>::zeroed(true, false);
         let norm = LayerNorm::<4>::new(1e-5, true);
         let mut x = [[1.0f32; 4]; 3];
         scratch.residual_feed_forward(&mut x, &ffn, Activation::Gelu, Some(&norm));

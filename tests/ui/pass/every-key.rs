@@ -27,6 +27,9 @@ transformer! {
     Seq2Seq < kind: encoder_decoder, d_model: 8, heads: 2, encoder_layers: 1, decoder_layers: 1, norm: none, ffn: false >
     Speech < kind: encoder_decoder, d_model: 8, heads: 2, encoder_layers: 1, decoder_layers: 1,
              encoder: { positional: sinusoidal }, decoder: { vocab: 10, positional: learned } >
+    Llm < kind: decoder, vocab: 32, d_model: 16, heads: 4, kv_heads: 2, layers: 2, d_ff: 24,
+          norm: pre, norm_kind: rms, final_norm: true, positional: rope, rope_theta: 500000,
+          rope_pairs: adjacent, gated: true, activation: silu, bias: false >
 }
 
 fn main() {
@@ -42,4 +45,6 @@ fn main() {
     let memory = speech.encode(&[[0.5; Speech::D_MODEL]; 3]);
     let w = speech.decode_tokens(&[1, 9], &memory).expect("ids < DECODER_VOCAB");
     assert_eq!(w.len(), 2);
+    let llm = Llm::init(4).forward_tokens(&[3, 1, 4, 1, 5]).expect("ids < VOCAB");
+    assert_eq!((llm.len(), Llm::KV_HEADS), (5, 2));
 }

@@ -15,14 +15,23 @@ use quote::{format_ident, quote};
 
 use super::dialect::{AttentionNames, Dialect};
 use super::{Layout, Names, Part, Tensor};
-use crate::model::{Attention, Model};
+use crate::model::{Attention, Model, RopePairs};
 
-/// `HEADS` and `D_HEAD`, for the model's consts.
+/// `HEADS`, `KV_HEADS` and `D_HEAD`, for the model's consts.
 pub fn consts(model: &Model) -> TokenStream {
     let heads = Literal::usize_unsuffixed(model.heads);
+    let kv_heads = if model.kv_heads == model.heads {
+        quote!(Self::HEADS)
+    } else {
+        let kv_heads = Literal::usize_unsuffixed(model.kv_heads);
+        quote!(#kv_heads)
+    };
     quote! {
         /// Attention heads in each attention sublayer.
         pub const HEADS: usize = #heads;
+        /// Key/value heads in each attention sublayer, each shared by `HEADS / KV_HEADS`
+        /// query heads.
+        pub const KV_HEADS: usize = #kv_heads;
         /// Width of each head: `D_MODEL / HEADS`.
         pub const D_HEAD: usize = Self::D_MODEL / Self::HEADS;
     }
@@ -33,12 +42,27 @@ pub fn consts(model: &Model) -> TokenStream {
 pub fn alias(model: &Model, names: &Names) -> TokenStream {
     let (rt, m, alias) = (&names.rt, &names.model, &names.attention);
     let vis = &model.vis;
-    let doc = format!(
-        " Multi-head attention at the dimensions of `{m}`: `HEADS` heads of width `D_HEAD` over `D_MODEL`."
-    );
-    quote! {
-        #[doc = #doc]
-        #vis type #alias = #rt::MultiHeadAttention<{ #m::D_MODEL }, { #m::HEADS }, { #m::D_HEAD }>;
+    if model.kv_heads == model.heads {
+        let doc = format!(
+            " Multi-head attention at the dimensions of `{m}`: `HEADS` heads of width `D_HEAD` over `D_MODEL`."
+        );
+        quote! {
+            #[doc = #doc]
+            #vis type #alias = #rt::MultiHeadAttention<{ #m::D_MODEL }, { #m::HEADS }, { #m::D_HEAD }>;
+        }
+    } else {
+        let doc = format!(
+            " Grouped-query attention at the dimensions of `{m}`: `HEADS` query heads of width `D_HEAD` over `D_MODEL`, sharing `KV_HEADS` key/value heads."
+        );
+        quote! {
+            #[doc = #doc]
+            #vis type #alias = #rt::MultiHeadAttention<
+                { #m::D_MODEL },
+                { #m::HEADS },
+                { #m::D_HEAD },
+                { #m::KV_HEADS * #m::D_HEAD },
+            >;
+        }
     }
 }
 
@@ -63,6 +87,18 @@ pub fn part(model: &Model, names: &Names, attention: &Attention, rng: &TokenStre
     } else {
         " Self-attention: each token attends to every token."
     };
+    let doc = match attention.rope {
+        Some(_) => format!("{doc} Queries and keys are rotated by their positions (RoPE)."),
+        None => doc.to_owned(),
+    };
+    let with_rope = attention.rope.map(|rope| {
+        let theta = Literal::f32_unsuffixed(rope.theta);
+        let pairs = match rope.pairs {
+            RopePairs::Half => quote!(Half),
+            RopePairs::Adjacent => quote!(Adjacent),
+        };
+        quote!(.with_rope(#rt::Rope::new(#theta, #rt::RopePairs::#pairs)))
+    });
     let names = if attention.memory {
         &dialect.cross_attention
     } else {
@@ -92,10 +128,10 @@ pub fn part(model: &Model, names: &Names, attention: &Attention, rng: &TokenStre
     };
     Part {
         field: field(attention),
-        doc: doc.to_owned(),
+        doc,
         ty: quote!(#alias),
-        zeroed: quote!(#rt::MultiHeadAttention::zeroed(#bias, #out_proj)),
-        init: quote!(#rt::MultiHeadAttention::xavier(#rng, #bias, #out_proj)),
+        zeroed: quote!(#rt::MultiHeadAttention::zeroed(#bias, #out_proj) #with_rope),
+        init: quote!(#rt::MultiHeadAttention::xavier(#rng, #bias, #out_proj) #with_rope),
         tensors,
         parameters: quote!(#alias::parameters(#bias, #out_proj)),
         kind: kind(attention),

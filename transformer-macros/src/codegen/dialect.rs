@@ -5,7 +5,8 @@
 //! `pytorch` is PyTorch's own `state_dict`: `nn.TransformerEncoderLayer` (`self_attn`,
 //! `linear1`, `linear2`, `norm1`, `norm2`), `nn.TransformerDecoderLayer` (adds
 //! `multihead_attn`, `norm3`) and `nn.Transformer` (`encoder.`/`decoder.` before `layers.{i}.`
-//! and `norm.`); tables PyTorch's modules lack are named after their fields. `bert` is
+//! and `norm.`); tables PyTorch's modules lack are named after their fields, and a gated
+//! feed-forward's gate, which PyTorch's layers lack too, `linear_gate`. `bert` is
 //! Hugging Face `BertModel`'s, optionally under `bert.` (as `BertFor…` checkpoints store them).
 
 use crate::model::{Kind, Model, Stack, Weights};
@@ -19,6 +20,8 @@ pub struct Dialect {
     pub self_attention: AttentionNames,
     pub cross_attention: AttentionNames,
     pub ffn_up: &'static str,
+    /// A gated feed-forward's gate.
+    pub ffn_gate: &'static str,
     pub ffn_down: &'static str,
     pub norms: NormNames,
     pub final_norm: &'static str,
@@ -75,6 +78,7 @@ const PYTORCH: Dialect = Dialect {
     self_attention: AttentionNames::Packed("self_attn."),
     cross_attention: AttentionNames::Packed("multihead_attn."),
     ffn_up: "linear1.",
+    ffn_gate: "linear_gate.",
     ffn_down: "linear2.",
     norms: NormNames::Numbered,
     final_norm: "norm.",
@@ -116,6 +120,8 @@ const BERT: Dialect = Dialect {
         o: "crossattention.output.dense.",
     },
     ffn_up: "intermediate.dense.",
+    // BERT has no gated feed-forward (validation allows `weights: bert` on ungated ones only).
+    ffn_gate: "intermediate.gate.",
     ffn_down: "output.dense.",
     norms: NormNames::AfterSublayer {
         attention: "attention.output.LayerNorm.",

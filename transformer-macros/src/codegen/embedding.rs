@@ -127,7 +127,8 @@ pub fn input_steps(names: &Names, stack: &Stack, stack_names: &StackNames) -> To
     let rt = &names.rt;
     let positions = &stack_names.positions_field;
     let add_positions = match stack.positions {
-        Positional::None => None,
+        // Rotary positions are applied inside self-attention.
+        Positional::None | Positional::Rope => None,
         Positional::Sinusoidal => Some(quote!(#rt::__private::add_sinusoidal(x, 0);)),
         Positional::Learned => Some(quote!(self.#positions.add_rows(x, 0);)),
     };

@@ -156,6 +156,7 @@ fn const_form(names: &Names, entry: &Entry<'_>) -> TokenStream {
         arg: memory_arg,
         rows: memory_rows,
     } = ConstMemory::new(names, cross);
+    let new_scratch = names.new_scratch(&quote!(N), &memory_rows);
     let memory_doc = cross.then(
         || quote!(#[doc = " `memory` is the encoder output, `[S][D_MODEL]`, `1 ≤ S ≤ MAX_LEN`."]),
     );
@@ -179,7 +180,7 @@ fn const_form(names: &Names, entry: &Entry<'_>) -> TokenStream {
             #length_check
             #memory_check
             let mut x = #rt::Sequence::from_rows(#input);
-            let mut scratch = #rt::Scratch::with_capacity(N, #memory_rows);
+            let mut scratch = #new_scratch;
             self.#runner(&mut x[..], #memory_arg &#rt::__private::Attend::default(), &mut scratch);
             x
         }
@@ -216,6 +217,10 @@ fn with_form(names: &Names, entry: &Entry<'_>) -> TokenStream {
     } else {
         quote!(#input.len())
     };
+    let new_scratch = names.new_scratch(
+        &quote!(#input.len().min(Self::MAX_LEN)),
+        &quote!(#memory_rows.min(Self::MAX_LEN)),
+    );
     let causal = if entry.stack.causal() {
         " Self-attention is causal whatever `options.mask` says, as a decoder's always is."
     } else {
@@ -244,10 +249,7 @@ fn with_form(names: &Names, entry: &Entry<'_>) -> TokenStream {
             options: &#rt::Options<'_>,
         ) -> ::core::result::Result<::std::vec::Vec<[f32; #m::D_MODEL]>, #rt::ForwardError> {
             let mut out = ::std::vec![[0.0; #m::D_MODEL]; #input.len()];
-            let mut scratch = #rt::Scratch::with_capacity(
-                #input.len().min(Self::MAX_LEN),
-                #memory_rows.min(Self::MAX_LEN),
-            );
+            let mut scratch = #new_scratch;
             self.#into_name(#input, #memory_arg options, &mut out, &mut scratch)?;
             ::core::result::Result::Ok(out)
         }
@@ -436,6 +438,11 @@ fn token_family(names: &Names, entry: &Entry<'_>) -> TokenStream {
     } else {
         quote!(rows)
     };
+    let new_scratch = names.new_scratch(&quote!(N), &memory_rows);
+    let new_run_scratch = names.new_scratch(
+        &quote!(rows.min(Self::MAX_LEN)),
+        &quote!(#with_memory_rows.min(Self::MAX_LEN)),
+    );
     let const_doc = format!(
         " The last hidden states of the {} stack on the token ids `ids`: `[N][D_MODEL]`, on the heap. `N` is checked at compile time, `1 ≤ N ≤ MAX_LEN`; token types are all 0.{}",
         stack_names.role,
@@ -484,7 +491,7 @@ fn token_family(names: &Names, entry: &Entry<'_>) -> TokenStream {
             #memory_check
             let mut x = #rt::Sequence::<{ #m::D_MODEL }, N>::zeroed();
             self.#embed(&mut x[..], ids, ::core::option::Option::None)?;
-            let mut scratch = #rt::Scratch::with_capacity(N, #memory_rows);
+            let mut scratch = #new_scratch;
             self.#runner(&mut x[..], #memory_arg &#rt::__private::Attend::default(), &mut scratch);
             ::core::result::Result::Ok(x)
         }
@@ -502,10 +509,7 @@ fn token_family(names: &Names, entry: &Entry<'_>) -> TokenStream {
         ) -> ::core::result::Result<::std::vec::Vec<[f32; #m::D_MODEL]>, #rt::ForwardError> {
             let rows = tokens.ids.len();
             let mut out = ::std::vec![[0.0; #m::D_MODEL]; rows];
-            let mut scratch = #rt::Scratch::with_capacity(
-                rows.min(Self::MAX_LEN),
-                #with_memory_rows.min(Self::MAX_LEN),
-            );
+            let mut scratch = #new_run_scratch;
             self.#into_name(tokens, #run_memory_arg options, &mut out, &mut scratch)?;
             ::core::result::Result::Ok(out)
         }
@@ -591,6 +595,7 @@ fn hyperparameters(model: &Model, names: &Names) -> TokenStream {
         Positional::None => quote!(None),
         Positional::Sinusoidal => quote!(Sinusoidal),
         Positional::Learned => quote!(Learned),
+        Positional::Rope => quote!(Rope),
     };
     let weights = match model.weights {
         Weights::Pytorch => quote!(Pytorch),

@@ -34,7 +34,7 @@ fn steps<'a>(model: &Model, names: &Names, stack: &'a Stack) -> Vec<Step<'a>> {
         .map(|(i, sublayer)| {
             let part = match sublayer {
                 Sublayer::Attention(a) => attention::part(model, names, a, &rng),
-                Sublayer::FeedForward(_) => feed_forward::part(model, names, &rng),
+                Sublayer::FeedForward(ffn) => feed_forward::part(model, names, ffn, &rng),
             };
             let norm = (stack.norm != NormPlacement::None).then(|| {
                 let name = match (&dialect.norms, sublayer) {
@@ -73,7 +73,7 @@ pub fn summary(stack: &Stack) -> String {
         .iter()
         .map(|sublayer| match sublayer {
             Sublayer::Attention(a) => attention::kind(a),
-            Sublayer::FeedForward(_) => "feed-forward",
+            Sublayer::FeedForward(ffn) => feed_forward::kind(ffn),
         })
         .collect();
     let norm = match stack.norm {
@@ -171,7 +171,7 @@ pub fn layer(model: &Model, names: &Names, stack: &Stack, stack_names: &StackNam
     });
     let flops = stack.block.iter().map(|sublayer| match sublayer {
         Sublayer::Attention(a) => attention::flops(names, a),
-        Sublayer::FeedForward(_) => feed_forward::flops(names),
+        Sublayer::FeedForward(ffn) => feed_forward::flops(names, ffn),
     });
     let memory_note = if stack.cross() {
         ", attending to a memory of `n` tokens"

@@ -128,6 +128,8 @@ pub(crate) struct Names {
     pub attention: Ident,
     /// One per stack, in forward order.
     pub stacks: Vec<StackNames>,
+    /// Some feed-forward is gated, so every scratch reserves room for its second factor.
+    gated: bool,
 }
 
 /// The names of one stack's items.
@@ -202,7 +204,16 @@ impl Names {
             scratch: format_ident!("{name}Scratch"),
             attention: format_ident!("{name}Attention"),
             stacks,
+            gated: model.gated(),
         }
+    }
+
+    /// `Scratch::with_capacity(rows, memory_rows)`, made `.gated()` in a model whose
+    /// feed-forwards are.
+    pub fn new_scratch(&self, rows: &TokenStream, memory_rows: &TokenStream) -> TokenStream {
+        let rt = &self.rt;
+        let gated = self.gated.then(|| quote!(.gated()));
+        quote!(#rt::Scratch::with_capacity(#rows, #memory_rows) #gated)
     }
 }
 

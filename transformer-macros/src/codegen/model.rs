@@ -323,6 +323,8 @@ fn constructors(names: &Names, stacks: &[StackParts<'_>]) -> TokenStream {
             .collect()
     };
     let (zeroed, seeded) = (fields(false), fields(true));
+    let max_len = quote!(Self::MAX_LEN);
+    let new_scratch = names.new_scratch(&max_len, &max_len);
     quote! {
         /// A model with every weight and bias zero and every norm the identity: a start
         /// for loading weights.
@@ -344,7 +346,7 @@ fn constructors(names: &Names, stacks: &[StackParts<'_>]) -> TokenStream {
         /// `MAX_LEN` tokens): allocate once, reuse for every `*_into` call.
         #[must_use]
         pub fn scratch() -> #scratch {
-            #rt::Scratch::with_capacity(Self::MAX_LEN, Self::MAX_LEN)
+            #new_scratch
         }
     }
 }

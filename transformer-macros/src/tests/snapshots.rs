@@ -38,6 +38,18 @@ fn every_key() {
 }
 
 #[test]
+fn llama_like_decoder() {
+    insta::assert_snapshot!(pretty(quote! {
+        /// SmolLM2's layout at toy sizes: grouped-query attention with rotary positions,
+        /// RMS norms before each sublayer, a SwiGLU feed-forward.
+        pub TinyLlama < kind: decoder, vocab: 32, d_model: 16, heads: 4, kv_heads: 2, layers: 2,
+                        d_ff: 24, max_len: 64, norm: pre, norm_kind: rms, final_norm: true,
+                        positional: rope, rope_theta: 100000, gated: true, activation: silu,
+                        bias: false >
+    }));
+}
+
+#[test]
 fn decoder_with_cross_attention() {
     insta::assert_snapshot!(pretty(quote! {
         pub Captioner < kind: decoder, cross_attention: true, d_model: 16, heads: 4, layers: 2, positional: sinusoidal >

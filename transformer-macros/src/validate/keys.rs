@@ -62,6 +62,8 @@ keys! {
         "one bidirectional stack, one causal stack, or PyTorch's `nn.Transformer`";
     D_MODEL: "d_model", int("64"), "required", "width of the residual stream";
     HEADS: "heads", int("4"), "required", "attention heads";
+    KV_HEADS: "kv_heads", int("2"), "`heads`",
+        "key/value heads, shared by `heads / kv_heads` query heads each (grouped-query attention)";
     LAYERS: "layers", int("2"), "required (not for `encoder_decoder`)", "layers of the stack";
     ENCODER_LAYERS: "encoder_layers", int("2"), "required for `encoder_decoder`",
         "layers of each stack";
@@ -75,7 +77,13 @@ keys! {
         "a layer norm after each stack";
     EPS: "eps", Values::Float, "`1e-5`", "layer norm epsilon";
     ACTIVATION: "activation", Values::Word, "`relu`", "feed-forward non-linearity";
-    POSITIONAL: "positional", Values::Word, "`none`", "positions added to the input";
+    GATED: "gated", Values::Flag, "`false`",
+        "a gated feed-forward, `down(act(gate(x)) ⊙ up(x))` (SwiGLU with `silu`)";
+    POSITIONAL: "positional", Values::Word, "`none`",
+        "positions added to the input, or rotated into queries and keys (`rope`)";
+    ROPE_THETA: "rope_theta", Values::Float, "`10000`", "RoPE base: pair `i` turns by `theta^(-2i/d_head)` per position";
+    ROPE_PAIRS: "rope_pairs", Values::Word, "`half`",
+        "lanes RoPE rotates together: `i` and `i + d_head/2`, or `2i` and `2i+1` (`adjacent`)";
     BIAS: "bias", Values::Flag, "`true`", "biases in linear layers and layer norms";
     FFN: "ffn", Values::Flag, "`true`", "the feed-forward sublayer";
     OUT_PROJ: "out_proj", Values::Flag, "`true`", "the attention output projection";

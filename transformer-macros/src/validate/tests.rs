@@ -218,3 +218,104 @@ fn a_final_norm_is_allowed_with_no_layer_norms_only_when_eps_is_unused() {
     assert!(check(quote! { M < d_model: 8, heads: 2, layers: 1, norm: none > }).is_ok());
     assert!(check(quote! { M < kind: encoder_decoder, d_model: 8, heads: 2, encoder_layers: 1, decoder_layers: 1, norm: none > }).is_ok());
 }
+
+#[test]
+fn decoder_llm_settings_build_grouped_rotary_gated_layers() {
+    let models = check(quote! {
+        M < kind: decoder, d_model: 576, heads: 9, kv_heads: 3, layers: 30, d_ff: 1536,
+            norm: pre, norm_kind: rms, final_norm: true, positional: rope, rope_theta: 100000,
+            gated: true, activation: silu, bias: false >
+    })
+    .unwrap();
+    let m = &models[0];
+    assert_eq!((m.heads, m.kv_heads, m.d_head()), (9, 3, 64));
+    let [Sublayer::Attention(attention), Sublayer::FeedForward(ffn)] = &m.stacks[0].block[..]
+    else {
+        panic!("self-attention then feed-forward")
+    };
+    let rope = Rope {
+        theta: 100_000.0,
+        pairs: RopePairs::Half,
+    };
+    assert_eq!(attention.rope, Some(rope));
+    assert!(ffn.gated && ffn.activation == Activation::Silu);
+    // SmolLM2-135M without its embedding table: 134,515,008 − 49,152 · 576.
+    assert_eq!(
+        crate::count::parameters(m),
+        Some(134_515_008 - 49_152 * 576)
+    );
+    // `kv_heads` defaults to `heads`; cross-attention never rotates.
+    let models = check(quote! {
+        M < kind: encoder_decoder, d_model: 8, heads: 2, encoder_layers: 1, decoder_layers: 1,
+            decoder: { positional: rope } >
+    })
+    .unwrap();
+    let m = &models[0];
+    assert_eq!(m.kv_heads, 2);
+    let ropes: Vec<Vec<bool>> = m
+        .stacks
+        .iter()
+        .map(|stack| {
+            stack
+                .block
+                .iter()
+                .filter_map(|sublayer| match sublayer {
+                    Sublayer::Attention(a) => Some(a.rope.is_some()),
+                    Sublayer::FeedForward(_) => None,
+                })
+                .collect()
+        })
+        .collect();
+    assert_eq!(ropes, [vec![false], vec![true, false]]);
+}
+
+#[test]
+fn decoder_llm_contradictions_name_the_fix() {
+    let cases = [
+        (
+            quote! { M < d_model: 12, heads: 6, kv_heads: 4, layers: 1 > },
+            "`kv_heads` (4) must divide `heads` (6): query heads share key/value heads in equal groups\nhelp: 6 heads share 1, 2, 3 or 6 key/value heads evenly",
+        ),
+        (
+            quote! { M < d_model: 12, heads: 4, layers: 1, positional: rope > },
+            "each head has 3 (`d_model` 12 / `heads` 4), an odd number\nhelp: set `heads` to 1, 2, 3 or 6, which give heads of an even width",
+        ),
+        (
+            quote! { M < d_model: 9, heads: 3, layers: 1, positional: rope > },
+            "`d_model` (9) is odd",
+        ),
+        (
+            quote! { M < d_model: 8, heads: 2, layers: 1, rope_theta: 500000 > },
+            "`rope_theta` has no effect: no stack uses `positional: rope`",
+        ),
+        (
+            quote! { M < d_model: 8, heads: 2, layers: 1, positional: learned, rope_pairs: adjacent > },
+            "`rope_pairs` has no effect",
+        ),
+        (
+            quote! { M < d_model: 8, heads: 2, layers: 1, rope_pairs: halves > },
+            "unknown `rope_pairs` `halves`",
+        ),
+        (
+            quote! { M < d_model: 8, heads: 2, layers: 1, ffn: false, gated: true > },
+            "`gated` has no effect: `ffn: false` removes the feed-forward sublayer",
+        ),
+        (
+            quote! { M < d_model: 8, heads: 2, layers: 1, vocab: 10, weights: bert, gated: true > },
+            "which has an ungated feed-forward; this spec sets `gated` otherwise",
+        ),
+        (
+            quote! { M < d_model: 8, heads: 2, layers: 1, vocab: 10, weights: bert, kv_heads: 1 > },
+            "this spec sets `kv_heads` otherwise",
+        ),
+        (
+            quote! { M < d_model: 8, heads: 2, layers: 1, vocab: 10, weights: bert, positional: rope > },
+            "this spec sets `positional` otherwise",
+        ),
+    ];
+    assert_rejected_with(&cases);
+    // `kv_heads` equal to `heads` is BERT's own layout.
+    let bert =
+        quote! { M < d_model: 8, heads: 2, kv_heads: 2, layers: 1, vocab: 10, weights: bert > };
+    assert!(check(bert).is_ok());
+}

@@ -90,15 +90,18 @@ impl<const ROWS: usize, const D: usize> Embedding<ROWS, D> {
     }
 }
 
-impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, DH> {
+impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
+    MultiHeadAttention<D, H, DH, KVD>
+{
     /// Reads PyTorch's `nn.MultiheadAttention` layout: q, k, v from the rows of
-    /// `{prefix}in_proj_weight` (`[3D][D]`) and `{prefix}in_proj_bias` (`[3D]`), then
+    /// `{prefix}in_proj_weight` (`[3D][D]`; `[D+2·KVD][D]` with fewer key/value heads) and
+    /// `{prefix}in_proj_bias` (`[3D]`), then
     /// `{prefix}out_proj.weight`/`.bias`.
     pub fn load_packed(&mut self, loader: &mut Loader<'_>, prefix: &str) {
-        let [q, k, v] = [&mut self.w_q, &mut self.w_k, &mut self.w_v];
+        let (q, k, v) = (&mut self.w_q, &mut self.w_k, &mut self.w_v);
         loader.read_split(
             &format!("{prefix}in_proj_weight"),
-            &[3 * D, D],
+            &[D + 2 * KVD, D],
             &mut [
                 q.weight.as_flattened_mut(),
                 k.weight.as_flattened_mut(),
@@ -112,7 +115,7 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
         ) {
             loader.read_split(
                 &format!("{prefix}in_proj_bias"),
-                &[3 * D],
+                &[D + 2 * KVD],
                 &mut [bq, bk, bv],
             );
         }
@@ -123,10 +126,10 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
 
     /// Writes the tensors [`Self::load_packed`] reads.
     pub fn save_packed(&self, writer: &mut Writer, prefix: &str) {
-        let [q, k, v] = [&self.w_q, &self.w_k, &self.w_v];
+        let (q, k, v) = (&self.w_q, &self.w_k, &self.w_v);
         writer.add_concat(
             &format!("{prefix}in_proj_weight"),
-            &[3 * D, D],
+            &[D + 2 * KVD, D],
             &[
                 q.weight.as_flattened(),
                 k.weight.as_flattened(),
@@ -136,7 +139,11 @@ impl<const D: usize, const H: usize, const DH: usize> MultiHeadAttention<D, H, D
         if let (Some(bq), Some(bk), Some(bv)) =
             (q.bias.as_deref(), k.bias.as_deref(), v.bias.as_deref())
         {
-            writer.add_concat(&format!("{prefix}in_proj_bias"), &[3 * D], &[bq, bk, bv]);
+            writer.add_concat(
+                &format!("{prefix}in_proj_bias"),
+                &[D + 2 * KVD],
+                &[bq, bk, bv],
+            );
         }
         if let Some(o) = self.w_o.as_ref() {
             o.save(writer, &format!("{prefix}out_proj."));
