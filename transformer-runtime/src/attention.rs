@@ -3,10 +3,11 @@
 //! Row-vector convention throughout: token `t` is row `t`; `Q = X W_Qᵀ`, with `W_Q` stored
 //! `[out][in]` as PyTorch stores it.
 
+use crate::cache::KvLayer;
 use crate::fastmath::{MulAdd, Scale, Vectorise, exp_with, for_each_vectorised, vectorised};
 #[cfg(test)]
 use crate::gemm::untranspose;
-use crate::gemm::{Dims, Layout, TOKEN_PAD, Weights, gemm_xt_transposed, product, transpose};
+use crate::gemm::{Dims, Layout, TOKEN_PAD, Weights, product, transpose};
 use crate::heap::grown;
 use crate::matmul::{Linear, dot};
 use crate::rope::{Angles, Rope};
@@ -350,9 +351,16 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
         if n == 0 {
             return;
         }
-        let n_pad = n.next_multiple_of(TOKEN_PAD);
         self.context(input.unwrap_or(&*xt), n, memory, mask, scratch);
-        let context_t = &scratch.context_t[..D * n_pad];
+        self.add_output(xt, n, &scratch.context_t);
+    }
+
+    /// `xᵀ += (context W_Oᵀ + b_O)ᵀ`, or `xᵀ += contextᵀ` without an output projection: the
+    /// heads' outputs `context_t` (`[D][n_pad]`) added to the `n` tokens `xt` as the
+    /// residual connection.
+    fn add_output(&self, xt: &mut [f32], n: usize, context_t: &[f32]) {
+        let n_pad = n.next_multiple_of(TOKEN_PAD);
+        let context_t = &context_t[..D * n_pad];
         match &self.w_o {
             Some(w_o) => w_o.forward_add_transposed(xt, n_pad, context_t, n_pad, n),
             None => {
@@ -363,18 +371,64 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
         }
     }
 
+    /// `xᵀ += attention(input)ᵀ` for `n` new tokens held transposed, as
+    /// [`Self::add_transposed`] does for self-attention, with the keys and values of the
+    /// tokens before them in `cache` (`start` of them): the new tokens sit at positions
+    /// `start..start + n`, their keys and values are appended to `cache`, and each attends
+    /// causally to every token up to itself. The step of a decoder that generates.
+    pub(crate) fn add_cached_transposed(
+        &self,
+        xt: &mut [f32],
+        n: usize,
+        input: Option<&[f32]>,
+        cache: &mut KvLayer,
+        start: usize,
+        scratch: &mut AttentionScratch,
+    ) {
+        if n == 0 {
+            return;
+        }
+        let n_pad = n.next_multiple_of(TOKEN_PAD);
+        let input = input.unwrap_or(&*xt);
+        self.project(input, n, None, start, scratch);
+        cache.append(&scratch.kt, &scratch.vt, n_pad, KVD, start, n);
+        let (kt, vt, ld) = (&cache.kt[..], &cache.vt[..], cache.ld);
+        Self::attend(n, (kt, vt, ld), start + n, &Attend::CAUSAL, scratch);
+        self.add_output(xt, n, &scratch.context_t);
+    }
+
     /// The heads' outputs, transposed, into `scratch.context_t` (`[D][n_pad]`), for the `n`
     /// queries' tokens `xt` (`[D][n_pad]`) attending to `memory` (rows; `None`: to `xt`).
-    ///
-    /// `Qᵀ`, `Kᵀ` and `Vᵀ` come out of their projections transposed; heads run in parallel,
-    /// claimed one at a time by threads with a scratch each, head `h` writing rows `h·DH..`
-    /// of the context.
     fn context(
         &self,
         xt: &[f32],
         n: usize,
         memory: Option<&[[f32; D]]>,
         mask: &Attend<'_>,
+        scratch: &mut AttentionScratch,
+    ) {
+        let m = memory.map_or(n, <[_]>::len);
+        self.project(xt, n, memory, 0, scratch);
+        let m_pad = m.next_multiple_of(TOKEN_PAD);
+        // Out of the scratch while `attend` borrows the rest of it (moves: no allocation).
+        let (kt, vt) = (
+            std::mem::take(&mut scratch.kt),
+            std::mem::take(&mut scratch.vt),
+        );
+        Self::attend(n, (&kt, &vt, m_pad), m, mask, scratch);
+        (scratch.kt, scratch.vt) = (kt, vt);
+    }
+
+    /// `(Q/√DH)ᵀ`, `Kᵀ` and `Vᵀ` into the scratch (`[D][n_pad]`, `[KVD][m_pad]` twice) for
+    /// the `n` queries' tokens `xt` (`[D][n_pad]`) and the keys' and values' tokens `memory`
+    /// (rows; `None`: `xt` itself). In self-attention, queries and keys are then rotated by
+    /// the RoPE if there is one, the tokens sitting at positions `start..start + n`.
+    fn project(
+        &self,
+        xt: &[f32],
+        n: usize,
+        memory: Option<&[[f32; D]]>,
+        start: usize,
         scratch: &mut AttentionScratch,
     ) {
         let m = memory.map_or(n, <[_]>::len);
@@ -396,12 +450,27 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
         self.w_v
             .forward_transposed(vt, m_pad, memory_t, m_pad, m, None);
         if let (Some(rope), None) = (self.rope, memory) {
-            // Self-attention: queries and keys are the same tokens, at positions 0..n.
-            scratch.angles.update(rope, DH, 0, n);
+            scratch.angles.update(rope, DH, start, n);
             rope.rotate_transposed(qt, n_pad, &scratch.angles);
             rope.rotate_transposed(kt, m_pad, &scratch.angles);
         }
-        let (qt, kt, vt) = (&*qt, &*kt, &*vt);
+    }
+
+    /// The heads of the `n` queries in `scratch.qt` attending to `m` keys and values, given
+    /// transposed as `(Kᵀ, Vᵀ, ld)` (`[KVD][ld]` each, `ld ≥ m` rounded up to
+    /// [`TOKEN_PAD`]), into `scratch.context_t`.
+    ///
+    /// Heads run in parallel, claimed one at a time by threads with a scratch each, head `h`
+    /// writing rows `h·DH..` of the context.
+    fn attend(
+        n: usize,
+        keys: (&[f32], &[f32], usize),
+        m: usize,
+        mask: &Attend<'_>,
+        scratch: &mut AttentionScratch,
+    ) {
+        let n_pad = n.next_multiple_of(TOKEN_PAD);
+        let qt = &scratch.qt[..D * n_pad];
         let work = 2 * n * m * D;
         let threads = crate::threads::get()
             .min(H)
@@ -416,27 +485,22 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
             DH * n_pad,
             &|head_scratch, h, out| {
                 let kv = h / Self::GROUP;
-                Self::attend_head((h, kv), qt, kt, vt, (n, m), mask, head_scratch, out);
+                Self::attend_head((h, kv), qt, keys, (n, m), mask, head_scratch, out);
             },
         );
     }
 
     /// Query head `h` of `n` queries against key/value head `kv` of `m` keys and values, all
-    /// transposed and projected (`qt`: `[D][n_pad]`, scaled by `1/√DH`; `kt`, `vt`:
-    /// `[KVD][m_pad]`), into `out` as `[DH][n_pad]`.
+    /// transposed and projected (`qt`: `[D][n_pad]`, scaled by `1/√DH`; `keys`: `Kᵀ` and
+    /// `Vᵀ`, `[KVD][ld]`), into `out` as `[DH][n_pad]`.
     ///
     /// Two products, each reading its operands where they lie: the scores transposed,
     /// `Sᵀ = K_h (Q_h/√DH)ᵀ` (`[m][n]`: column `i` holds query `i`'s scores; `K_h` is read
     /// from `Kᵀ` with strides), soft-maxed down each column, then `context_hᵀ = V_hᵀ S`.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "a head's operands, scratch and output"
-    )]
     fn attend_head(
         (h, kv): (usize, usize),
         qt: &[f32],
-        kt: &[f32],
-        vt: &[f32],
+        (kt, vt, ld): (&[f32], &[f32], usize),
         (n, m): (usize, usize),
         mask: &Attend<'_>,
         scratch: &mut HeadScratch,
@@ -447,17 +511,16 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
         // The first product writes rows `< m`; the second reads every row: padding keys
         // must weigh nothing.
         scores[m * n_pad..].fill(0.0);
-        // K_kv: element (key j, lane d) at kt[(kv·DH + d)·m_pad + j].
+        // K_kv: element (key j, lane d) at kt[(kv·DH + d)·ld + j].
         let head_k = Weights {
-            data: &kt[kv * DH * m_pad..][..DH * m_pad],
+            data: &kt[kv * DH * ld..][..DH * ld],
             row: 1,
-            col: m_pad,
+            col: ld,
         };
         let head_qt = &qt[h * DH * n_pad..][..DH * n_pad];
-        let (s, ld) = (&mut scores[..], n_pad);
         product(
-            s,
-            ld,
+            &mut scores[..],
+            n_pad,
             Layout::Columns(None),
             head_k,
             None,
@@ -473,18 +536,18 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
             &mut scratch.column_max,
             &mut scratch.column_sum,
         );
-        // V_hᵀ is `[DH][m_pad]`: weights over every key, padding included (its scores are
-        // zero).
-        let head_vt = &vt[kv * DH * m_pad..][..DH * m_pad];
-        gemm_xt_transposed(
+        // V_kvᵀ is `[DH][ld]`: weights over the first `m_pad` keys, padding included (its
+        // scores are zero, and what it holds is finite).
+        let head_vt = Weights::rows(&vt[kv * DH * ld..][..DH * ld], ld);
+        product(
             out,
             n_pad,
+            Layout::Columns(None),
             head_vt,
             None,
             scores,
             n_pad,
             Dims { n, k: m_pad, m: DH },
-            None,
         );
         // The softmax's division, on the `DH` context rows rather than the `m` score rows.
         let inverse_sums = &scratch.column_sum[..n];

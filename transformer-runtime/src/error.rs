@@ -45,6 +45,15 @@ pub enum ForwardError {
         /// Rows in the table (valid ids are `0..rows`).
         rows: usize,
     },
+    /// A key/value cache has no room for the tokens a `prefill` or `step` adds.
+    CacheFull {
+        /// Tokens the cache can hold.
+        capacity: usize,
+        /// Tokens it holds.
+        len: usize,
+        /// Tokens the call adds.
+        adding: usize,
+    },
 }
 
 impl fmt::Display for ForwardError {
@@ -85,6 +94,15 @@ impl fmt::Display for ForwardError {
             } => write!(
                 f,
                 "{table} id {id} at position {position} is out of range: the table has {rows} rows (ids 0..{rows})"
+            ),
+            Self::CacheFull {
+                capacity,
+                len,
+                adding,
+            } => write!(
+                f,
+                "the key/value cache is full: it holds {len} of {capacity} tokens and {adding} more do not fit; \
+                 make a larger cache with `cache(capacity)` (up to `MAX_LEN`), or `truncate` or `clear` it"
             ),
         }
     }

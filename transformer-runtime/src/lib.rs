@@ -3,6 +3,7 @@
 mod activation;
 mod attention;
 mod batch;
+mod cache;
 pub mod cpu;
 mod embedding;
 mod error;
@@ -28,6 +29,7 @@ pub mod threads;
 pub use activation::Activation;
 pub use attention::MultiHeadAttention;
 pub use batch::Padding;
+pub use cache::{KvCache, KvLayer};
 pub use embedding::Embedding;
 pub use error::{ForwardError, SequenceLength};
 pub use ffn::FeedForward;

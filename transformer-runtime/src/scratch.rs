@@ -8,6 +8,7 @@
 
 use crate::activation::Activation;
 use crate::attention::{Attend, AttentionScratch, MultiHeadAttention};
+use crate::cache::KvLayer;
 use crate::ffn::{FeedForward, FeedForwardScratch};
 use crate::gemm::{TOKEN_PAD, transpose, untranspose};
 #[cfg(test)]
@@ -112,6 +113,23 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
         mask: &Attend<'_>,
     ) {
         self.add_attention(attention, pre_norm, None, mask);
+    }
+
+    /// `x ← x + attn(norm(x))` on the tokens taken in, the new tokens of a decoder that
+    /// generates: causal self-attention over the `start` tokens before them, whose keys and
+    /// values `cache` holds, and themselves, whose keys and values are appended to it;
+    /// `pre_norm` as in [`Self::add_attention`].
+    #[doc(hidden)]
+    pub fn add_cached_self_attention<const H: usize, const DH: usize, const KVD: usize>(
+        &mut self,
+        attention: &MultiHeadAttention<D, H, DH, KVD>,
+        pre_norm: Option<&dyn Norm<D>>,
+        cache: &mut KvLayer,
+        start: usize,
+    ) {
+        let (n, tokens) = (self.n, self.tokens.as_mut_slice());
+        let input = normalised(&mut self.normed, tokens, n, pre_norm);
+        attention.add_cached_transposed(tokens, n, input, cache, start, &mut self.attention);
     }
 
     /// `x ← x + attn(norm(x), memory)` on the tokens taken in: a cross-attention sublayer,
@@ -308,6 +326,46 @@ mod tests {
                         "n {n}, token {t}, feature {d}: {g} != {w}"
                     );
                 }
+            }
+        }
+    }
+
+    /// A sequence fed to a cache in pieces (a prompt, then one token at a time) gets the
+    /// rows a causal pass over the whole sequence gives, with grouped heads and RoPE.
+    #[test]
+    fn cached_steps_match_one_causal_pass() {
+        use crate::cache::KvCache;
+        use crate::rope::{Rope, RopePairs};
+        let mut rng = Rng::new(12);
+        let rope = Rope::new(10_000.0, RopePairs::Half);
+        let attention =
+            MultiHeadAttention::<16, 4, 4, 8>::xavier(&mut rng, true, true).with_rope(rope);
+        let norm = LayerNorm::<16>::new(1e-5, true);
+        let x0: Vec<[f32; 16]> = (0..9)
+            .map(|_| std::array::from_fn(|_| rng.symmetric(2.0)))
+            .collect();
+
+        let mut want = x0.clone();
+        let mut scratch = Scratch::<16, 32>::default();
+        scratch.transpose_in(&want);
+        scratch.add_self_attention(&attention, Some(&norm), &Attend::CAUSAL);
+        scratch.transpose_out(&mut want);
+
+        let mut cache = KvCache::<1, 8, 16, 32>::new(40);
+        let mut got = Vec::new();
+        for piece in [&x0[..5], &x0[5..6], &x0[6..7], &x0[7..9]] {
+            let (layers, scratch, start) = cache.parts();
+            let mut rows = piece.to_vec();
+            scratch.transpose_in(&rows);
+            scratch.add_cached_self_attention(&attention, Some(&norm), &mut layers[0], start);
+            scratch.transpose_out(&mut rows);
+            cache.advance(piece.len());
+            got.extend(rows);
+        }
+        assert_eq!(cache.len(), 9);
+        for (t, (g, w)) in got.iter().zip(&want).enumerate() {
+            for (g, w) in g.iter().zip(w) {
+                assert!((g - w).abs() < 1e-5, "token {t}: {g} != {w}");
             }
         }
     }
