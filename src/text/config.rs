@@ -130,6 +130,7 @@ fn weights(weights: Weights) -> &'static str {
     match weights {
         Weights::Pytorch => "pytorch",
         Weights::Bert => "bert",
+        Weights::Llama => "llama",
     }
 }
 

@@ -71,6 +71,18 @@ pub enum Weights {
     Pytorch,
     /// Hugging Face `BertModel` names.
     Bert,
+    /// Hugging Face `LlamaForCausalLM` names.
+    Llama,
+}
+
+/// The language-model head of a decoder that reads token ids: logits over its vocabulary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LmHead {
+    None,
+    /// The token-embedding matrix, shared.
+    Tied,
+    /// A `[vocab][d_model]` matrix of its own.
+    Separate,
 }
 
 /// What the model is: one stack that attends to itself, or PyTorch's `nn.Transformer`.
@@ -122,6 +134,8 @@ pub struct Stack {
     pub norm_kind: NormKind,
     /// A layer norm after the last layer.
     pub final_norm: bool,
+    /// Logits after the final norm (a `kind: decoder` reading token ids only).
+    pub lm_head: LmHead,
 }
 
 /// Which stack of the model a stack is.

@@ -14,8 +14,8 @@ use proc_macro2::Span;
 use syn::Ident;
 
 use crate::model::{
-    Activation, Attention, FeedForward, Input, Kind, Model, NormKind, NormPlacement, Positional,
-    Role, Rope, RopePairs, Stack, Sublayer, TokenTables, Weights,
+    Activation, Attention, FeedForward, Input, Kind, LmHead, Model, NormKind, NormPlacement,
+    Positional, Role, Rope, RopePairs, Stack, Sublayer, TokenTables, Weights,
 };
 use crate::spec::{Spec, Specs};
 use keys::Key;
@@ -85,6 +85,7 @@ struct Read {
     vocab: Got<usize>,
     token_types: Got<usize>,
     embed_norm: Got<bool>,
+    lm_head: Got<LmHead>,
     weights: Got<Weights>,
     /// `encoder: { … }` and `decoder: { … }`, each stack's own settings.
     encoder: Option<StackRead>,
@@ -144,6 +145,7 @@ impl Read {
             vocab: s.dim(&keys::VOCAB, errors),
             token_types: s.dim(&keys::TOKEN_TYPES, errors),
             embed_norm: s.flag(&keys::EMBED_NORM, errors),
+            lm_head: s.word(&keys::LM_HEAD, LM_HEADS, errors),
             weights: s.word(&keys::WEIGHTS, WEIGHTS, errors),
             encoder: StackRead::new(s, &keys::ENCODER, errors),
             decoder: StackRead::new(s, &keys::DECODER, errors),
@@ -235,6 +237,8 @@ fn check_rules(
         check_token_types_need_vocab(&group.vocab, &group.token_types, errors);
     }
     check_bert_layout(assumed, settings, read, errors);
+    check_llama_layout(assumed, settings, read, errors);
+    check_lm_head(assumed.kind, read, errors);
 }
 
 /// The model of settings that passed every check; `None` only if a check missed a rejection.
@@ -311,6 +315,11 @@ fn build(spec: &Spec, options: Options, read: &Read, assumed: &Assumed) -> Optio
                 norm: assumed.norm,
                 norm_kind,
                 final_norm: assumed.final_norm,
+                lm_head: if role == Role::Decoder && assumed.kind == Kind::Decoder {
+                    read.lm_head.or(LmHead::None)?
+                } else {
+                    LmHead::None
+                },
             })
         };
     let stacks = match assumed.kind {
@@ -383,7 +392,16 @@ const ACTIVATIONS: &[(&str, Activation)] = &[
     ("gelu_tanh", Activation::GeluTanh),
     ("silu", Activation::Silu),
 ];
-const WEIGHTS: &[(&str, Weights)] = &[("pytorch", Weights::Pytorch), ("bert", Weights::Bert)];
+const WEIGHTS: &[(&str, Weights)] = &[
+    ("pytorch", Weights::Pytorch),
+    ("bert", Weights::Bert),
+    ("llama", Weights::Llama),
+];
+const LM_HEADS: &[(&str, LmHead)] = &[
+    ("none", LmHead::None),
+    ("tied", LmHead::Tied),
+    ("separate", LmHead::Separate),
+];
 const POSITIONALS: &[(&str, Positional)] = &[
     ("none", Positional::None),
     ("sinusoidal", Positional::Sinusoidal),
@@ -736,6 +754,34 @@ fn check_token_types_need_vocab(
     }
 }
 
+/// Logits are over a decoder's own token vocabulary, from tokens it alone reads.
+fn check_lm_head(kind: Kind, read: &Read, errors: &mut Vec<syn::Error>) {
+    let (Some(span), Some(head)) = (read.lm_head.key_span(), read.lm_head.value()) else {
+        return;
+    };
+    if head == LmHead::None {
+        return;
+    }
+    let error = if kind != Kind::Decoder {
+        format!(
+            "`lm_head` applies only to `kind: decoder`, which predicts the next token; this model is `kind: {}`\n\
+             help: remove `lm_head`, or set `kind: decoder`",
+            kind_name(kind)
+        )
+    } else if matches!(read.vocab, Got::Absent) {
+        "`lm_head` needs `vocab`: its logits are over the token vocabulary\n\
+         help: add `vocab`, e.g. `vocab: 32000`, or remove `lm_head`"
+            .to_owned()
+    } else if read.cross_attention.value() == Some(true) {
+        "`lm_head` on a decoder with `cross_attention` is not supported yet: generating would need the encoder memory's keys and values cached too\n\
+         help: remove `lm_head`, or `cross_attention`"
+            .to_owned()
+    } else {
+        return;
+    };
+    errors.push(syn::Error::new(span, error));
+}
+
 /// BERT's names describe a post-norm encoder with every sublayer and no final norm.
 fn check_bert_layout(
     assumed: &Assumed,
@@ -743,11 +789,7 @@ fn check_bert_layout(
     read: &Read,
     errors: &mut Vec<syn::Error>,
 ) {
-    let weights = &read.weights;
-    let Some(span) = weights
-        .at()
-        .filter(|_| weights.value() == Some(Weights::Bert))
-    else {
+    let Some(span) = weights_span(read, Weights::Bert) else {
         return;
     };
     let out_proj_off = settings.has(&keys::OUT_PROJ) && !settings.flag_value(&keys::OUT_PROJ);
@@ -785,17 +827,108 @@ fn check_bert_layout(
             "one key/value head per query head",
         ),
     ];
+    report_layout_conflicts(
+        span,
+        "`weights: bert` names a BERT encoder",
+        settings,
+        &conflicts,
+        errors,
+    );
+}
+
+/// Llama's names describe a pre-norm RMS decoder with rotary positions, grouped or not,
+/// gated feed-forwards and no biases, reading token ids.
+fn check_llama_layout(
+    assumed: &Assumed,
+    settings: &Settings,
+    read: &Read,
+    errors: &mut Vec<syn::Error>,
+) {
+    let Some(span) = weights_span(read, Weights::Llama) else {
+        return;
+    };
+    let on = |got: &Got<bool>, default: bool| got.or(default).unwrap_or(default);
+    let conflicts = [
+        (assumed.kind != Kind::Decoder, keys::KIND, "`kind: decoder`"),
+        (read.vocab.value().is_none(), keys::VOCAB, "`vocab`"),
+        (
+            assumed.norm != NormPlacement::Pre,
+            keys::NORM,
+            "`norm: pre`",
+        ),
+        (
+            read.norm_kind.value() != Some(NormKind::Rms),
+            keys::NORM_KIND,
+            "`norm_kind: rms`",
+        ),
+        (!assumed.final_norm, keys::FINAL_NORM, "`final_norm: true`"),
+        (
+            assumed.rope.is_none(),
+            keys::POSITIONAL,
+            "`positional: rope`",
+        ),
+        (
+            read.rope_pairs.value() == Some(RopePairs::Adjacent),
+            keys::ROPE_PAIRS,
+            "`rope_pairs: half` (Hugging Face's `rotate_half`)",
+        ),
+        (!on(&read.gated, false), keys::GATED, "`gated: true`"),
+        (!assumed.ffn, keys::FFN, "`ffn: true`"),
+        (on(&read.bias, true), keys::BIAS, "`bias: false`"),
+        (
+            !on(&read.out_proj, true),
+            keys::OUT_PROJ,
+            "`out_proj: true`",
+        ),
+        (
+            on(&read.cross_attention, false),
+            keys::CROSS_ATTENTION,
+            "no `cross_attention`",
+        ),
+        (
+            read.token_types.key_span().is_some(),
+            keys::TOKEN_TYPES,
+            "no `token_types`",
+        ),
+        (assumed.embed_norm, keys::EMBED_NORM, "no `embed_norm`"),
+    ];
+    let intro = "`weights: llama` names a Llama decoder (`LlamaForCausalLM`)";
+    report_layout_conflicts(span, intro, settings, &conflicts, errors);
+}
+
+/// Where `weights: {dialect}` is written, if it is.
+fn weights_span(read: &Read, dialect: Weights) -> Option<Span> {
+    read.weights
+        .at()
+        .filter(|_| read.weights.value() == Some(dialect))
+}
+
+/// One error per setting that contradicts a checkpoint dialect, at the `weights` value:
+/// each conflict is whether it applies, the key, and what the dialect's model has instead.
+fn report_layout_conflicts(
+    span: Span,
+    intro: &str,
+    settings: &Settings,
+    conflicts: &[(bool, Key, &str)],
+    errors: &mut Vec<syn::Error>,
+) {
     for (conflict, key, needed) in conflicts {
-        let key = key.name;
-        if conflict {
-            errors.push(syn::Error::new(
-                span,
-                format!(
-                    "`weights: bert` names a BERT encoder, which has {needed}; this spec sets `{key}` otherwise\n\
-                     help: change `{key}`, or use `weights: pytorch`"
-                ),
-            ));
+        if !conflict {
+            continue;
         }
+        let key_name = key.name;
+        let message = if settings.has(key) {
+            format!(
+                "{intro}, which has {needed}; this spec sets `{key_name}` otherwise\n\
+                 help: change `{key_name}`, or use `weights: pytorch`"
+            )
+        } else {
+            format!(
+                "{intro}, which has {needed}; this spec leaves `{key_name}` out\n\
+                 help: add {needed}, or use `weights: pytorch`"
+            )
+        };
+        errors.push(syn::Error::new(span, message));
     }
 }
 

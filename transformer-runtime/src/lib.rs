@@ -53,4 +53,5 @@ pub mod __private {
     pub use crate::embedding::add_sinusoidal;
     pub use crate::embedding::check_types_without_table;
     pub use crate::error::{check_len, check_out};
+    pub use crate::heap::boxed_array;
 }

@@ -88,4 +88,6 @@ pub enum Weights {
     Pytorch,
     /// Hugging Face's `BertModel`.
     Bert,
+    /// Hugging Face's `LlamaForCausalLM`.
+    Llama,
 }

@@ -29,7 +29,7 @@ transformer! {
              encoder: { positional: sinusoidal }, decoder: { vocab: 10, positional: learned } >
     Llm < kind: decoder, vocab: 32, d_model: 16, heads: 4, kv_heads: 2, layers: 2, d_ff: 24,
           norm: pre, norm_kind: rms, final_norm: true, positional: rope, rope_theta: 500000,
-          rope_pairs: adjacent, gated: true, activation: silu, bias: false >
+          rope_pairs: adjacent, gated: true, activation: silu, bias: false, lm_head: separate >
 }
 
 fn main() {
@@ -45,6 +45,11 @@ fn main() {
     let memory = speech.encode(&[[0.5; Speech::D_MODEL]; 3]);
     let w = speech.decode_tokens(&[1, 9], &memory).expect("ids < DECODER_VOCAB");
     assert_eq!(w.len(), 2);
-    let llm = Llm::init(4).forward_tokens(&[3, 1, 4, 1, 5]).expect("ids < VOCAB");
-    assert_eq!((llm.len(), Llm::KV_HEADS), (5, 2));
+    let llm = Llm::init(4);
+    let hidden = llm.forward_tokens(&[3, 1, 4, 1, 5]).expect("ids < VOCAB");
+    assert_eq!((hidden.len(), Llm::KV_HEADS), (5, 2));
+    let mut cache = Llm::cache(8).expect("8 ≤ MAX_LEN");
+    let logits = llm.prefill(&mut cache, &[3, 1, 4]).expect("room for 3");
+    let next = llm.step(&mut cache, 1).expect("room for 1");
+    assert_eq!((logits.len(), next.len(), cache.len()), (Llm::VOCAB, Llm::VOCAB, 4));
 }

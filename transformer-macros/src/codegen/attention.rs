@@ -169,6 +169,13 @@ pub fn step(attention: &Attention, pre_norm: &TokenStream) -> TokenStream {
     }
 }
 
+/// The forward step of a decoder that generates, on its new tokens: self-attention through
+/// the layer's key/value `cache`, whose first `start` tokens came before them.
+pub fn cached_step(attention: &Attention, pre_norm: &TokenStream) -> TokenStream {
+    let field = field(attention);
+    quote!(scratch.add_cached_self_attention(&self.#field, #pre_norm, cache, start);)
+}
+
 /// The step in the layer's formula, `{}` standing for its input: `attn({})`.
 pub fn formula(attention: &Attention) -> &'static str {
     if attention.memory {

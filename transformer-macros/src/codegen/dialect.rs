@@ -8,6 +8,8 @@
 //! and `norm.`); tables PyTorch's modules lack are named after their fields, and a gated
 //! feed-forward's gate, which PyTorch's layers lack too, `linear_gate`. `bert` is
 //! Hugging Face `BertModel`'s, optionally under `bert.` (as `BertFor…` checkpoints store them).
+//! `llama` is Hugging Face `LlamaForCausalLM`'s (`model.layers.{i}.self_attn.q_proj`, …,
+//! `lm_head`).
 
 use crate::model::{Kind, Model, Stack, Weights};
 
@@ -25,6 +27,8 @@ pub struct Dialect {
     pub ffn_down: &'static str,
     pub norms: NormNames,
     pub final_norm: &'static str,
+    /// A separate language-model head.
+    pub lm_head: &'static str,
     /// Learned positions (after the stack prefix).
     pub positions: &'static str,
     pub token_embedding: &'static str,
@@ -82,6 +86,7 @@ const PYTORCH: Dialect = Dialect {
     ffn_down: "linear2.",
     norms: NormNames::Numbered,
     final_norm: "norm.",
+    lm_head: "lm_head.",
     positions: "positions.",
     token_embedding: "token_embedding.",
     token_type_embedding: "token_type_embedding.",
@@ -129,6 +134,8 @@ const BERT: Dialect = Dialect {
         feed_forward: "output.LayerNorm.",
     },
     final_norm: "norm.",
+    // BERT has no language-model head here (validation allows `lm_head` on decoders only).
+    lm_head: "lm_head.",
     positions: "embeddings.position_embeddings.",
     token_embedding: "embeddings.word_embeddings.",
     token_type_embedding: "embeddings.token_type_embeddings.",
@@ -142,12 +149,50 @@ const BERT: Dialect = Dialect {
     model_source: |_, _| "Hugging Face `BertModel`",
 };
 
+const LLAMA: Dialect = Dialect {
+    layer: "model.layers.{i}.",
+    stack_prefixes: false,
+    self_attention: AttentionNames::Split {
+        q: "self_attn.q_proj.",
+        k: "self_attn.k_proj.",
+        v: "self_attn.v_proj.",
+        o: "self_attn.o_proj.",
+    },
+    // Llama has no cross-attention (validation allows `weights: llama` on decoders without
+    // it only).
+    cross_attention: AttentionNames::Split {
+        q: "cross_attn.q_proj.",
+        k: "cross_attn.k_proj.",
+        v: "cross_attn.v_proj.",
+        o: "cross_attn.o_proj.",
+    },
+    ffn_up: "mlp.up_proj.",
+    ffn_gate: "mlp.gate_proj.",
+    ffn_down: "mlp.down_proj.",
+    // Pre-norm: each norm comes before the sublayer it is named after.
+    norms: NormNames::AfterSublayer {
+        attention: "input_layernorm.",
+        cross_attention: "cross_attention_layernorm.",
+        feed_forward: "post_attention_layernorm.",
+    },
+    final_norm: "model.norm.",
+    lm_head: "lm_head.",
+    positions: "model.embed_positions.",
+    token_embedding: "model.embed_tokens.",
+    token_type_embedding: "model.embed_token_types.",
+    embedding_norm: "model.embed_norm.",
+    root: None,
+    layer_source: |_| "Hugging Face's `LlamaDecoderLayer`",
+    model_source: |_, _| "Hugging Face `LlamaForCausalLM`",
+};
+
 impl Dialect {
     /// The model's dialect.
     pub fn of(model: &Model) -> &'static Dialect {
         match model.weights {
             Weights::Pytorch => &PYTORCH,
             Weights::Bert => &BERT,
+            Weights::Llama => &LLAMA,
         }
     }
 

@@ -122,15 +122,21 @@ pub fn positions_part(
     })
 }
 
-/// The runner's first steps on the stack's input rows `x`: positions, the embeddings' norm.
-pub fn input_steps(names: &Names, stack: &Stack, stack_names: &StackNames) -> TokenStream {
+/// The runner's first steps on the stack's input rows `x`, the first at position `first`:
+/// positions, the embeddings' norm.
+pub fn input_steps(
+    names: &Names,
+    stack: &Stack,
+    stack_names: &StackNames,
+    first: &TokenStream,
+) -> TokenStream {
     let rt = &names.rt;
     let positions = &stack_names.positions_field;
     let add_positions = match stack.positions {
         // Rotary positions are applied inside self-attention.
         Positional::None | Positional::Rope => None,
-        Positional::Sinusoidal => Some(quote!(#rt::__private::add_sinusoidal(x, 0);)),
-        Positional::Learned => Some(quote!(self.#positions.add_rows(x, 0);)),
+        Positional::Sinusoidal => Some(quote!(#rt::__private::add_sinusoidal(x, #first);)),
+        Positional::Learned => Some(quote!(self.#positions.add_rows(x, #first);)),
     };
     let norm_field = &stack_names.embedding_norm;
     let norm = stack

@@ -40,7 +40,7 @@ pub fn runner(
     let (rt, m, scratch) = (&names.rt, &names.model, &names.scratch);
     let runner = &stack_names.runner;
     let layers = &stack_names.layers_field;
-    let input_steps = embedding::input_steps(names, stack, stack_names);
+    let input_steps = embedding::input_steps(names, stack, stack_names, &quote!(0));
     let causal = stack.causal();
     let make_causal =
         causal.then(|| quote!(let mask = &#rt::__private::Attend { causal: true, ..*mask };));
@@ -600,6 +600,7 @@ fn hyperparameters(model: &Model, names: &Names) -> TokenStream {
     let weights = match model.weights {
         Weights::Pytorch => quote!(Pytorch),
         Weights::Bert => quote!(Bert),
+        Weights::Llama => quote!(Llama),
     };
     quote! {
         #rt::model::Hyperparameters {

@@ -14,7 +14,7 @@ use quote::quote;
 
 use super::dialect::{Dialect, NormNames};
 use super::{Names, Part, StackNames, attention, feed_forward, io_calls, norm};
-use crate::model::{Model, NormPlacement, Stack, Sublayer};
+use crate::model::{LmHead, Model, NormPlacement, Stack, Sublayer};
 
 /// One sublayer of the block with its norm's part, if the stack has norms.
 struct Step<'a> {
@@ -249,24 +249,48 @@ pub fn layer(model: &Model, names: &Names, stack: &Stack, stack_names: &StackNam
 /// scratch holds, step by step.
 fn forward(names: &Names, stack: &Stack, steps: &[Step<'_>]) -> TokenStream {
     let (rt, m, scratch) = (&names.rt, &names.model, &names.scratch);
-    let body = steps.iter().map(|step| {
-        let pre_norm = match (&step.norm, stack.norm) {
-            (Some(norm), NormPlacement::Pre) => {
-                let field = &norm.field;
-                quote!(::core::option::Option::Some(&self.#field))
+    // The steps on the tokens a scratch holds; `cached`: a generating decoder's new tokens.
+    let body = |cached: bool| -> Vec<TokenStream> {
+        steps
+            .iter()
+            .map(|step| {
+                let pre_norm = match (&step.norm, stack.norm) {
+                    (Some(norm), NormPlacement::Pre) => {
+                        let field = &norm.field;
+                        quote!(::core::option::Option::Some(&self.#field))
+                    }
+                    _ => quote!(::core::option::Option::None),
+                };
+                let sublayer = match step.sublayer {
+                    Sublayer::Attention(a) if cached => attention::cached_step(a, &pre_norm),
+                    Sublayer::Attention(a) => attention::step(a, &pre_norm),
+                    Sublayer::FeedForward(ffn) => feed_forward::step(rt, ffn, &pre_norm),
+                };
+                let post_norm = match (&step.norm, stack.norm) {
+                    (Some(norm), NormPlacement::Post) => Some(norm::step(&norm.field)),
+                    _ => None,
+                };
+                quote!(#sublayer #post_norm)
+            })
+            .collect()
+    };
+    let forward_cached = (stack.lm_head != LmHead::None).then(|| {
+        let body = body(true);
+        quote! {
+            /// [`Self::forward`] on the new tokens of a sequence that `scratch` holds
+            /// transposed, at positions `start..`: self-attention reads the keys and values
+            /// of the `start` tokens before them from `cache` and appends theirs.
+            fn forward_cached(
+                &self,
+                cache: &mut #rt::KvLayer,
+                start: usize,
+                scratch: &mut #scratch,
+            ) {
+                #(#body)*
             }
-            _ => quote!(::core::option::Option::None),
-        };
-        let sublayer = match step.sublayer {
-            Sublayer::Attention(a) => attention::step(a, &pre_norm),
-            Sublayer::FeedForward(ffn) => feed_forward::step(rt, ffn, &pre_norm),
-        };
-        let post_norm = match (&step.norm, stack.norm) {
-            (Some(norm), NormPlacement::Post) => Some(norm::step(&norm.field)),
-            _ => None,
-        };
-        quote!(#sublayer #post_norm)
+        }
     });
+    let body = body(false);
     let attend = quote!(#rt::__private::Attend);
     let cross = stack.cross();
     let public_memory_params =
@@ -312,5 +336,7 @@ fn forward(names: &Names, stack: &Stack, steps: &[Step<'_>]) -> TokenStream {
         ) {
             #(#body)*
         }
+
+        #forward_cached
     }
 }

@@ -16,6 +16,7 @@
 //! spec.
 
 mod attention;
+mod decoding;
 mod dialect;
 mod embedding;
 mod entry;

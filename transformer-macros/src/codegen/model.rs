@@ -13,7 +13,7 @@ use quote::quote;
 
 use super::dialect::Dialect;
 use super::{Layout, Names, Part, StackNames, count, embedding, entry, io_call, io_calls};
-use super::{attention, norm, rt_link};
+use super::{attention, decoding, norm, rt_link};
 use crate::model::{Kind, Model, NormPlacement, Stack};
 
 /// A one-line description for doc comments: "encoder, 2 layers, 4 heads of width 16, …".
@@ -65,6 +65,15 @@ struct StackParts<'a> {
     inputs: Vec<Part>,
     positions: Option<Part>,
     final_norm: Option<Part>,
+    /// A separate language-model head.
+    head: Option<Part>,
+}
+
+impl StackParts<'_> {
+    /// The parts after the layers: the final norm, then a separate head.
+    fn tail(&self) -> impl Iterator<Item = &Part> {
+        self.final_norm.iter().chain(&self.head)
+    }
 }
 
 fn stack_parts<'a>(model: &Model, names: &'a Names, stack: &'a Stack, i: usize) -> StackParts<'a> {
@@ -95,6 +104,7 @@ fn stack_parts<'a>(model: &Model, names: &'a Names, stack: &'a Stack, i: usize) 
         inputs: embedding::input_parts(model, names, stack, stack_names),
         positions: embedding::positions_part(model, names, stack, stack_names),
         final_norm,
+        head: decoding::head_part(model, names, stack),
     }
 }
 
@@ -127,13 +137,13 @@ pub fn model(model: &Model, names: &Names) -> TokenStream {
         let positions = s.positions.as_ref().map(field);
         let (layers, layer, count) = (&s.names.layers_field, &s.names.layer, &s.names.count_const);
         let doc = format!(" The {} layers, applied first to last.", s.names.role);
-        let norm = s.final_norm.as_ref().map(field);
+        let norm = s.tail().map(field);
         quote! {
             #(#inputs)*
             #positions
             #[doc = #doc]
             pub #layers: [#layer; #m::#count],
-            #norm
+            #(#norm)*
         }
     });
     let scratch = &names.scratch;
@@ -141,8 +151,15 @@ pub fn model(model: &Model, names: &Names) -> TokenStream {
         " Working memory for forward passes of `{m}`: make one with `{m}::scratch()` and reuse it."
     );
     let (alias, invariant) = (attention::alias(model, names), attention::invariant(names));
+    let cache_alias = decoding::cache_alias(model, names);
+    let decoding = decoding::methods(
+        model,
+        names,
+        &names.stacks[0],
+        stacks[0].final_norm.as_ref(),
+    );
 
-    let consts = consts(model, &stacks);
+    let consts = consts(model, names, &stacks);
     let constructors = constructors(names, &stacks);
     let entries = entry::methods(model, names);
     let embeds = stacks.iter().filter_map(|s| {
@@ -172,6 +189,7 @@ pub fn model(model: &Model, names: &Names) -> TokenStream {
         }
 
         #alias
+        #cache_alias
 
         #[doc = #scratch_doc]
         #vis type #scratch = #rt::Scratch<{ #m::D_MODEL }, { #m::D_FF }>;
@@ -182,6 +200,7 @@ pub fn model(model: &Model, names: &Names) -> TokenStream {
             #entries
             #(#embeds)*
             #(#runners)*
+            #decoding
             #io
             #summary_and_flops
         }
@@ -201,9 +220,10 @@ pub fn model(model: &Model, names: &Names) -> TokenStream {
 }
 
 /// `pub const D_MODEL: usize = 64; …` and `PARAMETERS`, the sum of the model's parts.
-fn consts(model: &Model, stacks: &[StackParts<'_>]) -> TokenStream {
+fn consts(model: &Model, names: &Names, stacks: &[StackParts<'_>]) -> TokenStream {
     let d_model = Literal::usize_unsuffixed(model.d_model);
     let head_consts = attention::consts(model);
+    let cache_consts = decoding::consts(model, names);
     let d_ff = Literal::usize_unsuffixed(model.d_ff());
     let max_len = Literal::usize_unsuffixed(model.max_len);
     // `EPS` only where a layer norm uses it: with none, `eps` is itself an error.
@@ -267,7 +287,7 @@ fn consts(model: &Model, stacks: &[StackParts<'_>]) -> TokenStream {
             .chain(&s.positions)
             .map(|part| part.parameters.clone())
             .chain([quote!(Self::#count * #layer::PARAMETERS)])
-            .chain(s.final_norm.iter().map(|part| part.parameters.clone()))
+            .chain(s.tail().map(|part| part.parameters.clone()))
     });
     quote! {
         /// Width of the residual stream: each token is a row of `D_MODEL` numbers.
@@ -280,6 +300,7 @@ fn consts(model: &Model, stacks: &[StackParts<'_>]) -> TokenStream {
         pub const MAX_LEN: usize = #max_len;
         #eps
         #(#vocab)*
+        #cache_consts
         /// Learned numbers, as PyTorch's `sum(p.numel() for p in model.parameters())`.
         pub const PARAMETERS: usize = #(#parameters)+*;
         /// Bytes of weights: `PARAMETERS` `f32`s.
@@ -317,7 +338,7 @@ fn constructors(names: &Names, stacks: &[StackParts<'_>]) -> TokenStream {
                     .chain(&s.positions)
                     .map(value)
                     .chain([layers])
-                    .chain(s.final_norm.iter().map(value))
+                    .chain(s.tail().map(value))
                     .collect::<Vec<_>>()
             })
             .collect()
@@ -386,15 +407,12 @@ fn io(model: &Model, names: &Names, stacks: &[StackParts<'_>]) -> TokenStream {
                     save,
                 ));
             }
-            calls.extend(io_calls(
-                &s.final_norm.iter().collect::<Vec<_>>(),
-                name_prefix,
-                save,
-            ));
+            calls.extend(io_calls(&s.tail().collect::<Vec<_>>(), name_prefix, save));
         }
         calls
     };
     let (loads, saves) = (calls(false), calls(true));
+    let tied_head = decoding::load_steps(model);
     // A checkpoint may nest the model under a root and carry tensors no model here uses.
     let find_root = root.map(|root| {
         let (probe, prefix) = (root.probe, root.prefix);
@@ -497,6 +515,7 @@ fn io(model: &Model, names: &Names, stacks: &[StackParts<'_>]) -> TokenStream {
         #[doc = #load_doc]
         pub fn load(&mut self, loader: &mut #rt::load::Loader<'_>) {
             #find_root
+            #tied_head
             #(#loads)*
         }
 
@@ -549,7 +568,7 @@ fn summary(names: &Names, stacks: &[StackParts<'_>]) -> TokenStream {
             let name = format!("{layers}.{i}");
             rows.push(quote!(#layer::summary_rows(&mut summary, #name);));
         }
-        rows.extend(s.final_norm.iter().map(row));
+        rows.extend(s.tail().map(row));
     }
     let flops = stacks.iter().map(|s| {
         let (layer, count) = (&s.names.layer, &s.names.count_const);

@@ -45,7 +45,7 @@ fn llama_like_decoder() {
         pub TinyLlama < kind: decoder, vocab: 32, d_model: 16, heads: 4, kv_heads: 2, layers: 2,
                         d_ff: 24, max_len: 64, norm: pre, norm_kind: rms, final_norm: true,
                         positional: rope, rope_theta: 100000, gated: true, activation: silu,
-                        bias: false >
+                        bias: false, lm_head: tied, weights: llama >
     }));
 }
 

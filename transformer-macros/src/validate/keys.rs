@@ -92,6 +92,8 @@ keys! {
     VOCAB: "vocab", int("30522"), "none", "token ids in";
     TOKEN_TYPES: "token_types", int("2"), "none", "a token-type table";
     EMBED_NORM: "embed_norm", Values::Flag, "`false`", "a layer norm on the summed embeddings";
+    LM_HEAD: "lm_head", Values::Word, "`none`",
+        "logits over `vocab` after the final norm, from the token embedding (`tied`) or a matrix of its own (`separate`)";
     WEIGHTS: "weights", Values::Word, "`pytorch`", "tensor names for safetensors";
     ENCODER: "encoder", Values::Group, "none",
         "settings of one stack of an `encoder_decoder`: `positional`, `vocab`, `token_types`, `embed_norm`";

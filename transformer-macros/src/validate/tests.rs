@@ -319,3 +319,59 @@ fn decoder_llm_contradictions_name_the_fix() {
         quote! { M < d_model: 8, heads: 2, kv_heads: 2, layers: 1, vocab: 10, weights: bert > };
     assert!(check(bert).is_ok());
 }
+
+#[test]
+fn a_language_model_head_needs_a_decoder_reading_token_ids() {
+    let cases = [
+        (
+            quote! { M < kind: decoder, d_model: 8, heads: 2, layers: 1, lm_head: tied > },
+            "`lm_head` needs `vocab`",
+        ),
+        (
+            quote! { M < vocab: 10, d_model: 8, heads: 2, layers: 1, lm_head: tied > },
+            "`lm_head` applies only to `kind: decoder`, which predicts the next token; this model is `kind: encoder`",
+        ),
+        (
+            quote! { M < kind: decoder, cross_attention: true, vocab: 10, d_model: 8, heads: 2, layers: 1, lm_head: separate > },
+            "`lm_head` on a decoder with `cross_attention` is not supported yet",
+        ),
+        (
+            quote! { M < kind: decoder, vocab: 10, d_model: 8, heads: 2, layers: 1, lm_head: shared > },
+            "unknown `lm_head` `shared`",
+        ),
+    ];
+    assert_rejected_with(&cases);
+    let models = check(
+        quote! { M < kind: decoder, vocab: 10, d_model: 8, heads: 2, layers: 1, lm_head: tied > },
+    )
+    .unwrap();
+    assert_eq!(models[0].stacks[0].lm_head, LmHead::Tied);
+}
+
+#[test]
+fn llama_weights_name_every_setting_a_llama_has_otherwise() {
+    let llama = quote! {
+        M < kind: decoder, vocab: 10, d_model: 8, heads: 2, kv_heads: 1, layers: 1, norm: pre,
+            norm_kind: rms, final_norm: true, positional: rope, gated: true, activation: silu,
+            bias: false, lm_head: tied, weights: llama >
+    };
+    assert!(check(llama).is_ok());
+    let errors = reject(quote! {
+        M < vocab: 10, d_model: 8, heads: 2, layers: 1, norm: post, positional: learned,
+            rope_pairs: adjacent, weights: llama >
+    });
+    for expected in [
+        "which has `kind: decoder`; this spec leaves `kind` out\nhelp: add `kind: decoder`, or use `weights: pytorch`",
+        "which has `norm: pre`; this spec sets `norm` otherwise\nhelp: change `norm`",
+        "which has `norm_kind: rms`; this spec leaves `norm_kind` out",
+        "which has `final_norm: true`",
+        "which has `positional: rope`; this spec sets `positional` otherwise",
+        "which has `gated: true`",
+        "which has `bias: false`",
+    ] {
+        assert!(
+            errors.contains(expected),
+            "missing {expected:?} in:\n{errors}"
+        );
+    }
+}

@@ -1,0 +1,198 @@
+//! Decoding one token at a time: `prefill` and `step` through the key/value cache give the
+//! logits of one causal pass over the whole sequence, and the cache's limits are errors.
+
+mod common;
+
+use common::*;
+use transformer::runtime::{ForwardError, Rng};
+use transformer::transformer;
+
+transformer! {
+    /// Llama's layout: grouped-query attention with rotary positions, RMS norms, SwiGLU, a
+    /// head of its own.
+    Llama < kind: decoder, vocab: 40, d_model: 16, heads: 4, kv_heads: 2, layers: 2, d_ff: 24,
+            max_len: 32, norm: pre, norm_kind: rms, final_norm: true, positional: rope,
+            rope_theta: 1000, gated: true, activation: silu, bias: false, lm_head: separate >
+    /// GPT-2's layout: learned positions, layer norms with biases, a tied head.
+    Gpt < kind: decoder, vocab: 30, d_model: 12, heads: 3, layers: 2, max_len: 20, norm: pre,
+          final_norm: true, positional: learned, activation: gelu_tanh, lm_head: tied >
+}
+
+const IDS: [u32; 11] = [3, 17, 0, 39, 8, 8, 21, 5, 30, 12, 1];
+
+/// Every weight of a model random (biases and norms too), its layers' and the named
+/// tables'.
+macro_rules! randomized {
+    ($model:ident, $seed:expr; $($table:ident),*) => {{
+        let rng = &mut Rng::new($seed);
+        let mut m = $model::init($seed);
+        for layer in m.layers.iter_mut() {
+            layer.attn.randomize(rng);
+            layer.norm1.randomize(rng);
+            layer.ffn.randomize(rng);
+            layer.norm2.randomize(rng);
+        }
+        $( m.$table.randomize(rng); )*
+        m
+    }};
+}
+
+fn llama(seed: u64) -> Llama {
+    randomized!(Llama, seed; norm, token_embedding, lm_head)
+}
+
+fn gpt(seed: u64) -> Gpt {
+    randomized!(Gpt, seed; norm, token_embedding, positions)
+}
+
+fn max_difference(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// Logits of every position from one causal pass: the hidden states through the head.
+macro_rules! full_pass_logits {
+    ($model:expr, $ids:expr) => {{
+        let hidden = $model
+            .forward_tokens_with(
+                transformer::runtime::Tokens::new($ids),
+                &transformer::runtime::Options::new(),
+            )
+            .unwrap();
+        hidden
+            .iter()
+            .map(|row| $model.logits(row).to_vec())
+            .collect::<Vec<_>>()
+    }};
+}
+
+/// Prefill of the first `split` ids, then one step per id: every logit row against the
+/// causal pass.
+macro_rules! check_decoding {
+    ($model:expr, $cache:expr, $ids:expr, $split:expr) => {{
+        let want = full_pass_logits!($model, $ids);
+        let mut got = vec![
+            $model
+                .prefill(&mut $cache, &$ids[..$split])
+                .unwrap()
+                .to_vec(),
+        ];
+        for &id in &$ids[$split..] {
+            got.push($model.step(&mut $cache, id).unwrap().to_vec());
+        }
+        assert_eq!($cache.len(), $ids.len());
+        for (i, row) in got.iter().enumerate() {
+            let position = $split - 1 + i;
+            let diff = max_difference(row, &want[position]);
+            assert!(diff < 1e-4, "position {position}: logits differ by {diff}");
+        }
+    }};
+}
+
+#[test]
+fn prefill_then_steps_equal_one_causal_pass() {
+    let model = llama(1);
+    for split in [1, 4, IDS.len()] {
+        let mut cache = Llama::cache(Llama::MAX_LEN).unwrap();
+        check_decoding!(model, cache, &IDS, split);
+    }
+    let model = gpt(2);
+    let ids: Vec<u32> = IDS.iter().map(|id| id % 30).collect();
+    let mut cache = Gpt::cache(16).unwrap();
+    check_decoding!(model, cache, &ids, 3);
+}
+
+#[test]
+fn the_logits_are_the_head_on_the_last_hidden_state_of_the_reference() {
+    let model = llama(3);
+    let naive_layers: Vec<NaiveLayer> = model
+        .layers
+        .iter()
+        .map(|layer| NaiveLayer {
+            attn: NaiveAttention::of(&layer.attn),
+            cross: None,
+            ffn: Some(NaiveFfn::of(&layer.ffn)),
+            norms: vec![NaiveNorm::of(&layer.norm1), NaiveNorm::of(&layer.norm2)],
+        })
+        .collect();
+    let naive = NaiveStack {
+        layers: naive_layers,
+        final_norm: Some(NaiveNorm::of(&model.norm)),
+        positions: Positions::None,
+        norm: Norm::Pre,
+        act: Act::Silu,
+        causal: true,
+    };
+    let embedded: Vec<[f32; 16]> = IDS
+        .iter()
+        .map(|&id| model.token_embedding.weight[id as usize])
+        .collect();
+    let hidden = naive.apply(&rows(&embedded), None);
+    let head = NaiveLinear::of(&model.lm_head);
+    let want = head.apply(&vec![hidden[IDS.len() - 1].clone()]);
+    let mut cache = Llama::cache(IDS.len()).unwrap();
+    let got = model.prefill(&mut cache, &IDS).unwrap();
+    assert_close(&[&got[..]], &want, 1e-4);
+}
+
+#[test]
+fn truncating_the_cache_takes_tokens_back() {
+    let model = llama(4);
+    let mut cache = Llama::cache(20).unwrap();
+    let first = model.prefill(&mut cache, &IDS[..6]).unwrap();
+    model.prefill(&mut cache, &IDS[6..]).unwrap();
+    // Back to 5 tokens, then the 6th again: the same logits as the first time.
+    cache.truncate(5);
+    assert_eq!(cache.len(), 5);
+    let again = model.step(&mut cache, IDS[5]).unwrap();
+    assert!(max_difference(&first[..], &again[..]) < 1e-5);
+    cache.clear();
+    let fresh = model.prefill(&mut cache, &IDS[..6]).unwrap();
+    assert!(max_difference(&first[..], &fresh[..]) < 1e-5);
+}
+
+#[test]
+fn a_full_cache_bad_ids_and_bad_capacities_are_errors() {
+    let model = llama(5);
+    let mut cache = Llama::cache(4).unwrap();
+    assert_eq!(cache.capacity(), 4);
+    assert_eq!(cache.bytes(), 4 * Llama::KV_BYTES_PER_TOKEN);
+    // 2 layers · keys and values · 2 key/value heads of 4 lanes · 4 bytes.
+    assert_eq!(Llama::KV_BYTES_PER_TOKEN, 2 * 2 * 8 * 4);
+    model.prefill(&mut cache, &IDS[..3]).unwrap();
+    let full = model.prefill(&mut cache, &IDS[3..5]).unwrap_err();
+    assert_eq!(
+        full,
+        ForwardError::CacheFull {
+            capacity: 4,
+            len: 3,
+            adding: 2
+        }
+    );
+    assert!(full.to_string().contains("holds 3 of 4 tokens"), "{full}");
+    let bad_id = model.step(&mut cache, 40).unwrap_err();
+    assert!(matches!(bad_id, ForwardError::IdOutOfRange { id: 40, .. }));
+    // Neither error changed the cache: one more token still fits.
+    assert_eq!(cache.len(), 3);
+    model.step(&mut cache, 2).unwrap();
+    assert!(matches!(
+        model.step(&mut cache, 2),
+        Err(ForwardError::CacheFull { .. })
+    ));
+    assert_eq!(
+        model.prefill(&mut cache, &[]).unwrap_err(),
+        ForwardError::Empty { input: "ids" }
+    );
+    assert!(matches!(Llama::cache(0), Err(ForwardError::Empty { .. })));
+    assert!(matches!(
+        Llama::cache(33),
+        Err(ForwardError::TooLong {
+            len: 33,
+            max_len: 32,
+            ..
+        })
+    ));
+}
