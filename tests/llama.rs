@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::fixture;
+use common::{assert_logits_close, fixture, logits_reference};
 use transformer::runtime::{Options, Tokens};
 use transformer::transformer;
 
@@ -16,50 +16,13 @@ transformer! {
                 lm_head: separate, weights: llama >
 }
 
-/// The ids and transformers' logits of every position.
-fn reference() -> (Vec<u32>, Vec<Vec<f32>>) {
-    let text = std::fs::read_to_string(fixture("llama/reference.json")).expect("reference.json");
-    let json: serde_json::Value = serde_json::from_str(&text).expect("JSON");
-    let ids = json["ids"]
-        .as_array()
-        .expect("ids")
-        .iter()
-        .map(|id| id.as_u64().expect("an id") as u32)
-        .collect();
-    let logits = json["logits"]
-        .as_array()
-        .expect("logits")
-        .iter()
-        .map(|row| {
-            row.as_array()
-                .expect("a row")
-                .iter()
-                .map(|v| v.as_f64().expect("a number") as f32)
-                .collect()
-        })
-        .collect();
-    (ids, logits)
-}
-
 fn model() -> TinyLlama {
     TinyLlama::from_safetensors(fixture("llama/model.safetensors")).expect("transformers' names")
 }
 
-fn assert_logits_close(got: &[f32], want: &[f32], position: usize) {
-    let diff = got
-        .iter()
-        .zip(want)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
-    assert!(
-        diff < 1e-4,
-        "position {position}: logits differ by {diff:e}"
-    );
-}
-
 #[test]
 fn one_pass_gives_transformers_logits_at_every_position() {
-    let (ids, want) = reference();
+    let (ids, want) = logits_reference("llama");
     let model = model();
     let hidden = model
         .forward_tokens_with(Tokens::new(&ids), &Options::new())
@@ -71,7 +34,7 @@ fn one_pass_gives_transformers_logits_at_every_position() {
 
 #[test]
 fn prefill_and_steps_give_transformers_logits() {
-    let (ids, want) = reference();
+    let (ids, want) = logits_reference("llama");
     let model = model();
     let mut cache = TinyLlama::cache(ids.len()).unwrap();
     let logits = model.prefill(&mut cache, &ids[..5]).unwrap();

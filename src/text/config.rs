@@ -131,6 +131,7 @@ fn weights(weights: Weights) -> &'static str {
         Weights::Pytorch => "pytorch",
         Weights::Bert => "bert",
         Weights::Llama => "llama",
+        Weights::Gpt2 => "gpt2",
     }
 }
 

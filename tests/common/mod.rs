@@ -54,6 +54,46 @@ impl Io {
     }
 }
 
+/// `tests/fixtures/<dir>/reference.json`'s token ids and the logits of every position.
+pub fn logits_reference(dir: &str) -> (Vec<u32>, Vec<Vec<f32>>) {
+    let path = fixture(&format!("{dir}/reference.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let json: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let numbers = |value: &serde_json::Value| -> Vec<f64> {
+        value
+            .as_array()
+            .expect("an array")
+            .iter()
+            .map(|v| v.as_f64().expect("a number"))
+            .collect()
+    };
+    let ids = numbers(&json["ids"])
+        .into_iter()
+        .map(|id| id as u32)
+        .collect();
+    let logits = json["logits"]
+        .as_array()
+        .expect("logits")
+        .iter()
+        .map(|row| numbers(row).into_iter().map(|v| v as f32).collect())
+        .collect();
+    (ids, logits)
+}
+
+/// Asserts two rows of logits are within 1e-4 of each other.
+pub fn assert_logits_close(got: &[f32], want: &[f32], position: usize) {
+    assert_eq!(got.len(), want.len(), "position {position}: logits");
+    let diff = got
+        .iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        diff < 1e-4,
+        "position {position}: logits differ by {diff:e}"
+    );
+}
+
 pub type Rows = Vec<Vec<f64>>;
 
 /// One sublayer as a function of its (possibly normalised) input.

@@ -73,6 +73,8 @@ pub enum Weights {
     Bert,
     /// Hugging Face `LlamaForCausalLM` names.
     Llama,
+    /// Hugging Face `GPT2LMHeadModel` names, its linear layers stored as `Conv1D`.
+    Gpt2,
 }
 
 /// The language-model head of a decoder that reads token ids: logits over its vocabulary.

@@ -238,6 +238,7 @@ fn check_rules(
     }
     check_bert_layout(assumed, settings, read, errors);
     check_llama_layout(assumed, settings, read, errors);
+    check_gpt2_layout(assumed, settings, read, errors);
     check_lm_head(assumed.kind, read, errors);
 }
 
@@ -396,6 +397,7 @@ const WEIGHTS: &[(&str, Weights)] = &[
     ("pytorch", Weights::Pytorch),
     ("bert", Weights::Bert),
     ("llama", Weights::Llama),
+    ("gpt2", Weights::Gpt2),
 ];
 const LM_HEADS: &[(&str, LmHead)] = &[
     ("none", LmHead::None),
@@ -847,21 +849,13 @@ fn check_llama_layout(
     let Some(span) = weights_span(read, Weights::Llama) else {
         return;
     };
-    let on = |got: &Got<bool>, default: bool| got.or(default).unwrap_or(default);
-    let conflicts = [
-        (assumed.kind != Kind::Decoder, keys::KIND, "`kind: decoder`"),
-        (read.vocab.value().is_none(), keys::VOCAB, "`vocab`"),
-        (
-            assumed.norm != NormPlacement::Pre,
-            keys::NORM,
-            "`norm: pre`",
-        ),
+    let mut conflicts = decoder_conflicts(assumed, read);
+    conflicts.extend([
         (
             read.norm_kind.value() != Some(NormKind::Rms),
             keys::NORM_KIND,
             "`norm_kind: rms`",
         ),
-        (!assumed.final_norm, keys::FINAL_NORM, "`final_norm: true`"),
         (
             assumed.rope.is_none(),
             keys::POSITIONAL,
@@ -872,16 +866,76 @@ fn check_llama_layout(
             keys::ROPE_PAIRS,
             "`rope_pairs: half` (Hugging Face's `rotate_half`)",
         ),
-        (!on(&read.gated, false), keys::GATED, "`gated: true`"),
-        (!assumed.ffn, keys::FFN, "`ffn: true`"),
-        (on(&read.bias, true), keys::BIAS, "`bias: false`"),
+        (!flag(&read.gated, false), keys::GATED, "`gated: true`"),
+        (flag(&read.bias, true), keys::BIAS, "`bias: false`"),
+    ]);
+    let intro = "`weights: llama` names a Llama decoder (`LlamaForCausalLM`)";
+    report_layout_conflicts(span, intro, settings, &conflicts, errors);
+}
+
+/// GPT-2's names describe a pre-norm decoder with learned positions, layer norms, biases
+/// everywhere and an ungated feed-forward, reading token ids.
+fn check_gpt2_layout(
+    assumed: &Assumed,
+    settings: &Settings,
+    read: &Read,
+    errors: &mut Vec<syn::Error>,
+) {
+    let Some(span) = weights_span(read, Weights::Gpt2) else {
+        return;
+    };
+    let shared_kv = read
+        .kv_heads
+        .value()
+        .is_some_and(|kv| Some(kv) != read.heads.value());
+    let mut conflicts = decoder_conflicts(assumed, read);
+    conflicts.extend([
         (
-            !on(&read.out_proj, true),
+            read.norm_kind.value() == Some(NormKind::Rms),
+            keys::NORM_KIND,
+            "layer norms",
+        ),
+        (
+            read.positional.value() != Some(Positional::Learned),
+            keys::POSITIONAL,
+            "`positional: learned`",
+        ),
+        (
+            flag(&read.gated, false),
+            keys::GATED,
+            "an ungated feed-forward",
+        ),
+        (
+            shared_kv,
+            keys::KV_HEADS,
+            "one key/value head per query head",
+        ),
+        (!flag(&read.bias, true), keys::BIAS, "biases"),
+    ]);
+    let intro = "`weights: gpt2` names a GPT-2 (`GPT2LMHeadModel`)";
+    report_layout_conflicts(span, intro, settings, &conflicts, errors);
+}
+
+/// What every decoder-only checkpoint dialect has: one pre-norm decoder stack reading token
+/// ids, every sublayer, a final norm, no token types, embedding norm or memory.
+fn decoder_conflicts(assumed: &Assumed, read: &Read) -> Vec<(bool, Key, &'static str)> {
+    vec![
+        (assumed.kind != Kind::Decoder, keys::KIND, "`kind: decoder`"),
+        (read.vocab.value().is_none(), keys::VOCAB, "`vocab`"),
+        (
+            assumed.norm != NormPlacement::Pre,
+            keys::NORM,
+            "`norm: pre`",
+        ),
+        (!assumed.final_norm, keys::FINAL_NORM, "`final_norm: true`"),
+        (!assumed.ffn, keys::FFN, "`ffn: true`"),
+        (
+            !flag(&read.out_proj, true),
             keys::OUT_PROJ,
             "`out_proj: true`",
         ),
         (
-            on(&read.cross_attention, false),
+            flag(&read.cross_attention, false),
             keys::CROSS_ATTENTION,
             "no `cross_attention`",
         ),
@@ -891,9 +945,12 @@ fn check_llama_layout(
             "no `token_types`",
         ),
         (assumed.embed_norm, keys::EMBED_NORM, "no `embed_norm`"),
-    ];
-    let intro = "`weights: llama` names a Llama decoder (`LlamaForCausalLM`)";
-    report_layout_conflicts(span, intro, settings, &conflicts, errors);
+    ]
+}
+
+/// A flag's value, or `default` where it is absent or was rejected.
+fn flag(got: &Got<bool>, default: bool) -> bool {
+    got.or(default).unwrap_or(default)
 }
 
 /// Where `weights: {dialect}` is written, if it is.

@@ -90,4 +90,6 @@ pub enum Weights {
     Bert,
     /// Hugging Face's `LlamaForCausalLM`.
     Llama,
+    /// Hugging Face's `GPT2LMHeadModel`.
+    Gpt2,
 }

@@ -110,6 +110,11 @@ pub fn part(model: &Model, names: &Names, attention: &Attention, rng: &TokenStre
             layout: Layout::PackedAttention,
             name: (*prefix).to_owned(),
         }],
+        AttentionNames::Conv1d(prefix) => vec![Tensor {
+            path: quote!(),
+            layout: Layout::Conv1d,
+            name: (*prefix).to_owned(),
+        }],
         AttentionNames::Split { q, k, v, o } => [("w_q", q), ("w_k", k), ("w_v", v), ("w_o", o)]
             .into_iter()
             .map(|(field, name)| {

@@ -9,7 +9,8 @@
 //! feed-forward's gate, which PyTorch's layers lack too, `linear_gate`. `bert` is
 //! Hugging Face `BertModel`'s, optionally under `bert.` (as `BertFor…` checkpoints store them).
 //! `llama` is Hugging Face `LlamaForCausalLM`'s (`model.layers.{i}.self_attn.q_proj`, …,
-//! `lm_head`).
+//! `lm_head`); `gpt2` is `GPT2LMHeadModel`'s (`transformer.h.{i}.attn.c_attn`, …), whose
+//! linear layers are `Conv1D`s, stored transposed.
 
 use crate::model::{Kind, Model, Stack, Weights};
 
@@ -25,6 +26,11 @@ pub struct Dialect {
     /// A gated feed-forward's gate.
     pub ffn_gate: &'static str,
     pub ffn_down: &'static str,
+    /// The feed-forward's linear layers are GPT-2 `Conv1D`s, stored transposed.
+    pub ffn_conv1d: bool,
+    /// Tensors a checkpoint may keep in each layer that are not weights (GPT-2's causal-mask
+    /// buffers), skipped, after the layer's prefix.
+    pub layer_buffers: &'static [&'static str],
     pub norms: NormNames,
     pub final_norm: &'static str,
     /// A separate language-model head.
@@ -46,6 +52,8 @@ pub struct Dialect {
 pub enum AttentionNames {
     /// `{prefix}in_proj_weight` `[3d, d]` and `{prefix}out_proj.*`.
     Packed(&'static str),
+    /// GPT-2's `{prefix}c_attn.*` (`Conv1D`, `[d, 3d]`) and `{prefix}c_proj.*`.
+    Conv1d(&'static str),
     /// One linear layer each, the output projection optional.
     Split {
         q: &'static str,
@@ -84,6 +92,8 @@ const PYTORCH: Dialect = Dialect {
     ffn_up: "linear1.",
     ffn_gate: "linear_gate.",
     ffn_down: "linear2.",
+    ffn_conv1d: false,
+    layer_buffers: &[],
     norms: NormNames::Numbered,
     final_norm: "norm.",
     lm_head: "lm_head.",
@@ -128,6 +138,8 @@ const BERT: Dialect = Dialect {
     // BERT has no gated feed-forward (validation allows `weights: bert` on ungated ones only).
     ffn_gate: "intermediate.gate.",
     ffn_down: "output.dense.",
+    ffn_conv1d: false,
+    layer_buffers: &[],
     norms: NormNames::AfterSublayer {
         attention: "attention.output.LayerNorm.",
         cross_attention: "crossattention.output.LayerNorm.",
@@ -169,6 +181,8 @@ const LLAMA: Dialect = Dialect {
     ffn_up: "mlp.up_proj.",
     ffn_gate: "mlp.gate_proj.",
     ffn_down: "mlp.down_proj.",
+    ffn_conv1d: false,
+    layer_buffers: &[],
     // Pre-norm: each norm comes before the sublayer it is named after.
     norms: NormNames::AfterSublayer {
         attention: "input_layernorm.",
@@ -186,6 +200,36 @@ const LLAMA: Dialect = Dialect {
     model_source: |_, _| "Hugging Face `LlamaForCausalLM`",
 };
 
+const GPT2: Dialect = Dialect {
+    layer: "transformer.h.{i}.",
+    stack_prefixes: false,
+    self_attention: AttentionNames::Conv1d("attn."),
+    // GPT-2's cross-attention is not supported (validation allows `weights: gpt2` on
+    // decoders without it only).
+    cross_attention: AttentionNames::Conv1d("crossattention."),
+    ffn_up: "mlp.c_fc.",
+    // GPT-2 has no gated feed-forward (validation allows ungated ones only).
+    ffn_gate: "mlp.c_gate.",
+    ffn_down: "mlp.c_proj.",
+    ffn_conv1d: true,
+    layer_buffers: &["attn.bias", "attn.masked_bias"],
+    // Pre-norm: each norm comes before the sublayer it is named after.
+    norms: NormNames::AfterSublayer {
+        attention: "ln_1.",
+        cross_attention: "ln_cross_attn.",
+        feed_forward: "ln_2.",
+    },
+    final_norm: "transformer.ln_f.",
+    lm_head: "lm_head.",
+    positions: "transformer.wpe.",
+    token_embedding: "transformer.wte.",
+    token_type_embedding: "transformer.wtte.",
+    embedding_norm: "transformer.ln_embed.",
+    root: None,
+    layer_source: |_| "Hugging Face's `GPT2Block`",
+    model_source: |_, _| "Hugging Face `GPT2LMHeadModel`",
+};
+
 impl Dialect {
     /// The model's dialect.
     pub fn of(model: &Model) -> &'static Dialect {
@@ -193,6 +237,7 @@ impl Dialect {
             Weights::Pytorch => &PYTORCH,
             Weights::Bert => &BERT,
             Weights::Llama => &LLAMA,
+            Weights::Gpt2 => &GPT2,
         }
     }
 

@@ -601,6 +601,7 @@ fn hyperparameters(model: &Model, names: &Names) -> TokenStream {
         Weights::Pytorch => quote!(Pytorch),
         Weights::Bert => quote!(Bert),
         Weights::Llama => quote!(Llama),
+        Weights::Gpt2 => quote!(Gpt2),
     };
     quote! {
         #rt::model::Hyperparameters {

@@ -26,11 +26,18 @@ pub fn part(model: &Model, names: &Names, ffn: &FeedForward, rng: &TokenStream) 
     let dialect = Dialect::of(model);
     let ty = quote!(#rt::FeedForward<{ #m::D_MODEL }, { #m::D_FF }>);
     let gate = gated.then_some(("w_gate", dialect.ffn_gate, Layout::Optional));
+    let plain = || {
+        if dialect.ffn_conv1d {
+            Layout::Conv1d
+        } else {
+            Layout::Plain
+        }
+    };
     let tensors = gate
         .into_iter()
         .chain([
-            ("w_up", dialect.ffn_up, Layout::Plain),
-            ("w_down", dialect.ffn_down, Layout::Plain),
+            ("w_up", dialect.ffn_up, plain()),
+            ("w_down", dialect.ffn_down, plain()),
         ])
         .map(|(field, name, layout)| {
             let field = format_ident!("{field}");

@@ -109,6 +109,9 @@ pub(crate) enum Layout {
     PackedAttention,
     /// The `Option`al output projection of an attention.
     Optional,
+    /// GPT-2's `Conv1D`: a linear layer stored transposed, or an attention's q, k and v side
+    /// by side in `c_attn` and its output in `c_proj`.
+    Conv1d,
 }
 
 /// One tensor: the expression reaching it from the part's field, its layout, its name.
@@ -251,10 +254,11 @@ pub(crate) fn io_call(
     name: &TokenStream,
     save: bool,
 ) -> TokenStream {
-    let (method, packed, target, option) = if save {
+    let (method, packed, conv1d, target, option) = if save {
         (
             quote!(save),
             quote!(save_packed),
+            quote!(save_conv1d),
             quote!(writer),
             quote!(as_ref),
         )
@@ -262,6 +266,7 @@ pub(crate) fn io_call(
         (
             quote!(load),
             quote!(load_packed),
+            quote!(load_conv1d),
             quote!(loader),
             quote!(as_mut),
         )
@@ -269,6 +274,7 @@ pub(crate) fn io_call(
     match layout {
         Layout::Plain => quote!(#field.#method(#target, #name);),
         Layout::PackedAttention => quote!(#field.#packed(#target, #name);),
+        Layout::Conv1d => quote!(#field.#conv1d(#target, #name);),
         Layout::Optional => quote! {
             if let ::core::option::Option::Some(projection) = #field.#option() {
                 projection.#method(#target, #name);

@@ -399,6 +399,17 @@ fn io(model: &Model, names: &Names, stacks: &[StackParts<'_>]) -> TokenStream {
                 } else {
                     quote!(#name)
                 };
+                if !save {
+                    // Buffers a checkpoint may keep beside the layer's weights.
+                    calls.extend(dialect.layer_buffers.iter().map(|buffer| {
+                        let name = format!(
+                            "{}{}{buffer}",
+                            dialect.stack_prefix(model, stack),
+                            dialect.layer(i)
+                        );
+                        quote!(loader.ignore_prefix(#name);)
+                    }));
+                }
                 let index = Literal::usize_unsuffixed(i);
                 calls.push(io_call(
                     &quote!(self.#layers[#index]),

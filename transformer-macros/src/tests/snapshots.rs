@@ -50,6 +50,16 @@ fn llama_like_decoder() {
 }
 
 #[test]
+fn gpt2_like_decoder() {
+    insta::assert_snapshot!(pretty(quote! {
+        /// GPT-2's layout at toy sizes: learned positions, `Conv1D` weights, a tied head.
+        pub TinyGpt2 < kind: decoder, vocab: 32, d_model: 16, heads: 4, layers: 2, max_len: 16,
+                       norm: pre, final_norm: true, positional: learned, activation: gelu_tanh,
+                       lm_head: tied, weights: gpt2 >
+    }));
+}
+
+#[test]
 fn decoder_with_cross_attention() {
     insta::assert_snapshot!(pretty(quote! {
         pub Captioner < kind: decoder, cross_attention: true, d_model: 16, heads: 4, layers: 2, positional: sinusoidal >

@@ -375,3 +375,28 @@ fn llama_weights_name_every_setting_a_llama_has_otherwise() {
         );
     }
 }
+
+#[test]
+fn gpt2_weights_name_every_setting_a_gpt2_has_otherwise() {
+    let gpt2 = quote! {
+        M < kind: decoder, vocab: 10, d_model: 8, heads: 2, layers: 1, norm: pre,
+            final_norm: true, positional: learned, activation: gelu_tanh, lm_head: tied,
+            weights: gpt2 >
+    };
+    assert!(check(gpt2).is_ok());
+    let errors = reject(quote! {
+        M < kind: decoder, vocab: 10, d_model: 8, heads: 2, kv_heads: 1, layers: 1, norm: pre,
+            final_norm: true, positional: rope, gated: true, bias: false, weights: gpt2 >
+    });
+    for expected in [
+        "`weights: gpt2` names a GPT-2 (`GPT2LMHeadModel`), which has `positional: learned`; this spec sets `positional` otherwise",
+        "which has an ungated feed-forward; this spec sets `gated` otherwise",
+        "which has one key/value head per query head; this spec sets `kv_heads` otherwise",
+        "which has biases; this spec sets `bias` otherwise",
+    ] {
+        assert!(
+            errors.contains(expected),
+            "missing {expected:?} in:\n{errors}"
+        );
+    }
+}

@@ -5,6 +5,10 @@
 //! layer norm's scale and shift are `p.weight`/`p.bias`, or `p.gamma`/`p.beta` in old BERT
 //! checkpoints, an RMS norm's scale `p.weight`; `nn.MultiheadAttention` at `p` stacks q, k and v in `p.in_proj_weight`
 //! (`[3D][D]`) and `p.in_proj_bias` (`[3D]`), then has `p.out_proj`.
+//!
+//! GPT-2 stores its linear layers as `Conv1D`, whose weight is `[IN][OUT]`, the transpose of
+//! `nn.Linear`'s, and its attention's q, k and v side by side in one `c_attn` (`[D][3D]`):
+//! the `_conv1d` methods read and write those.
 
 use super::{Loader, Writer};
 use crate::attention::MultiHeadAttention;
@@ -35,6 +39,39 @@ impl<const IN: usize, const OUT: usize> Linear<IN, OUT> {
         if let Some(bias) = self.bias.as_deref() {
             writer.add(&format!("{prefix}bias"), &[OUT], bias);
         }
+    }
+}
+
+impl<const IN: usize, const OUT: usize> Linear<IN, OUT> {
+    /// Reads a GPT-2 `Conv1D`: `{prefix}weight` (`[IN][OUT]`, transposed as it is read) and,
+    /// if the layer has one, `{prefix}bias` (`[OUT]`).
+    pub fn load_conv1d(&mut self, loader: &mut Loader<'_>, prefix: &str) {
+        let mut stored = vec![0.0; IN * OUT];
+        loader.read(&format!("{prefix}weight"), &[IN, OUT], &mut stored);
+        for (i, row) in stored.chunks_exact(OUT).enumerate() {
+            for (o, &w) in row.iter().enumerate() {
+                self.weight[o][i] = w;
+            }
+        }
+        if let Some(bias) = self.bias.as_deref_mut() {
+            loader.read(&format!("{prefix}bias"), &[OUT], bias);
+        }
+    }
+
+    /// Writes the tensors [`Self::load_conv1d`] reads.
+    pub fn save_conv1d(&self, writer: &mut Writer, prefix: &str) {
+        writer.add(&format!("{prefix}weight"), &[IN, OUT], &self.transposed());
+        if let Some(bias) = self.bias.as_deref() {
+            writer.add(&format!("{prefix}bias"), &[OUT], bias);
+        }
+    }
+
+    /// The weight as `[IN][OUT]`.
+    fn transposed(&self) -> Vec<f32> {
+        (0..IN)
+            .flat_map(|i| (0..OUT).map(move |o| (o, i)))
+            .map(|(o, i)| self.weight[o][i])
+            .collect()
     }
 }
 
@@ -124,6 +161,65 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
         }
     }
 
+    /// Reads GPT-2's attention: q, k and v side by side in the columns of the `Conv1D`
+    /// `{prefix}c_attn.weight` (`[D][D+2·KVD]`) and in `{prefix}c_attn.bias`, then the
+    /// output projection `{prefix}c_proj.`.
+    pub fn load_conv1d(&mut self, loader: &mut Loader<'_>, prefix: &str) {
+        let width = D + 2 * KVD;
+        let mut stored = vec![0.0; D * width];
+        loader.read(&format!("{prefix}c_attn.weight"), &[D, width], &mut stored);
+        for (i, row) in stored.chunks_exact(width).enumerate() {
+            let (q, kv) = row.split_at(D);
+            let (k, v) = kv.split_at(KVD);
+            for (o, &w) in q.iter().enumerate() {
+                self.w_q.weight[o][i] = w;
+            }
+            for (o, (&wk, &wv)) in k.iter().zip(v).enumerate() {
+                self.w_k.weight[o][i] = wk;
+                self.w_v.weight[o][i] = wv;
+            }
+        }
+        let (q, k, v) = (&mut self.w_q, &mut self.w_k, &mut self.w_v);
+        if let (Some(bq), Some(bk), Some(bv)) = (
+            q.bias.as_deref_mut(),
+            k.bias.as_deref_mut(),
+            v.bias.as_deref_mut(),
+        ) {
+            loader.read_split(&format!("{prefix}c_attn.bias"), &[width], &mut [bq, bk, bv]);
+        }
+        if let Some(o) = self.w_o.as_mut() {
+            o.load_conv1d(loader, &format!("{prefix}c_proj."));
+        }
+    }
+
+    /// Writes the tensors [`Self::load_conv1d`] reads.
+    pub fn save_conv1d(&self, writer: &mut Writer, prefix: &str) {
+        let (q, k, v) = (
+            self.w_q.transposed(),
+            self.w_k.transposed(),
+            self.w_v.transposed(),
+        );
+        let width = D + 2 * KVD;
+        let stacked: Vec<f32> = (0..D)
+            .flat_map(|i| {
+                let q = &q[i * D..][..D];
+                let k = &k[i * KVD..][..KVD];
+                let v = &v[i * KVD..][..KVD];
+                q.iter().chain(k).chain(v).copied()
+            })
+            .collect();
+        writer.add(&format!("{prefix}c_attn.weight"), &[D, width], &stacked);
+        let (q, k, v) = (&self.w_q, &self.w_k, &self.w_v);
+        if let (Some(bq), Some(bk), Some(bv)) =
+            (q.bias.as_deref(), k.bias.as_deref(), v.bias.as_deref())
+        {
+            writer.add_concat(&format!("{prefix}c_attn.bias"), &[width], &[bq, bk, bv]);
+        }
+        if let Some(o) = self.w_o.as_ref() {
+            o.save_conv1d(writer, &format!("{prefix}c_proj."));
+        }
+    }
+
     /// Writes the tensors [`Self::load_packed`] reads.
     pub fn save_packed(&self, writer: &mut Writer, prefix: &str) {
         let (q, k, v) = (&self.w_q, &self.w_k, &self.w_v);
@@ -172,6 +268,38 @@ mod tests {
         loaded.load_packed(&mut loader, "self_attn.");
         loader.finish(Strictness::Strict).unwrap();
         assert_eq!(loaded, attention);
+    }
+
+    #[test]
+    fn conv1d_layers_round_trip_and_read_q_k_v_from_columns() {
+        let mut rng = Rng::new(2);
+        let mut attention = MultiHeadAttention::<4, 2, 2, 2>::xavier(&mut rng, true, true);
+        if let Some(b) = attention.w_v.bias.as_mut() {
+            **b = [5.0, 6.0];
+        }
+        let mut writer = Writer::new();
+        attention.save_conv1d(&mut writer, "attn.");
+        let bytes = writer.to_bytes().unwrap();
+        let mut loaded = MultiHeadAttention::<4, 2, 2, 2>::zeroed(true, true);
+        let mut loader = Loader::new(&bytes).unwrap();
+        loaded.load_conv1d(&mut loader, "attn.");
+        loader.finish(Strictness::Strict).unwrap();
+        assert_eq!(loaded, attention);
+
+        // c_attn row i holds input i's weights to q0 q1, k0, v0: columns, not rows.
+        let mut writer = Writer::new();
+        let stored: Vec<f32> = (0..2)
+            .flat_map(|i| (0..4).map(move |c| (10 * c + i) as f32))
+            .collect();
+        writer.add("c_attn.weight", &[2, 4], &stored);
+        let bytes = writer.to_bytes().unwrap();
+        let mut attention = MultiHeadAttention::<2, 2, 1, 1>::zeroed(false, false);
+        let mut loader = Loader::new(&bytes).unwrap();
+        attention.load_conv1d(&mut loader, "");
+        loader.finish(Strictness::Strict).unwrap();
+        assert_eq!(*attention.w_q.weight, [[0.0, 1.0], [10.0, 11.0]]);
+        assert_eq!(*attention.w_k.weight, [[20.0, 21.0]]);
+        assert_eq!(*attention.w_v.weight, [[30.0, 31.0]]);
     }
 
     #[test]
