@@ -364,3 +364,110 @@ fn wrong_type(key: &str, expected: &'static str, found: &Value) -> GgufError {
 fn out_of_memory(e: std::collections::TryReserveError) -> io::Error {
     io::Error::new(io::ErrorKind::OutOfMemory, e)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two tensors and a key, in memory.
+    fn small_file() -> Vec<u8> {
+        let mut writer = Writer::new();
+        writer
+            .add_metadata("llama.context_length", Value::U64(8192))
+            .unwrap();
+        writer
+            .add_metadata("llama.rope.freq_base", Value::F32(1e5))
+            .unwrap();
+        writer
+            .add_f32("w", &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+            .unwrap();
+        writer.add_f16("b", &[3], &[0.5, -0.25, 65504.0]).unwrap();
+        writer.to_bytes()
+    }
+
+    #[test]
+    fn open_reads_tensors_from_disk_as_from_bytes_does_from_memory() {
+        let bytes = small_file();
+        let path =
+            std::env::temp_dir().join(format!("transformer-gguf-{}.gguf", std::process::id()));
+        std::fs::write(&path, &bytes).unwrap();
+        let on_disk = GgufFile::open(&path);
+        std::fs::remove_file(&path).unwrap();
+        let on_disk = on_disk.unwrap();
+        let in_memory = GgufFile::from_bytes(bytes).unwrap();
+        for file in [&on_disk, &in_memory] {
+            assert_eq!(
+                file.tensor_f32("w").unwrap(),
+                [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+            );
+            assert_eq!(file.tensor_f32("b").unwrap(), [0.5, -0.25, 65504.0]);
+            assert_eq!(file.tensor("w").unwrap().shape(), [2, 3]);
+            assert_eq!(
+                file.tensors()
+                    .iter()
+                    .map(TensorInfo::name)
+                    .collect::<Vec<_>>(),
+                ["w", "b"]
+            );
+        }
+        assert_eq!(
+            on_disk.tensor_bytes("b").unwrap(),
+            in_memory.tensor_bytes("b").unwrap()
+        );
+        assert!(format!("{on_disk:?}").contains("transformer-gguf-"));
+        assert_eq!(
+            format!("{in_memory:?}"),
+            "GgufFile { path: None, version: 3, metadata: 2, tensors: 2, alignment: 32, \
+             data_start: 192 }"
+        );
+    }
+
+    #[test]
+    fn open_names_the_missing_path() {
+        let err = GgufFile::open("/nonexistent/transformer/model.gguf").unwrap_err();
+        assert!(matches!(&err, GgufError::Io { path: Some(p), .. } if p.ends_with("model.gguf")));
+        assert!(
+            err.to_string()
+                .starts_with("cannot read \"/nonexistent/transformer/model.gguf\": ")
+        );
+    }
+
+    #[test]
+    fn getters_widen_and_narrow_integers_that_fit() {
+        let file = GgufFile::from_bytes(small_file()).unwrap();
+        assert_eq!(file.get_u32("llama.context_length").unwrap(), 8192);
+        assert_eq!(file.get_usize("llama.context_length").unwrap(), 8192);
+        assert_eq!(file.get_i32("llama.context_length").unwrap(), 8192);
+        assert_eq!(file.get_f64("llama.rope.freq_base").unwrap(), 1e5);
+        assert!(matches!(
+            file.get_f32("llama.context_length"),
+            Err(GgufError::WrongType { found, .. }) if found == "UINT64 8192"
+        ));
+        let keys: Vec<&str> = file.metadata_entries().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["llama.context_length", "llama.rope.freq_base"]);
+    }
+
+    #[test]
+    fn reads_check_the_name_and_the_buffer() {
+        let file = GgufFile::from_bytes(small_file()).unwrap();
+        let mut out = [0.0; 5];
+        let err = file.read_f32("w", &mut out).unwrap_err();
+        assert!(matches!(
+            err,
+            GgufError::WrongLength {
+                expected: 6,
+                found: 5,
+                ..
+            }
+        ));
+        assert!(
+            err.to_string()
+                .starts_with("tensor \"w\" has 6 values (or bytes), but the buffer given has 5")
+        );
+        let err = file.tensor_f32("output.weight").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the GGUF file has no tensor \"output.weight\"\nhelp: list its tensors with `GgufFile::tensors`"
+        );
+    }
+}

@@ -444,3 +444,255 @@ fn check_data(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A GGUF file built field by field, for files the writer would never make.
+    #[derive(Clone)]
+    struct Raw(Vec<u8>);
+
+    impl Raw {
+        /// Magic, version 3 and the two counts.
+        fn new(tensors: u64, entries: u64) -> Self {
+            Raw(b"GGUF".to_vec()).u32(3).u64(tensors).u64(entries)
+        }
+        fn u32(mut self, v: u32) -> Self {
+            self.0.extend(v.to_le_bytes());
+            self
+        }
+        fn u64(mut self, v: u64) -> Self {
+            self.0.extend(v.to_le_bytes());
+            self
+        }
+        fn bytes(mut self, b: &[u8]) -> Self {
+            self.0.extend(b);
+            self
+        }
+        fn str(self, s: &str) -> Self {
+            self.u64(s.len() as u64).bytes(s.as_bytes())
+        }
+        /// A `UINT32` entry.
+        fn key_u32(self, key: &str, v: u32) -> Self {
+            self.str(key).u32(ValueType::U32.code()).u32(v)
+        }
+        /// A tensor info.
+        fn tensor(self, name: &str, dims: &[u64], ty: u32, offset: u64) -> Self {
+            let mut raw = self.str(name).u32(dims.len() as u32);
+            for &d in dims {
+                raw = raw.u64(d);
+            }
+            raw.u32(ty).u64(offset)
+        }
+        /// Zeros up to a multiple of 32, then `n` bytes of data.
+        fn data(mut self, n: usize) -> Self {
+            let len = self.0.len().next_multiple_of(32);
+            self.0.resize(len + n, 0);
+            self
+        }
+    }
+
+    fn open(raw: &Raw) -> Result<Header, GgufError> {
+        parse(raw.0.as_slice(), raw.0.len() as u64, None)
+    }
+
+    fn message(raw: &Raw) -> String {
+        open(raw).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_hand_made_file_parses() {
+        let raw = Raw::new(2, 1)
+            .key_u32("llama.block_count", 2)
+            .tensor("a", &[8, 2], GgmlType::F32.code(), 0)
+            .tensor("b", &[4], GgmlType::F16.code(), 64)
+            .data(72);
+        let header = open(&raw).unwrap();
+        assert_eq!((header.version, header.alignment), (3, 32));
+        assert_eq!(header.data_start % 32, 0);
+        assert_eq!(
+            header.metadata,
+            [("llama.block_count".into(), Value::U32(2))]
+        );
+        assert_eq!(header.tensors[0].dims, [8, 2]);
+        assert_eq!(header.tensors[1].byte_size, 8);
+    }
+
+    #[test]
+    fn other_files_are_not_gguf() {
+        assert_eq!(
+            message(&Raw(b"GG".to_vec())),
+            "not a GGUF file: the file is 2 bytes long, too short for a header\n\
+             help: pass a `.gguf` file, as llama.cpp's convert_hf_to_gguf.py writes"
+        );
+        let mut raw = Raw::new(0, 0);
+        raw.0[..4].copy_from_slice(b"ggjt");
+        assert!(message(&raw).contains("it starts with bytes [67, 67, 6a, 74], not `GGUF`"));
+    }
+
+    #[test]
+    fn version_1_is_refused_and_version_2_read() {
+        let mut raw = Raw::new(0, 0);
+        raw.0[4] = 1;
+        assert!(matches!(open(&raw), Err(GgufError::Version { version: 1 })));
+        raw.0[4] = 2;
+        assert_eq!(open(&raw).unwrap().version, 2);
+        raw.0[4..8].copy_from_slice(&3u32.to_be_bytes());
+        assert!(message(&raw).contains("big-endian"));
+    }
+
+    #[test]
+    fn counts_beyond_the_file_are_refused_before_allocating() {
+        assert_eq!(
+            message(&Raw::new(u64::MAX, 0)),
+            "corrupt GGUF file at byte 8: 18446744073709551615 tensors, but the 8 bytes left \
+             hold at most 0\nhelp: the file is damaged or was cut short; download it again"
+        );
+        assert!(message(&Raw::new(0, 1 << 40)).contains("1099511627776 metadata entries"));
+        // A string and an array that claim more than the file has.
+        let raw = Raw::new(0, 1)
+            .str("k")
+            .u32(ValueType::String.code())
+            .u64(1 << 62);
+        assert!(
+            message(&raw).starts_with(
+                "corrupt GGUF file at byte 37: metadata key `k`: 4611686018427387904 bytes of \
+                 string, but the 0 bytes left"
+            ),
+            "{}",
+            message(&raw)
+        );
+        let raw = Raw::new(0, 1)
+            .str("tokens")
+            .u32(ValueType::Array.code())
+            .u32(ValueType::String.code())
+            .u64(1000)
+            .bytes(&[0; 100]);
+        assert!(message(&raw).contains(
+            "metadata key `tokens`: 1000 array elements, but the 100 bytes left hold at most 12"
+        ));
+    }
+
+    #[test]
+    fn a_file_cut_short_names_what_it_was_reading() {
+        let full = Raw::new(0, 1).key_u32("general.file_type", 3);
+        let cut = Raw(full.0[..full.0.len() - 2].to_vec());
+        assert!(
+            message(&cut).contains(
+                "metadata key `general.file_type`: the file ends at byte 55, 2 bytes short"
+            )
+        );
+    }
+
+    #[test]
+    fn bad_values_are_named_by_key() {
+        let raw = Raw::new(0, 1).str("k").u32(13).u32(0);
+        assert!(message(&raw).contains("metadata key `k`: value type 13, past the last one"));
+        let raw = Raw::new(0, 1)
+            .str("flag")
+            .u32(ValueType::Bool.code())
+            .bytes(&[2]);
+        assert!(message(&raw).contains("metadata key `flag`: a BOOL of 2, which must be 0 or 1"));
+        let raw = Raw::new(0, 1)
+            .u64(2)
+            .bytes(&[0xC3, 0x28])
+            .u32(0)
+            .bytes(&[0]);
+        assert!(
+            message(&raw)
+                .contains("the key of metadata entry 0: a string of 2 bytes that is not UTF-8")
+        );
+        let raw = Raw::new(0, 2).key_u32("k", 1).key_u32("k", 2);
+        assert!(message(&raw).contains("metadata key `k` appears twice"));
+    }
+
+    #[test]
+    fn arrays_nest_but_not_without_end() {
+        let mut raw = Raw::new(0, 1).str("deep").u32(ValueType::Array.code());
+        for _ in 0..MAX_NESTING {
+            raw = raw.u32(ValueType::Array.code()).u64(1);
+        }
+        raw = raw.u32(ValueType::U8.code()).u64(1).bytes(&[7]);
+        assert!(message(&raw).contains("metadata key `deep`: arrays nested more than 16 deep"));
+        let mut raw = Raw::new(0, 1).str("nested").u32(ValueType::Array.code());
+        raw = raw.u32(ValueType::Array.code()).u64(2);
+        raw = raw.u32(ValueType::U8.code()).u64(1).bytes(&[7]);
+        raw = raw.u32(ValueType::String.code()).u64(1).str("x");
+        let expected = Array::Array(vec![Array::U8(vec![7]), Array::String(vec!["x".into()])]);
+        assert_eq!(open(&raw).unwrap().metadata[0].1, Value::Array(expected));
+    }
+
+    #[test]
+    fn alignment_must_be_a_power_of_two() {
+        for bad in [0, 3, 48] {
+            let raw = Raw::new(0, 1).key_u32(ALIGNMENT_KEY, bad);
+            assert!(
+                message(&raw).contains(&format!(
+                    "`general.alignment` is UINT32 {bad}, but it must be a power of two"
+                )),
+                "{bad}"
+            );
+        }
+        let raw = Raw::new(0, 1)
+            .str(ALIGNMENT_KEY)
+            .u32(ValueType::String.code())
+            .str("32");
+        assert!(message(&raw).contains("`general.alignment` is STRING"));
+        let header = open(&Raw::new(0, 1).key_u32(ALIGNMENT_KEY, 256)).unwrap();
+        assert_eq!((header.alignment, header.data_start), (256, 256));
+    }
+
+    #[test]
+    fn tensor_infos_that_cannot_be_right_are_named() {
+        let f32 = GgmlType::F32.code();
+        let one =
+            |dims: &[u64], ty: u32| message(&Raw::new(1, 0).tensor("w", dims, ty, 0).data(64));
+        assert!(
+            one(&[1, 1, 1, 1, 1], f32)
+                .contains("tensor \"w\" has 5 dims; ggml tensors have at most 4")
+        );
+        assert!(one(&[1 << 33, 1 << 33], f32).contains("whose product overflows"));
+        assert!(
+            one(&[4], 4).contains("tensor \"w\" has ggml type 4, which no ggml version defines")
+        );
+        assert!(one(&[48], GgmlType::Q8_0.code()).contains("rows (dims[0]) have 48 values"));
+        let raw = Raw::new(1, 0).u64(u64::MAX).bytes(&[0; 24]);
+        assert!(
+            message(&raw)
+                .contains("the name of tensor info 0: 18446744073709551615 bytes of string")
+        );
+    }
+
+    #[test]
+    fn tensor_data_must_lie_in_the_file_aligned_and_apart() {
+        let f32 = GgmlType::F32.code();
+        // 64 bytes of data: a [16] F32 tensor fits at 0, not at 32.
+        let raw = Raw::new(1, 0).tensor("w", &[16], f32, 32).data(64);
+        assert!(message(&raw).contains("tensor \"w\" needs 64 bytes from data offset 32"));
+        let raw = Raw::new(1, 0)
+            .tensor("w", &[4], f32, u64::MAX - 31)
+            .data(64);
+        assert!(
+            message(&raw)
+                .contains("tensor \"w\" needs 16 bytes from data offset 18446744073709551584")
+        );
+        let raw = Raw::new(1, 0).tensor("w", &[4], f32, 4).data(64);
+        assert!(
+            message(&raw).contains(
+                "tensor \"w\" starts at data offset 4, not a multiple of the alignment 32"
+            )
+        );
+        let raw = Raw::new(2, 0)
+            .tensor("a", &[16], f32, 0)
+            .tensor("b", &[4], f32, 32)
+            .data(128);
+        assert!(message(&raw).contains("tensor \"b\" starts at byte"));
+        assert!(message(&raw).contains("inside tensor \"a\""));
+        let raw = Raw::new(2, 0)
+            .tensor("a", &[4], f32, 0)
+            .tensor("a", &[4], f32, 32)
+            .data(64);
+        assert!(message(&raw).contains("tensor \"a\" appears twice"));
+    }
+}

@@ -258,3 +258,93 @@ fn put_array(out: &mut Vec<u8>, array: &Array) {
         Array::Array(v) => v.iter().for_each(|a| put_array(out, a)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gguf::GgufFile;
+
+    #[test]
+    fn every_value_type_round_trips() {
+        let values = [
+            Value::U8(1),
+            Value::I8(-2),
+            Value::U16(3),
+            Value::I16(-4),
+            Value::U32(5),
+            Value::I32(-6),
+            Value::F32(0.5),
+            Value::Bool(true),
+            Value::String("seven".into()),
+            Value::Array(Array::Array(vec![
+                Array::U64(vec![8, 9]),
+                Array::Bool(vec![false]),
+                Array::String(vec![]),
+            ])),
+            Value::U64(u64::MAX),
+            Value::I64(i64::MIN),
+            Value::F64(-0.125),
+        ];
+        let mut writer = Writer::new();
+        for (i, value) in values.iter().enumerate() {
+            writer
+                .add_metadata(&format!("k{i}"), value.clone())
+                .unwrap();
+        }
+        let file = GgufFile::from_bytes(writer.to_bytes()).unwrap();
+        for (i, value) in values.iter().enumerate() {
+            assert_eq!(file.metadata(&format!("k{i}")), Some(value));
+        }
+    }
+
+    #[test]
+    fn alignment_from_metadata_places_the_data() {
+        let mut writer = Writer::new();
+        writer.add_metadata(ALIGNMENT_KEY, Value::U32(128)).unwrap();
+        writer.add_f32("a", &[1], &[1.0]).unwrap();
+        writer.add_f32("b", &[1], &[2.0]).unwrap();
+        let file = GgufFile::from_bytes(writer.to_bytes()).unwrap();
+        assert_eq!(file.data_start() % 128, 0);
+        assert_eq!(file.tensor("b").unwrap().offset(), 128);
+        assert_eq!(file.tensor_f32("b").unwrap(), [2.0]);
+    }
+
+    #[test]
+    fn mistakes_of_the_caller_are_errors() {
+        let mut writer = Writer::new();
+        writer.add_metadata("k", Value::U8(1)).unwrap();
+        let err = writer.add_metadata("k", Value::U8(2)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot write \"k\": the name was added twice\n\
+             help: this is a bug in the code calling `gguf::Writer`"
+        );
+        assert!(matches!(
+            writer.add_f32("w", &[2, 2], &[1.0; 3]),
+            Err(GgufError::WrongLength {
+                expected: 4,
+                found: 3,
+                ..
+            })
+        ));
+        let err = writer
+            .add_raw("q", &[16], GgmlType::Q8_0, &[0; 17])
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("blocks of 32 values, but its rows (dims[0]) have 16")
+        );
+        assert!(matches!(
+            writer.add_raw("q", &[32], GgmlType::Q8_0, &[0; 33]),
+            Err(GgufError::WrongLength {
+                expected: 34,
+                found: 33,
+                ..
+            })
+        ));
+        writer
+            .add_raw("q", &[32], GgmlType::Q8_0, &[0; 34])
+            .unwrap();
+        assert!(writer.add_f16("q", &[1], &[0.0]).is_err());
+    }
+}
