@@ -396,7 +396,7 @@ fn check_data(
                 format!("tensor \"{}\" appears twice", info.name),
             ));
         }
-        if info.offset % alignment != 0 {
+        if !info.offset.is_multiple_of(alignment) {
             return Err(corrupt(
                 *at,
                 format!(

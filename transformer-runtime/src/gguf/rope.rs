@@ -58,8 +58,8 @@ fn reorder(
 ) -> Result<(), GgufError> {
     let fits = rows.checked_mul(cols) == Some(weights.len())
         && heads > 0
-        && rows % heads == 0
-        && (rows / heads) % 2 == 0;
+        && rows.is_multiple_of(heads)
+        && (rows / heads).is_multiple_of(2);
     if !fits {
         return Err(GgufError::RopeShape {
             len: weights.len(),

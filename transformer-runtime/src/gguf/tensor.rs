@@ -68,7 +68,7 @@ pub(super) fn sizes(name: &str, dims: &[u64], ty: GgmlType) -> Result<(usize, us
     let n_values = n_values.ok_or_else(overflow)?;
     let row = dims.first().map_or(Some(1), |&d| usize::try_from(d).ok());
     let block = ty.block_size();
-    if row.is_none_or(|row| row % block != 0) {
+    if row.is_none_or(|row| !row.is_multiple_of(block)) {
         return Err(format!(
             "tensor \"{name}\" is {ty}, stored in blocks of {block} values, but its rows \
              (dims[0]) have {} values",
