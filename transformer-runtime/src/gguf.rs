@@ -2,9 +2,18 @@
 //! converted to `f32`.
 //!
 //! A GGUF file is a header, metadata (typed key-value pairs such as `llama.block_count` or
-//! the tokenizer's `tokenizer.ggml.tokens`), one info per tensor (name, dims, ggml type,
-//! offset), then the data section, aligned to `general.alignment` (32 by default); the layout
-//! is spelled out in `gguf/parse.rs`. [`GgufFile::open`] reads and checks everything but the
+//! the tokenizer's `tokenizer.ggml.tokens`), one info per tensor, then the data section:
+//!
+//! ```text
+//! magic "GGUF" | version: u32 (2, 3) | tensor_count: u64 | kv_count: u64
+//! kv_count × { key: string | value_type: u32 | value }
+//! tensor_count × { name: string | n_dims: u32 | dims: n_dims × u64 | ggml_type: u32 | offset: u64 }
+//! padding to `general.alignment` (default 32) | data section: each tensor at `offset` from here
+//! ```
+//!
+//! All numbers are little endian; a string is a `u64` length then that many UTF-8 bytes; an
+//! array value is an element type (`u32`), a count (`u64`) and the elements ([`Value`],
+//! [`Array`]). [`GgufFile::open`] reads and checks everything but the
 //! tensor data, which is read one tensor at a time when asked for;
 //! [`GgufFile::from_bytes`] takes a file already in memory. A truncated, corrupt or lying
 //! file is a [`GgufError`] naming the byte, key or tensor at fault, never a panic or a huge

@@ -1,16 +1,7 @@
-//! Reading a GGUF file's header, metadata and tensor infos, every field checked:
-//!
-//! ```text
-//! magic "GGUF" | version: u32 (2, 3) | tensor_count: u64 | kv_count: u64
-//! kv_count × { key: string | value_type: u32 | value }
-//! tensor_count × { name: string | n_dims: u32 | dims: n_dims × u64 | ggml_type: u32 | offset: u64 }
-//! padding to `general.alignment` (default 32) | data section: each tensor at `offset` from here
-//! ```
-//!
-//! All numbers are little endian; a string is a `u64` length then that many UTF-8 bytes; an
-//! array value is an element type (`u32`), a count (`u64`) and the elements. Every count and
-//! length from the file is held against the bytes left before anything is allocated for it,
-//! so a lying file is an error, never a huge allocation.
+//! Reading a GGUF file's header, metadata and tensor infos (the layout in the docs of
+//! [`gguf`](super)), every field checked. Every count and length from the file is held
+//! against the bytes left before anything is allocated for it, so a lying file is an error,
+//! never a huge allocation.
 
 use std::collections::HashSet;
 use std::io::{self, Read};
