@@ -10,6 +10,7 @@ mod error;
 mod fastmath;
 mod ffn;
 mod gemm;
+pub mod gguf;
 mod heap;
 mod init;
 pub mod load;
