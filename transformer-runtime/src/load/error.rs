@@ -38,6 +38,8 @@ pub enum LoadError {
     },
     /// Every tensor that could not be read or written, in the order found.
     Tensors(Vec<TensorFault>),
+    /// A GGUF file could not be read: not GGUF, corrupt, or its data unreadable.
+    Gguf(crate::gguf::GgufError),
 }
 
 /// What is wrong with one tensor. Each fault names the tensor.
@@ -194,6 +196,7 @@ impl fmt::Display for LoadError {
                 write!(f, "cannot access \"{}\": {source}", path.display())
             }
             Self::Tensors(faults) => write_faults(f, faults),
+            Self::Gguf(error) => write!(f, "{error}"),
         }
     }
 }
@@ -222,6 +225,7 @@ impl std::error::Error for LoadError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Io { source, .. } => Some(source),
+            Self::Gguf(error) => Some(error),
             Self::Format { .. } | Self::Header { .. } | Self::Tensors(_) => None,
         }
     }

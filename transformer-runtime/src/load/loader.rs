@@ -1,4 +1,4 @@
-//! Reading named tensors out of a safetensors file into the model's `f32` buffers.
+//! Reading named tensors out of a safetensors or GGUF file into the model's `f32` buffers.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -10,6 +10,7 @@ use super::header::{self, Header};
 use super::shape::check_lengths;
 use super::source::{CHUNK_BYTES, Source};
 use super::{LoadError, TensorFault, similar};
+use crate::gguf::{GgufError, GgufFile};
 
 /// What [`Loader::finish`] does about tensors in the file that the model never read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,15 +62,15 @@ impl Default for LoadOptions {
 
 /// Reads tensors by name from a safetensors file, converting them to `f32`: from its bytes in
 /// memory ([`new`](Self::new)) or from the file on disk ([`open`](Self::open)), with the same
-/// checks, values and faults either way.
+/// checks, values and faults either way; or from a GGUF file ([`gguf`](Self::gguf)),
+/// dequantizing each tensor as it is read, with the same checks and faults.
 ///
 /// `read*` never fail: each fault (missing tensor, wrong shape or dtype, buffer of the wrong
 /// length) is recorded and the destination is left unchanged, so that [`finish`](Self::finish)
 /// reports every fault at once.
 #[derive(Debug)]
 pub struct Loader<'data> {
-    source: Source<'data>,
-    header: Header,
+    file: File<'data>,
     read: HashSet<String>,
     ignored_prefixes: Vec<String>,
     faults: Vec<TensorFault>,
@@ -82,14 +83,16 @@ impl<'data> Loader<'data> {
     /// ([`LoadError::Format`]) or its header does not describe its data ([`LoadError::Header`]).
     pub fn new(bytes: &'data [u8]) -> Result<Self, LoadError> {
         let header = header::open(bytes)?;
-        Ok(Self::with(Source::Bytes(bytes), header))
+        Ok(Self::with(File::Safetensors {
+            source: Source::Bytes(bytes),
+            header,
+        }))
     }
 
-    /// A loader of the tensors `header` lists in `source`, none read yet.
-    fn with(source: Source<'data>, header: Header) -> Self {
+    /// A loader of the tensors of `file`, none read yet.
+    fn with(file: File<'data>) -> Self {
         Self {
-            source,
-            header,
+            file,
             read: HashSet::new(),
             ignored_prefixes: Vec::new(),
             faults: Vec::new(),
@@ -129,7 +132,10 @@ impl<'data> Loader<'data> {
     /// Whether the file has a tensor named `name` (to tell checkpoint layouts apart, such as
     /// a `BertModel`'s names from a `BertFor…`'s `bert.`-prefixed ones).
     pub fn contains(&self, name: &str) -> bool {
-        self.header.tensors.contains_key(name)
+        match &self.file {
+            File::Safetensors { header, .. } => header.tensors.contains_key(name),
+            File::Gguf(file) => file.tensor(name).is_some(),
+        }
     }
 
     /// Allows tensors whose names start with `prefix` (`"pooler."`) to stay unread in
@@ -181,14 +187,25 @@ impl<'data> Loader<'data> {
         let lengths: Vec<usize> = parts.iter().map(|part| part.len()).collect();
         self.faults.extend(check_lengths(first, shape, &lengths));
 
-        let Some((name, info)) = find(&self.header.tensors, names) else {
-            if required {
-                self.faults.push(TensorFault::Missing {
-                    name: first.to_owned(),
-                    also_tried: names.iter().skip(1).map(|&n| n.to_owned()).collect(),
-                    expected: shape.to_vec(),
-                    similar: None,
+        let (source, header) = match &self.file {
+            File::Safetensors { source, header } => (source, header),
+            File::Gguf(file) => {
+                let faults = (&mut self.faults, faults_before);
+                let (name, filled) = load_gguf(file, names, shape, parts, faults);
+                match name {
+                    Some(name) => _ = self.read.insert(name.to_owned()),
+                    None if required => self.faults.push(missing(names, shape)),
+                    None => {}
+                }
+                return filled.unwrap_or_else(|error| {
+                    self.io_error.get_or_insert(LoadError::Gguf(error));
+                    false
                 });
+            }
+        };
+        let Some((name, info)) = find(&header.tensors, names) else {
+            if required {
+                self.faults.push(missing(names, shape));
             }
             return false;
         };
@@ -196,8 +213,8 @@ impl<'data> Loader<'data> {
         match check_tensor(name, info, shape, &mut self.faults) {
             Some(float) if self.faults.len() == faults_before => {
                 // `header::parse` put every tensor inside the file: the sum cannot overflow.
-                let offset = self.header.data_start + info.data_offsets.0 as u64;
-                match self.source.read(name, float, offset, parts) {
+                let offset = header.data_start + info.data_offsets.0 as u64;
+                match source.read(name, float, offset, parts) {
                     Ok(()) => true,
                     Err(error) => {
                         self.io_error.get_or_insert(error);
@@ -216,14 +233,86 @@ impl<'data> Loader<'data> {
                 .iter()
                 .any(|prefix| name.starts_with(prefix.as_str()))
         };
-        // Sorted already: the names are a `BTreeMap`'s keys.
-        self.header
-            .tensors
-            .keys()
-            .map(String::as_str)
-            .filter(|&name| !self.read.contains(name) && !ignored(name))
-            .collect()
+        let mut names: Vec<&str> = match &self.file {
+            File::Safetensors { header, .. } => header.tensors.keys().map(String::as_str).collect(),
+            File::Gguf(file) => file.tensors().iter().map(|t| t.name()).collect(),
+        };
+        names.sort_unstable();
+        names.retain(|&name| !self.read.contains(name) && !ignored(name));
+        names
     }
+}
+
+/// Where a loader's tensors are.
+#[derive(Debug)]
+enum File<'data> {
+    /// A safetensors file: its header, and its data in memory or on disk.
+    Safetensors {
+        source: Source<'data>,
+        header: Header,
+    },
+    /// A GGUF file, its tensors read from disk (or memory) one at a time.
+    Gguf(GgufFile),
+}
+
+/// A required tensor's fault when no name of `names` is in the file.
+fn missing(names: &[&str], shape: &[usize]) -> TensorFault {
+    TensorFault::Missing {
+        name: names.first().copied().unwrap_or_default().to_owned(),
+        also_tried: names.iter().skip(1).map(|&n| n.to_owned()).collect(),
+        expected: shape.to_vec(),
+        similar: None,
+    }
+}
+
+/// [`Loader::load`] from a GGUF file: the first of `names` in `file` (returned), of `shape` in
+/// row-major order (the reverse of GGUF's dims) and of a type that converts to `f32`,
+/// dequantized into `parts` laid end to end. Whether they were filled, or why the file could
+/// not be read; faults go to `faults`, which held `faults_before` before this read began
+/// (`parts` of the wrong length are faults already).
+fn load_gguf<'n>(
+    file: &GgufFile,
+    names: &[&'n str],
+    shape: &[usize],
+    parts: &mut [&mut [f32]],
+    (faults, faults_before): (&mut Vec<TensorFault>, usize),
+) -> (Option<&'n str>, Result<bool, GgufError>) {
+    let Some((name, info)) = names
+        .iter()
+        .find_map(|&name| Some((name, file.tensor(name)?)))
+    else {
+        return (None, Ok(false));
+    };
+    let ggml_type = info.ggml_type();
+    if !ggml_type.converts_to_f32() {
+        faults.push(TensorFault::UnsupportedDtype {
+            name: name.to_owned(),
+            dtype: ggml_type.name().to_owned(),
+        });
+    }
+    let found = info.shape();
+    if found != shape {
+        faults.push(TensorFault::WrongShape {
+            name: name.to_owned(),
+            expected: shape.to_vec(),
+            found,
+        });
+    }
+    if faults.len() > faults_before {
+        return (Some(name), Ok(false));
+    }
+    let read = match parts {
+        [out] => file.read_f32(name, out),
+        parts => file.tensor_f32(name).map(|all| {
+            let mut rest = &all[..];
+            for part in parts.iter_mut() {
+                let (head, tail) = rest.split_at(part.len().min(rest.len()));
+                part[..head.len()].copy_from_slice(head);
+                rest = tail;
+            }
+        }),
+    };
+    (Some(name), read.map(|()| true))
 }
 
 impl Loader<'static> {
@@ -241,7 +330,16 @@ impl Loader<'static> {
     /// [`open`](Self::open), reading `chunk_bytes` at a time (tests make them small).
     fn open_chunked(path: &Path, chunk_bytes: usize) -> Result<Self, LoadError> {
         let (source, header) = Source::open(path, chunk_bytes)?;
-        Ok(Self::with(source, header))
+        Ok(Self::with(File::Safetensors { source, header }))
+    }
+
+    /// Reads the tensors of a GGUF file, already opened (and its metadata checked): each
+    /// `read*` finds its tensor by its GGUF name (`blk.0.attn_q.weight`), checks its shape,
+    /// row-major as the model gives it (GGUF lists dims the other way round), and
+    /// dequantizes it to `f32`. A type that does not convert is a
+    /// [`TensorFault::UnsupportedDtype`] naming it.
+    pub fn gguf(file: GgufFile) -> Self {
+        Self::with(File::Gguf(file))
     }
 }
 
@@ -814,5 +912,67 @@ mod tests {
 
     fn unexpected(name: &str) -> TensorFault {
         TensorFault::Unexpected { name: name.into() }
+    }
+
+    /// A GGUF file reads through the same calls: shapes row-major, faults named the same.
+    #[test]
+    fn gguf_tensors_read_by_their_names_in_row_major_shapes() {
+        use crate::gguf::{GgmlType, GgufFile, Writer as GgufWriter};
+        let mut writer = GgufWriter::new();
+        writer
+            .add_f32(
+                "blk.0.attn_q.weight",
+                &[2, 3],
+                &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            )
+            .unwrap()
+            .add_f32("output_norm.weight", &[3], &[0.5, 0.25, 0.125])
+            .unwrap()
+            .add_raw("blk.0.ffn_up.weight", &[1, 32], GgmlType::Q5_0, &[0; 22])
+            .unwrap()
+            .add_f32("unused.weight", &[1], &[0.0])
+            .unwrap();
+        let file = GgufFile::from_bytes(writer.to_bytes()).unwrap();
+        let mut loader = Loader::gguf(file);
+        assert!(loader.contains("output_norm.weight"));
+        let (mut q, mut norm) = ([0.0; 6], [0.0; 3]);
+        loader.read("blk.0.attn_q.weight", &[2, 3], &mut q);
+        let (mut top, mut bottom) = ([0.0; 3], [0.0; 3]);
+        loader.read_split("blk.0.attn_q.weight", &[2, 3], &mut [&mut top, &mut bottom]);
+        loader.read("output_norm.weight", &[3], &mut norm);
+        assert_eq!(q, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!((top, bottom), ([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]));
+        assert_eq!(norm, [0.5, 0.25, 0.125]);
+        let mut wrong = [0.0; 6];
+        loader.read("output_norm.weight", &[6], &mut wrong);
+        let mut up = [0.0; 32];
+        loader.read("blk.0.ffn_up.weight", &[1, 32], &mut up);
+        loader.read("blk.0.ffn_down.weight", &[32, 1], &mut up);
+        let Err(LoadError::Tensors(faults)) = loader.finish(Strictness::Strict) else {
+            panic!("faults expected")
+        };
+        assert_eq!(
+            faults,
+            [
+                TensorFault::WrongShape {
+                    name: "output_norm.weight".into(),
+                    expected: vec![6],
+                    found: vec![3],
+                },
+                TensorFault::UnsupportedDtype {
+                    name: "blk.0.ffn_up.weight".into(),
+                    dtype: "Q5_0".into(),
+                },
+                TensorFault::Missing {
+                    name: "blk.0.ffn_down.weight".into(),
+                    also_tried: vec![],
+                    expected: vec![32, 1],
+                    similar: None,
+                },
+                TensorFault::Unexpected {
+                    name: "unused.weight".into(),
+                },
+            ]
+        );
     }
 }
