@@ -22,7 +22,7 @@ fn model() -> TinyGpt2 {
 
 #[test]
 fn one_pass_gives_transformers_logits_at_every_position() {
-    let (ids, want) = logits_reference("gpt2");
+    let (ids, want) = logits_reference("gpt2/reference.json", "/logits");
     let model = model();
     let hidden = model
         .forward_tokens_with(Tokens::new(&ids), &Options::new())
@@ -34,7 +34,7 @@ fn one_pass_gives_transformers_logits_at_every_position() {
 
 #[test]
 fn prefill_and_steps_give_transformers_logits() {
-    let (ids, want) = logits_reference("gpt2");
+    let (ids, want) = logits_reference("gpt2/reference.json", "/logits");
     let model = model();
     let mut cache = TinyGpt2::cache(ids.len()).unwrap();
     let logits = model.prefill(&mut cache, &ids[..3]).unwrap();

@@ -54,9 +54,10 @@ impl Io {
     }
 }
 
-/// `tests/fixtures/<dir>/reference.json`'s token ids and the logits of every position.
-pub fn logits_reference(dir: &str) -> (Vec<u32>, Vec<Vec<f32>>) {
-    let path = fixture(&format!("{dir}/reference.json"));
+/// A reference file's token ids (`ids`) and the logits of every position, at the JSON
+/// pointer `logits` (`/logits`, `/logits/f16`), from `tests/fixtures/<file>`.
+pub fn logits_reference(file: &str, logits: &str) -> (Vec<u32>, Vec<Vec<f32>>) {
+    let path = fixture(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
     let json: serde_json::Value = serde_json::from_str(&text).expect("JSON");
     let numbers = |value: &serde_json::Value| -> Vec<f64> {
@@ -71,9 +72,10 @@ pub fn logits_reference(dir: &str) -> (Vec<u32>, Vec<Vec<f32>>) {
         .into_iter()
         .map(|id| id as u32)
         .collect();
-    let logits = json["logits"]
-        .as_array()
-        .expect("logits")
+    let logits = json
+        .pointer(logits)
+        .and_then(serde_json::Value::as_array)
+        .unwrap_or_else(|| panic!("{file}: no logits at {logits}"))
         .iter()
         .map(|row| numbers(row).into_iter().map(|v| v as f32).collect())
         .collect();

@@ -204,6 +204,31 @@ impl Model {
         self.d_model / self.heads
     }
 
+    /// A decoder shaped as llama.cpp's `llama` architecture, whose GGUF files it can read:
+    /// one pre-norm RMS stack reading token ids, rotary self-attention with an output
+    /// projection, a gated feed-forward, a final norm, no biases.
+    pub fn llama_shaped(&self) -> bool {
+        let [stack] = &self.stacks[..] else {
+            return false;
+        };
+        let layers = match &stack.block[..] {
+            [Sublayer::Attention(attention), Sublayer::FeedForward(ffn)] => {
+                attention.rope.is_some() && attention.out_proj && !attention.memory && ffn.gated
+            }
+            _ => false,
+        };
+        layers
+            && stack.role == Role::Decoder
+            && stack
+                .tokens()
+                .is_some_and(|tables| tables.token_types.is_none())
+            && !stack.input_norm
+            && stack.norm == NormPlacement::Pre
+            && stack.norm_kind == NormKind::Rms
+            && stack.final_norm
+            && !self.bias
+    }
+
     /// Some feed-forward sublayer is gated.
     pub fn gated(&self) -> bool {
         self.stacks

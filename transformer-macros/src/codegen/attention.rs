@@ -13,7 +13,7 @@
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
-use super::dialect::{AttentionNames, Dialect};
+use super::dialect::AttentionNames;
 use super::{Layout, Names, Part, Tensor};
 use crate::model::{Attention, Model, RopePairs};
 
@@ -79,7 +79,7 @@ pub fn part(model: &Model, names: &Names, attention: &Attention, rng: &TokenStre
     let rt = &names.rt;
     let (bias, out_proj) = (model.bias, attention.out_proj);
     let alias = &names.attention;
-    let dialect = Dialect::of(model);
+    let dialect = names.dialect;
     let doc = if attention.memory {
         " Cross-attention: each token attends to the encoder memory."
     } else if attention.causal {

@@ -13,7 +13,6 @@
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
-use super::dialect::Dialect;
 use super::{Layout, Names, Part, StackNames, Tensor, embedding, norm, rt_link};
 use crate::model::{LmHead, Model, Stack};
 
@@ -26,10 +25,10 @@ pub fn decoding_stack(model: &Model) -> Option<&Stack> {
 }
 
 /// `lm_head`, a `[VOCAB][D_MODEL]` linear layer without bias, for a separate head.
-pub fn head_part(model: &Model, names: &Names, stack: &Stack) -> Option<Part> {
+pub fn head_part(names: &Names, stack: &Stack) -> Option<Part> {
     (stack.lm_head == LmHead::Separate).then(|| {
         let (rt, m) = (&names.rt, &names.model);
-        let dialect = Dialect::of(model);
+        let dialect = names.dialect;
         Part {
             field: format_ident!("lm_head"),
             doc: " Language-model head, `[VOCAB][D_MODEL]`: row `id` scores token `id`.".to_owned(),
@@ -50,10 +49,10 @@ pub fn head_part(model: &Model, names: &Names, stack: &Stack) -> Option<Part> {
 
 /// What `load` does before reading a model with a tied head: a checkpoint may store the
 /// head too (a copy of the token embedding), which the model does not read.
-pub fn load_steps(model: &Model) -> Option<TokenStream> {
+pub fn load_steps(model: &Model, names: &Names) -> Option<TokenStream> {
     let stack = decoding_stack(model)?;
     (stack.lm_head == LmHead::Tied).then(|| {
-        let head = Dialect::of(model).lm_head;
+        let head = names.dialect.lm_head;
         quote!(loader.ignore_prefix(#head);)
     })
 }

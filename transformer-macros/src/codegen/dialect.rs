@@ -230,6 +230,45 @@ const GPT2: Dialect = Dialect {
     model_source: |_, _| "Hugging Face `GPT2LMHeadModel`",
 };
 
+/// llama.cpp's GGUF names (its `llama` architecture), which `from_gguf` reads whatever the
+/// model's `weights`.
+pub const GGUF: Dialect = Dialect {
+    layer: "blk.{i}.",
+    stack_prefixes: false,
+    self_attention: AttentionNames::Split {
+        q: "attn_q.",
+        k: "attn_k.",
+        v: "attn_v.",
+        o: "attn_output.",
+    },
+    // GGUF's `llama` has no cross-attention (only a Llama-shaped model reads GGUF).
+    cross_attention: AttentionNames::Split {
+        q: "cross_attn_q.",
+        k: "cross_attn_k.",
+        v: "cross_attn_v.",
+        o: "cross_attn_output.",
+    },
+    ffn_up: "ffn_up.",
+    ffn_gate: "ffn_gate.",
+    ffn_down: "ffn_down.",
+    ffn_conv1d: false,
+    layer_buffers: &[],
+    norms: NormNames::AfterSublayer {
+        attention: "attn_norm.",
+        cross_attention: "cross_attn_norm.",
+        feed_forward: "ffn_norm.",
+    },
+    final_norm: "output_norm.",
+    lm_head: "output.",
+    positions: "position_embd.",
+    token_embedding: "token_embd.",
+    token_type_embedding: "token_types.",
+    embedding_norm: "token_embd_norm.",
+    root: None,
+    layer_source: |_| "llama.cpp's GGUF `blk.{i}.*`",
+    model_source: |_, _| "GGUF file of llama.cpp's `llama` architecture",
+};
+
 impl Dialect {
     /// The model's dialect.
     pub fn of(model: &Model) -> &'static Dialect {

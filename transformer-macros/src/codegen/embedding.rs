@@ -13,7 +13,6 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::Ident;
 
-use super::dialect::Dialect;
 use super::{Layout, Names, Part, StackNames, Tensor, norm, rt_link};
 use crate::model::{Model, Positional, Stack, TokenTables};
 
@@ -51,7 +50,7 @@ pub fn input_parts(
     stack: &Stack,
     stack_names: &StackNames,
 ) -> Vec<Part> {
-    let dialect = Dialect::of(model);
+    let dialect = names.dialect;
     let prefix = dialect.stack_prefix(model, stack);
     let mut parts = Vec::new();
     if let Some(tables) = stack.tokens() {
@@ -105,7 +104,7 @@ pub fn positions_part(
     stack_names: &StackNames,
 ) -> Option<Part> {
     (stack.positions == Positional::Learned).then(|| {
-        let dialect = Dialect::of(model);
+        let dialect = names.dialect;
         let doc = format!(
             " Learned positions of the {} input, `[MAX_LEN][D_MODEL]`: row `p` is added to the token at position `p`.",
             stack_names.role

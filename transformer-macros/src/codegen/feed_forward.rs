@@ -15,7 +15,6 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use super::dialect::Dialect;
 use super::{Layout, Names, Part, Tensor};
 use crate::model::{Activation, FeedForward, Model};
 
@@ -23,7 +22,7 @@ use crate::model::{Activation, FeedForward, Model};
 pub fn part(model: &Model, names: &Names, ffn: &FeedForward, rng: &TokenStream) -> Part {
     let (rt, m) = (&names.rt, &names.model);
     let (bias, gated) = (model.bias, ffn.gated);
-    let dialect = Dialect::of(model);
+    let dialect = names.dialect;
     let ty = quote!(#rt::FeedForward<{ #m::D_MODEL }, { #m::D_FF }>);
     let gate = gated.then_some(("w_gate", dialect.ffn_gate, Layout::Optional));
     let plain = || {

@@ -12,7 +12,7 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::dialect::{Dialect, NormNames};
+use super::dialect::{GGUF, NormNames};
 use super::{Names, Part, StackNames, attention, feed_forward, io_calls, norm};
 use crate::model::{LmHead, Model, NormPlacement, Stack, Sublayer};
 
@@ -25,7 +25,7 @@ struct Step<'a> {
 
 /// The block's sublayers as parts, `rng` being what `init` draws from.
 fn steps<'a>(model: &Model, names: &Names, stack: &'a Stack) -> Vec<Step<'a>> {
-    let dialect = Dialect::of(model);
+    let dialect = names.dialect;
     let rng = quote!(rng);
     stack
         .block
@@ -148,7 +148,7 @@ pub fn layer(model: &Model, names: &Names, stack: &Stack, stack_names: &StackNam
 
     let forward = forward(names, stack, &steps);
 
-    let dialect = Dialect::of(model);
+    let dialect = names.dialect;
     // Dialects that number their norms list them after every sublayer, as PyTorch's
     // `state_dict` does; the others keep each right after its sublayer.
     let mut in_file_order: Vec<&Part> = parts.clone();
@@ -157,6 +157,22 @@ pub fn layer(model: &Model, names: &Names, stack: &Stack, stack_names: &StackNam
     }
     let loads = io_calls(&in_file_order, Some("{prefix}"), false);
     let saves = io_calls(&in_file_order, Some("{prefix}"), true);
+    let load_gguf = model.llama_shaped().then(|| {
+        let gguf_steps = self::steps(model, &names.in_dialect(&GGUF), stack);
+        let gguf_parts: Vec<&Part> = gguf_steps
+            .iter()
+            .flat_map(|step| std::iter::once(&step.part).chain(&step.norm))
+            .collect();
+        let loads = io_calls(&gguf_parts, Some("{prefix}"), false);
+        quote! {
+            /// Reads this layer's tensors from a GGUF file, named as llama.cpp names them
+            /// under `prefix` (such as `blk.0.`): as they are stored, before
+            /// `attn_q`'s and `attn_k`'s rows are put back in Hugging Face's order.
+            pub fn load_gguf(&mut self, loader: &mut #rt::load::Loader<'_>, prefix: &str) {
+                #(#loads)*
+            }
+        }
+    });
     let load_doc = format!(
         " Reads this layer's tensors, named as {} under `prefix` (such as `{}`).",
         (dialect.layer_source)(stack.cross()),
@@ -217,6 +233,8 @@ pub fn layer(model: &Model, names: &Names, stack: &Stack, stack_names: &StackNam
             pub fn save(&self, writer: &mut #rt::load::Writer, prefix: &str) {
                 #(#saves)*
             }
+
+            #load_gguf
 
             /// Appends this layer's rows, named under `prefix` (such as `layers.0`), to `summary`.
             pub fn summary_rows(summary: &mut #rt::Summary, prefix: &str) {

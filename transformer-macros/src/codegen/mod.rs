@@ -122,7 +122,9 @@ pub(crate) struct Tensor {
     pub name: String,
 }
 
-/// The names of a model's generated items, all grown from the model's own name.
+/// The names of a model's generated items, all grown from the model's own name, and the
+/// dialect its tensors are named in.
+#[derive(Clone)]
 pub(crate) struct Names {
     pub model: Ident,
     /// [`rt`]: the runtime crate's path.
@@ -134,9 +136,13 @@ pub(crate) struct Names {
     pub stacks: Vec<StackNames>,
     /// Some feed-forward is gated, so every scratch reserves room for its second factor.
     gated: bool,
+    /// The tensor names every unit writes: the model's `weights` dialect, or GGUF's for the
+    /// GGUF loader.
+    pub dialect: &'static dialect::Dialect,
 }
 
 /// The names of one stack's items.
+#[derive(Clone)]
 pub(crate) struct StackNames {
     /// `TinyLmLayer`, `TinyLmEncoderLayer`, `TinyLmDecoderLayer`.
     pub layer: Ident,
@@ -209,6 +215,15 @@ impl Names {
             attention: format_ident!("{name}Attention"),
             stacks,
             gated: model.gated(),
+            dialect: dialect::Dialect::of(model),
+        }
+    }
+
+    /// The same names, with tensors named in `dialect`.
+    pub fn in_dialect(&self, dialect: &'static dialect::Dialect) -> Self {
+        Self {
+            dialect,
+            ..self.clone()
         }
     }
 

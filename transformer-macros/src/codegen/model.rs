@@ -11,10 +11,10 @@
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
 
-use super::dialect::Dialect;
+use super::dialect::GGUF;
 use super::{Layout, Names, Part, StackNames, count, embedding, entry, io_call, io_calls};
 use super::{attention, decoding, norm, rt_link};
-use crate::model::{Kind, Model, NormPlacement, Stack};
+use crate::model::{Kind, LmHead, Model, NormPlacement, RopePairs, Stack, Sublayer};
 
 /// A one-line description for doc comments: "encoder, 2 layers, 4 heads of width 16, …".
 fn describe(model: &Model) -> String {
@@ -78,7 +78,7 @@ impl StackParts<'_> {
 
 fn stack_parts<'a>(model: &Model, names: &'a Names, stack: &'a Stack, i: usize) -> StackParts<'a> {
     let stack_names = &names.stacks[i];
-    let dialect = Dialect::of(model);
+    let dialect = names.dialect;
     let final_norm = stack.final_norm.then(|| {
         norm::part(
             model,
@@ -104,7 +104,7 @@ fn stack_parts<'a>(model: &Model, names: &'a Names, stack: &'a Stack, i: usize) 
         inputs: embedding::input_parts(model, names, stack, stack_names),
         positions: embedding::positions_part(model, names, stack, stack_names),
         final_norm,
-        head: decoding::head_part(model, names, stack),
+        head: decoding::head_part(names, stack),
     }
 }
 
@@ -173,6 +173,7 @@ pub fn model(model: &Model, names: &Names) -> TokenStream {
         .zip(&stacks)
         .map(|(stack, s)| entry::runner(names, stack, s.names, s.final_norm.as_ref()));
     let io = io(model, names, &stacks);
+    let gguf = gguf_io(model, names);
     let summary_and_flops = summary(names, &stacks);
     let debug = debug(names);
     // `TokenModel` is a model that reads token ids and nothing else: no memory.
@@ -202,6 +203,7 @@ pub fn model(model: &Model, names: &Names) -> TokenStream {
             #(#runners)*
             #decoding
             #io
+            #gguf
             #summary_and_flops
         }
 
@@ -375,7 +377,7 @@ fn constructors(names: &Names, stacks: &[StackParts<'_>]) -> TokenStream {
 /// `load`/`save` over every tensor, unrolled over layers, and the file and byte entry points.
 fn io(model: &Model, names: &Names, stacks: &[StackParts<'_>]) -> TokenStream {
     let rt = &names.rt;
-    let dialect = Dialect::of(model);
+    let dialect = names.dialect;
     let root = dialect.root.as_ref();
     let calls = |save: bool| -> Vec<TokenStream> {
         let name_prefix = (root.is_some() && !save).then_some("{root}");
@@ -423,7 +425,7 @@ fn io(model: &Model, names: &Names, stacks: &[StackParts<'_>]) -> TokenStream {
         calls
     };
     let (loads, saves) = (calls(false), calls(true));
-    let tied_head = decoding::load_steps(model);
+    let tied_head = decoding::load_steps(model, names);
     // A checkpoint may nest the model under a root and carry tensors no model here uses.
     let find_root = root.map(|root| {
         let (probe, prefix) = (root.probe, root.prefix);
@@ -561,6 +563,112 @@ fn io(model: &Model, names: &Names, stacks: &[StackParts<'_>]) -> TokenStream {
             writer.write_file(path.as_ref())
         }
     }
+}
+
+/// `from_gguf`, `from_gguf_bytes` and `load_gguf`, for a Llama-shaped model: the metadata
+/// checked against the spec, every tensor read under llama.cpp's name, and the rows of
+/// `attn_q` and `attn_k` put back in Hugging Face's order unless the model rotates adjacent
+/// lanes as llama.cpp does.
+fn gguf_io(model: &Model, names: &Names) -> Option<TokenStream> {
+    if !model.llama_shaped() {
+        return None;
+    }
+    let rt = &names.rt;
+    let gguf_names = names.in_dialect(&GGUF);
+    let stack = &model.stacks[0];
+    let s = stack_parts(model, &gguf_names, stack, 0);
+    let mut loads = io_calls(&s.inputs.iter().collect::<Vec<_>>(), None, false);
+    let layers = &s.names.layers_field;
+    for i in 0..stack.layers {
+        let (index, prefix) = (Literal::usize_unsuffixed(i), GGUF.layer(i));
+        loads.push(quote!(self.#layers[#index].load_gguf(loader, #prefix);));
+    }
+    loads.extend(io_calls(&s.tail().collect::<Vec<_>>(), None, false));
+    let rope = stack.block.iter().find_map(|sublayer| match sublayer {
+        Sublayer::Attention(attention) => attention.rope,
+        Sublayer::FeedForward(_) => None,
+    })?;
+    let theta = Literal::f32_unsuffixed(rope.theta);
+    let tied = match stack.lm_head {
+        LmHead::None => quote!(::core::option::Option::None),
+        LmHead::Tied => quote!(::core::option::Option::Some(true)),
+        LmHead::Separate => quote!(::core::option::Option::Some(false)),
+    };
+    let unpermute = (rope.pairs == RopePairs::Half).then(|| {
+        quote! {
+            // llama.cpp's converter reorders the rows of `attn_q` and `attn_k` for its
+            // adjacent-pair rotation; this model rotates lanes `i` and `i + D_HEAD / 2`.
+            for layer in &mut model.#layers {
+                layer.attn.unpermute_gguf_rope_rows().map_err(#rt::load::LoadError::Gguf)?;
+            }
+        }
+    });
+    let load_error = rt_link(rt, "load::LoadError");
+    let errors_doc = format!(
+        " {load_error}: `Gguf` if the file cannot be read or is not GGUF; `Mismatch` naming every metadata key whose value differs from the spec (layers, widths, heads, key/value heads, RoPE base, epsilon, vocabulary, context length, tied or separate head); `Tensors` naming every tensor missing, mis-shaped, of a type that does not convert, or not read."
+    );
+    Some(quote! {
+        /// Loads a GGUF file of llama.cpp's `llama` architecture that holds this model:
+        /// its metadata is checked against the spec first, then every tensor is read under
+        /// llama.cpp's name (`token_embd`, `blk.{i}.attn_q`, …) and dequantized to `f32`
+        /// (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K and Q6_K convert).
+        ///
+        /// # Errors
+        ///
+        #[doc = #errors_doc]
+        pub fn from_gguf(
+            path: impl ::core::convert::AsRef<::std::path::Path>,
+        ) -> ::core::result::Result<Self, #rt::load::LoadError> {
+            let file = #rt::gguf::GgufFile::open(path.as_ref()).map_err(#rt::load::LoadError::Gguf)?;
+            Self::from_gguf_file(file)
+        }
+
+        /// [`Self::from_gguf`] on the bytes of a file.
+        ///
+        /// # Errors
+        ///
+        /// As [`Self::from_gguf`].
+        pub fn from_gguf_bytes(
+            bytes: ::std::vec::Vec<u8>,
+        ) -> ::core::result::Result<Self, #rt::load::LoadError> {
+            let file = #rt::gguf::GgufFile::from_bytes(bytes).map_err(#rt::load::LoadError::Gguf)?;
+            Self::from_gguf_file(file)
+        }
+
+        /// [`Self::from_gguf`] on a file already opened.
+        fn from_gguf_file(
+            file: #rt::gguf::GgufFile,
+        ) -> ::core::result::Result<Self, #rt::load::LoadError> {
+            let spec = #rt::gguf::LlamaSpec {
+                layers: Self::LAYERS,
+                d_model: Self::D_MODEL,
+                d_ff: Self::D_FF,
+                heads: Self::HEADS,
+                kv_heads: Self::KV_HEADS,
+                rope_theta: #theta,
+                eps: Self::EPS,
+                vocab: Self::VOCAB,
+                max_len: Self::MAX_LEN,
+                tied_head: #tied,
+            };
+            let mismatches = spec.mismatches(&file).map_err(#rt::load::LoadError::Gguf)?;
+            if !mismatches.is_empty() {
+                return ::core::result::Result::Err(#rt::load::LoadError::Mismatch(mismatches));
+            }
+            let mut loader = #rt::load::Loader::gguf(file);
+            let mut model = Self::zeroed();
+            model.load_gguf(&mut loader);
+            loader.finish(#rt::load::Strictness::Strict)?;
+            #unpermute
+            ::core::result::Result::Ok(model)
+        }
+
+        /// Reads every tensor of the model from a GGUF `loader`, under llama.cpp's names,
+        /// as they are stored (see [`Self::from_gguf`]); faults are collected there.
+        pub fn load_gguf(&mut self, loader: &mut #rt::load::Loader<'_>) {
+            #(#loads)*
+        }
+    })
 }
 
 /// `summary()` with a row for every part and layer, and `flops(n)`.

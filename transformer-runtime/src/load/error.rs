@@ -40,6 +40,8 @@ pub enum LoadError {
     Tensors(Vec<TensorFault>),
     /// A GGUF file could not be read: not GGUF, corrupt, or its data unreadable.
     Gguf(crate::gguf::GgufError),
+    /// A GGUF file's metadata describes another model than the spec: every difference.
+    Mismatch(Vec<crate::gguf::Mismatch>),
 }
 
 /// What is wrong with one tensor. Each fault names the tensor.
@@ -197,6 +199,16 @@ impl fmt::Display for LoadError {
             }
             Self::Tensors(faults) => write_faults(f, faults),
             Self::Gguf(error) => write!(f, "{error}"),
+            Self::Mismatch(mismatches) => {
+                f.write_str("the GGUF file holds another model than the spec declares:")?;
+                for mismatch in mismatches {
+                    write!(f, "\n  {mismatch}")?;
+                }
+                f.write_str(
+                    "\nhelp: declare the model as the file describes it \
+                     (`cargo run --example inspect -- FILE` prints the declaration), or load a file of this model",
+                )
+            }
         }
     }
 }
@@ -226,7 +238,9 @@ impl std::error::Error for LoadError {
         match self {
             Self::Io { source, .. } => Some(source),
             Self::Gguf(error) => Some(error),
-            Self::Format { .. } | Self::Header { .. } | Self::Tensors(_) => None,
+            Self::Format { .. } | Self::Header { .. } | Self::Tensors(_) | Self::Mismatch(_) => {
+                None
+            }
         }
     }
 }

@@ -220,6 +220,40 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
         }
     }
 
+    /// Puts back the rows of the query and key projections that llama.cpp's converter
+    /// reordered for its adjacent-pair RoPE (see [`crate::gguf::unpermute_rope_rows`]): what
+    /// a model that rotates lanes `i` and `i + DH/2` together does after loading a GGUF
+    /// file's `attn_q` and `attn_k`.
+    ///
+    /// # Errors
+    ///
+    /// [`GgufError::RopeShape`](crate::gguf::GgufError::RopeShape) if a head's width `DH` is
+    /// odd: its lanes do not pair.
+    pub fn unpermute_gguf_rope_rows(&mut self) -> Result<(), crate::gguf::GgufError> {
+        let kv_heads = KVD / DH;
+        for (rows, heads, weight, bias) in [
+            (
+                D,
+                H,
+                self.w_q.weight.as_flattened_mut(),
+                self.w_q.bias.as_deref_mut().map(|b| &mut b[..]),
+            ),
+            (
+                KVD,
+                kv_heads,
+                self.w_k.weight.as_flattened_mut(),
+                self.w_k.bias.as_deref_mut().map(|b| &mut b[..]),
+            ),
+        ] {
+            let cols = weight.len() / rows;
+            crate::gguf::unpermute_rope_rows(weight, rows, cols, heads)?;
+            if let Some(bias) = bias {
+                crate::gguf::unpermute_rope_rows(bias, rows, 1, heads)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Writes the tensors [`Self::load_packed`] reads.
     pub fn save_packed(&self, writer: &mut Writer, prefix: &str) {
         let (q, k, v) = (&self.w_q, &self.w_k, &self.w_v);
