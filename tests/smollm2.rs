@@ -229,3 +229,13 @@ fn decoding_through_the_cache_equals_one_pass() {
         assert!(worst < 1e-3, "position {position}: off by {worst}");
     }
 }
+
+/// The declaration alone: transformers' parameter count (the tied head counted once) and
+/// the cache's cost per token.
+#[test]
+fn the_declaration_counts_what_transformers_counts() {
+    assert_eq!(SmolLm2::PARAMETERS, 134_515_008);
+    // 30 layers · keys and values · 3 key/value heads of 64 lanes · 4 bytes.
+    assert_eq!(SmolLm2::KV_BYTES_PER_TOKEN, 30 * 2 * 3 * 64 * 4);
+    assert_eq!(SmolLm2Cache::BYTES_PER_TOKEN, SmolLm2::KV_BYTES_PER_TOKEN);
+}
