@@ -69,8 +69,9 @@ def parse_args():
     a.workloads = wl.expand(a.workloads)
     a.data = os.path.abspath(a.data)
     if not a.minilm_dir:
+        # One folder a line: all-MiniLM-L6-v2's first.
         a.minilm_dir = subprocess.run([os.path.join(ROOT, "scripts", "fetch-models.sh"), "--print-dir"],
-                                      capture_output=True, text=True, check=True).stdout.strip()
+                                      capture_output=True, text=True, check=True).stdout.splitlines()[0]
     if not wl.has_minilm(a.minilm_dir):
         print(f"note: no all-MiniLM-L6-v2 in {a.minilm_dir}: skipping w3, w4 (run scripts/fetch-models.sh)",
               file=sys.stderr)

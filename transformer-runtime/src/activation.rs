@@ -24,6 +24,16 @@ impl Activation {
 }
 
 impl Activation {
+    /// The activation of one number (the plain, unvectorised functions).
+    pub fn apply_one(self, x: f32) -> f32 {
+        match self {
+            Self::Relu => relu(x),
+            Self::Gelu => gelu(x),
+            Self::GeluTanh => gelu_tanh(x),
+            Self::Silu => silu(x),
+        }
+    }
+
     /// [`Self::apply`] on this thread only: for pieces that are already one thread's share.
     pub fn apply_here(self, x: &mut [f32]) {
         match self {

@@ -33,6 +33,7 @@
 mod kernels;
 mod tokens;
 mod transpose;
+mod vector;
 
 use std::cell::RefCell;
 
@@ -279,6 +280,10 @@ pub(crate) fn product(
             }
         }
         return;
+    }
+    if n == 1 && w.col == 1 {
+        // One token (a decoder's step): stream each weight row once.
+        return vector::product_one(out, ld_out, layout, w, b, xt, ldx, (k, m));
     }
     let kernel = Kernel::best();
     let problem = Problem {

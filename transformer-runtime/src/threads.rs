@@ -98,6 +98,16 @@ pub(crate) fn for_each_piece<T: Send>(
     in_parts(items, parts, &|_, piece| f(piece));
 }
 
+/// [`for_each_piece`] that also tells `f` where its piece starts: `f(offset, piece)`.
+pub(crate) fn for_each_piece_at<T: Send>(
+    items: &mut [T],
+    grain: usize,
+    f: &(impl Fn(usize, &mut [T]) + Sync),
+) {
+    let parts = get().min(items.len() / grain.max(1)).max(1);
+    in_parts(items, parts, f);
+}
+
 /// Calls `f(&mut slots[s], i, &mut items[i])` for every item, on up to `slots.len()` threads
 /// (each with a slot of its own, e.g. its scratch memory), and returns when all are done.
 ///
