@@ -18,6 +18,7 @@ mod norm;
 pub mod ops;
 mod options;
 pub mod pooling;
+pub mod sample;
 mod scratch;
 mod sequence;
 mod softmax;
