@@ -11,10 +11,14 @@
 //! truncates at the model's `max_seq_length` (from `sentence_bert_config.json`, 256 there)
 //! and pads each batch only to its longest sentence. [`SentenceTokenizer`] does the same.
 
+mod chat;
 mod config;
 mod error;
 mod folder;
+mod gguf;
 mod pretrained;
+mod stream;
+mod tokenizer;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -22,8 +26,12 @@ use std::path::{Path, PathBuf};
 use transformer_runtime::pooling::{Pooling, l2_normalize};
 use transformer_runtime::{Batch, Options, Padding, TokenModel, Tokens};
 
+pub use chat::{ChatTemplate, Message};
 pub use error::{ConfigMismatch, TextError};
+pub use gguf::GgufVocab;
 pub use pretrained::{FromPretrained, Pretrained};
+pub use stream::TextStream;
+pub use tokenizer::{SpecialTokens, Tokenizer};
 
 /// Token ids of a batch of sentences, right-padded to the longest: `[batch · seq_len]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
