@@ -1,6 +1,41 @@
-//! Sentences in, sentence embeddings out: Hugging Face's WordPiece tokenizer as a model's
-//! `tokenizer.json` defines it, with sentence-transformers' truncation and padding, and the
-//! pooling and normalisation of its pipeline, over any model that takes token ids.
+//! Text in and out of models: Hugging Face tokenizers, chat templates, streaming decode, and
+//! sentence embeddings.
+//!
+//! **Generation.** [`Tokenizer`] reads a `tokenizer.json` ([`Tokenizer::from_file`]) or builds
+//! the byte-level BPE tokenizer a GGUF file describes ([`Tokenizer::from_gguf_metadata`] on a
+//! [`GgufVocab`]). Its [`chat_template`](Tokenizer::chat_template) renders a conversation as
+//! transformers' `apply_chat_template` does, and its [`stream`](Tokenizer::stream) turns
+//! generated ids into text one whole character at a time. The next id itself comes from
+//! [`runtime::sample`](crate::runtime::sample).
+//!
+//! ```no_run
+//! use transformer::runtime::sample::{Sampler, SamplingOptions, Stop};
+//! use transformer::text::{Message, Tokenizer};
+//! # fn next_logits(_ids: &[u32]) -> Vec<f32> { vec![0.0; 49152] }
+//!
+//! let tokenizer = Tokenizer::from_file("tokenizer.json".as_ref())?
+//!     .with_chat_template("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}");
+//! let prompt = tokenizer.chat_template()?.render(&[Message::user("Hi!")], true)?;
+//! let mut ids = tokenizer.encode(&prompt, false)?;
+//! let mut sampler = Sampler::new(SamplingOptions { temperature: 0.7, seed: 1, ..SamplingOptions::default() })?;
+//! let stop = Stop { eos: tokenizer.token_to_id("<|im_end|>").into_iter().collect(), max_new_tokens: 64 };
+//! let mut stream = tokenizer.stream(true);
+//! let mut generated = Vec::new();
+//! while !stop.should_stop(&generated) {
+//!     let token = sampler.sample(&next_logits(&ids), &ids)?; // the model's logits for `ids`
+//!     ids.push(token);
+//!     generated.push(token);
+//!     if let Some(text) = stream.push(token)? {
+//!         print!("{text}");
+//!     }
+//! }
+//! print!("{}", stream.flush()?.unwrap_or_default());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! **Sentence embeddings.** Hugging Face's WordPiece tokenizer as a model's `tokenizer.json`
+//! defines it, with sentence-transformers' truncation and padding, and the pooling and
+//! normalisation of its pipeline, over any model that takes token ids.
 //!
 //! [`FromPretrained`] loads all of it from a model folder: `MiniLm::from_pretrained(dir)`
 //! checks `config.json` against the spec and returns a [`Pretrained`] model, whose
@@ -11,10 +46,14 @@
 //! truncates at the model's `max_seq_length` (from `sentence_bert_config.json`, 256 there)
 //! and pads each batch only to its longest sentence. [`SentenceTokenizer`] does the same.
 
+mod chat;
 mod config;
 mod error;
 mod folder;
+mod gguf;
 mod pretrained;
+mod stream;
+mod tokenizer;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -22,8 +61,12 @@ use std::path::{Path, PathBuf};
 use transformer_runtime::pooling::{Pooling, l2_normalize};
 use transformer_runtime::{Batch, Options, Padding, TokenModel, Tokens};
 
+pub use chat::{ChatTemplate, Message};
 pub use error::{ConfigMismatch, TextError};
+pub use gguf::GgufVocab;
 pub use pretrained::{FromPretrained, Pretrained};
+pub use stream::TextStream;
+pub use tokenizer::{SpecialTokens, Tokenizer};
 
 /// Token ids of a batch of sentences, right-padded to the longest: `[batch · seq_len]`.
 #[derive(Clone, Debug, PartialEq, Eq)]

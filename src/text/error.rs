@@ -43,6 +43,23 @@ pub enum TextError {
     },
     /// The tokenizer rejected its input.
     Tokenize(String),
+    /// Token ids could not be turned back into text: an id past the vocabulary, say.
+    Decode(String),
+    /// A GGUF vocabulary ([`GgufVocab`](super::GgufVocab)) is malformed.
+    Vocab(String),
+    /// A GGUF vocabulary asks for a tokenizer the text module does not build.
+    UnsupportedVocab {
+        /// The metadata key: `tokenizer.ggml.model` or `tokenizer.ggml.pre`.
+        key: &'static str,
+        /// Its value.
+        value: String,
+        /// The values the module supports.
+        supported: &'static [&'static str],
+    },
+    /// The tokenizer has no chat template to render.
+    NoChatTemplate,
+    /// A chat template failed to parse or to render, or called `raise_exception`.
+    Template(String),
     /// The model rejected the token ids.
     Forward(ForwardError),
 }
@@ -98,6 +115,24 @@ impl fmt::Display for TextError {
                 write!(f, "cannot load {}:\n{source}", path.display())
             }
             Self::Tokenize(reason) => write!(f, "tokenizing failed: {reason}"),
+            Self::Decode(reason) => write!(f, "decoding failed: {reason}"),
+            Self::Vocab(reason) => write!(f, "malformed GGUF vocabulary: {reason}"),
+            Self::UnsupportedVocab {
+                key,
+                value,
+                supported,
+            } => write!(
+                f,
+                "`{key}` is {value:?}, which the text module does not support\n\
+                 help: supported: {}",
+                supported.join(", ")
+            ),
+            Self::NoChatTemplate => write!(
+                f,
+                "the tokenizer has no chat template\n\
+                 help: give one with `Tokenizer::with_chat_template`"
+            ),
+            Self::Template(reason) => write!(f, "chat template: {reason}"),
             Self::Forward(e) => write!(f, "{e}"),
         }
     }

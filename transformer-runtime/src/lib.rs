@@ -21,6 +21,7 @@ pub mod ops;
 mod options;
 pub mod pooling;
 mod rope;
+pub mod sample;
 mod scratch;
 mod sequence;
 mod softmax;
