@@ -239,3 +239,80 @@ fn the_declaration_counts_what_transformers_counts() {
     assert_eq!(SmolLm2::KV_BYTES_PER_TOKEN, 30 * 2 * 3 * 64 * 4);
     assert_eq!(SmolLm2Cache::BYTES_PER_TOKEN, SmolLm2::KV_BYTES_PER_TOKEN);
 }
+
+#[path = "../examples/chat.rs"]
+#[expect(dead_code, reason = "the example's `main` is not called here")]
+mod chat;
+
+/// The `chat` example's command line: defaults, every option, and errors for bad values.
+#[test]
+fn the_chat_example_takes_its_options() {
+    use clap::Parser;
+    let args = chat::Args::try_parse_from(["chat", "Hi"]).unwrap();
+    assert_eq!(
+        (
+            args.prompt.as_str(),
+            args.raw,
+            args.max_new_tokens,
+            args.temperature
+        ),
+        ("Hi", false, 256, 0.0)
+    );
+    let args = chat::Args::try_parse_from([
+        "chat",
+        "--raw",
+        "--max-new-tokens",
+        "8",
+        "--temperature",
+        "0.7",
+        "--top-k",
+        "40",
+        "--top-p",
+        "0.9",
+        "--min-p",
+        "0.05",
+        "--repetition-penalty",
+        "1.1",
+        "--seed",
+        "3",
+        "--model",
+        "m.gguf",
+        "--json",
+        "Once",
+    ])
+    .unwrap();
+    assert!(args.raw && args.json);
+    assert_eq!((args.max_new_tokens, args.top_k, args.seed), (8, 40, 3));
+    assert_eq!(args.model, Some(PathBuf::from("m.gguf")));
+    assert!(chat::Args::try_parse_from(["chat"]).is_err());
+    assert!(chat::Args::try_parse_from(["chat", "--max-new-tokens", "x", "Hi"]).is_err());
+    let missing = chat::load(std::path::Path::new("/nonexistent/model.gguf"));
+    let error = missing.err().unwrap().to_string();
+    assert!(error.contains("scripts/fetch-models.sh"), "{error}");
+}
+
+/// The `chat` example end to end on the reference's chat prompts: the chat template, the
+/// tokenizer and greedy decoding give transformers' ids, prompt and answer.
+#[test]
+#[ignore = "needs SmolLM2-135M-Instruct.Q4_1.gguf: run scripts/fetch-models.sh"]
+fn the_chat_example_answers_as_transformers_does() {
+    use clap::Parser;
+    let loaded = chat::load(&model_path()).unwrap();
+    let text = std::fs::read_to_string(common::fixture("smollm2/reference.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let first = &json["prompts"][0];
+    assert_eq!(first["kind"], "chat");
+    let args = chat::Args::try_parse_from(["chat", "What is the capital of France?"]).unwrap();
+    let generation = chat::generate(&loaded, &args, |_| Ok(())).unwrap();
+    let ids = |value: &serde_json::Value| -> Vec<u32> {
+        value
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect()
+    };
+    assert_eq!(generation.prompt_ids, ids(&first["ids"]));
+    assert_eq!(generation.generated_ids, ids(&first["greedy"]));
+    assert_eq!(generation.text, "The capital of France is Paris.");
+}
