@@ -7,6 +7,7 @@ Writes, into --out (default tests/fixtures/gpt2):
                       names (`transformer.wte`, `transformer.h.{i}.attn.c_attn`, …), `Conv1D`
                       weights as `[in, out]`, and no `lm_head.weight` (the head is tied to
                       `transformer.wte`)
+  config.json         its configuration, as `save_pretrained` writes it
   reference.json      its configuration, the token ids, and the logits of every position
                       (one causal forward pass, float32)
 
@@ -79,6 +80,7 @@ def main() -> None:
         if name != "lm_head.weight"
     }
     save_file(state, args.out / "model.safetensors")
+    model.config.to_json_file(args.out / "config.json")
 
     with torch.no_grad():
         logits = model(torch.tensor([IDS])).logits[0]

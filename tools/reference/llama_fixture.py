@@ -5,6 +5,7 @@ Writes, into --out (default tests/fixtures/llama):
 
   model.safetensors   the model's `state_dict`, under transformers' own names (`model.embed_tokens`,
                       `model.layers.{i}.self_attn.q_proj`, …, `lm_head`)
+  config.json         its configuration, as `save_pretrained` writes it
   reference.json      its configuration, the token ids, and the logits of every position
                       (one causal forward pass, float32)
 
@@ -72,6 +73,7 @@ def main() -> None:
     randomize(model, generator)
     state = {name: t.contiguous() for name, t in model.state_dict().items()}
     save_file(state, args.out / "model.safetensors")
+    config.to_json_file(args.out / "config.json")
 
     with torch.no_grad():
         logits = model(torch.tensor([IDS])).logits[0]

@@ -153,6 +153,76 @@ impl LlamaSpec {
     }
 }
 
+impl LlamaSpec {
+    /// The spec a GGUF file of architecture `llama` describes: what
+    /// [`Self::declaration`] writes out.
+    ///
+    /// # Errors
+    ///
+    /// [`GgufError::MissingKey`] or [`GgufError::WrongType`] naming a key the spec needs;
+    /// [`GgufError::WrongType`] for `general.architecture` if the file is not a `llama`.
+    pub fn read(file: &GgufFile) -> Result<Self, GgufError> {
+        let architecture = file.get_str("general.architecture")?;
+        if architecture != "llama" {
+            return Err(GgufError::WrongType {
+                key: "general.architecture".into(),
+                expected: "\"llama\" (a Llama-shaped decoder)",
+                found: format!("\"{architecture}\""),
+            });
+        }
+        let heads = file.get_usize("llama.attention.head_count")?;
+        let optional = |key: &str, default: usize| match file.metadata(key) {
+            Some(_) => file.get_usize(key),
+            None => Ok(default),
+        };
+        let vocab = match file.metadata("llama.vocab_size") {
+            Some(_) => file.get_usize("llama.vocab_size")?,
+            None => file.get_str_array("tokenizer.ggml.tokens")?.len(),
+        };
+        Ok(Self {
+            layers: file.get_usize("llama.block_count")?,
+            d_model: file.get_usize("llama.embedding_length")?,
+            d_ff: file.get_usize("llama.feed_forward_length")?,
+            heads,
+            kv_heads: optional("llama.attention.head_count_kv", heads)?,
+            rope_theta: match file.metadata("llama.rope.freq_base") {
+                Some(_) => file.get_f32("llama.rope.freq_base")?,
+                None => 10_000.0,
+            },
+            eps: file.get_f32("llama.attention.layer_norm_rms_epsilon")?,
+            vocab,
+            max_len: optional("llama.context_length", 2048)?,
+            tied_head: Some(file.tensor("output.weight").is_none()),
+        })
+    }
+
+    /// The `transformer!` declaration of a model named `name` with this spec, ready to
+    /// paste: a Llama-shaped decoder (`weights: llama`, so that it reads Hugging Face's
+    /// safetensors too, and `from_gguf`).
+    pub fn declaration(&self, name: &str) -> String {
+        let head = match self.tied_head {
+            Some(true) => ", lm_head: tied",
+            Some(false) => ", lm_head: separate",
+            None => "",
+        };
+        format!(
+            "transformer! {{\n    pub {name} < kind: decoder, vocab: {}, d_model: {}, heads: {}, kv_heads: {}, layers: {},\n        \
+             d_ff: {}, max_len: {}, norm: pre, norm_kind: rms, eps: {}, final_norm: true,\n        \
+             positional: rope, rope_theta: {}, gated: true, activation: silu, bias: false{head},\n        \
+             weights: llama >\n}}",
+            self.vocab,
+            self.d_model,
+            self.heads,
+            self.kv_heads,
+            self.layers,
+            self.d_ff,
+            self.max_len,
+            float(self.eps),
+            float(self.rope_theta),
+        )
+    }
+}
+
 /// A float as a person writes it: `100000`, `1e-5`.
 fn float(value: f32) -> String {
     if value.abs() >= 1.0 && value.fract() == 0.0 {
@@ -233,6 +303,24 @@ mod tests {
                 "the file has `llama.context_length` = 8192, the spec declares `max_len: 10000 (at most the file's)`",
                 "the file has `output.weight` = no tensor, the spec declares `lm_head: separate`",
             ]
+        );
+    }
+
+    #[test]
+    fn a_file_reads_back_as_the_spec_it_matches() {
+        let spec = LlamaSpec {
+            max_len: 8192,
+            ..spec()
+        };
+        let file = file(|_| {});
+        assert_eq!(LlamaSpec::read(&file).unwrap(), spec);
+        assert_eq!(spec.mismatches(&file).unwrap(), []);
+        assert_eq!(
+            spec.declaration("Tiny"),
+            "transformer! {\n    pub Tiny < kind: decoder, vocab: 3, d_model: 8, heads: 2, kv_heads: 1, layers: 2,\n        \
+             d_ff: 16, max_len: 8192, norm: pre, norm_kind: rms, eps: 1e-5, final_norm: true,\n        \
+             positional: rope, rope_theta: 100000, gated: true, activation: silu, bias: false, lm_head: tied,\n        \
+             weights: llama >\n}"
         );
     }
 
