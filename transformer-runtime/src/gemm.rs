@@ -281,7 +281,7 @@ pub(crate) fn product(
         }
         return;
     }
-    if n == 1 && w.col == 1 {
+    if n == 1 && (w.col == 1 || w.row == 1) {
         // One token (a decoder's step): stream each weight row once.
         return vector::product_one(out, ld_out, layout, w, b, xt, ldx, (k, m));
     }
@@ -673,6 +673,90 @@ mod tests {
                     (f64::from(got) - want).abs() < 1e-4,
                     "{d:?} {kernel:?} {layout:?}: out[t {t}][o {o}] = {got}, want {want}"
                 );
+            }
+        }
+    }
+
+    /// One token takes the matrix–vector path: each layout stores token 0 as the tiles do,
+    /// a `Columns` product zeroes the padding columns, an adding one leaves them alone;
+    /// weights read by rows or, as attention reads keys from `Kᵀ`, by columns.
+    #[test]
+    fn one_token_products_match_the_reference_in_every_layout() {
+        let mut rng = Rng::new(21);
+        let layouts = [
+            Layout::Rows,
+            Layout::Columns(None),
+            Layout::Columns(Some(Activation::Silu)),
+            Layout::AddColumns,
+        ];
+        for (k, m, threads) in [
+            (1, 1, 1),
+            (5, 7, 1),
+            (64, 300, 2),
+            (576, 1536, 2),
+            (33, 4097, 2),
+        ] {
+            let (w, b, x) = (
+                random(&mut rng, m * k),
+                random(&mut rng, m),
+                random(&mut rng, k),
+            );
+            // The same matrix stored transposed: element (o, kk) at kk·m + o.
+            let w_t: Vec<f32> = (0..k)
+                .flat_map(|kk| (0..m).map(move |o| (o, kk)))
+                .map(|(o, kk)| w[o * k + kk])
+                .collect();
+            let mut xt = Vec::new();
+            let ldx = transpose(&mut xt, &x, 1, k);
+            let want = naive(&w, Some(&b), &x, Dims { n: 1, k, m });
+            for layout in layouts {
+                for weights in [
+                    Weights::rows(&w, k),
+                    Weights {
+                        data: &w_t,
+                        row: 1,
+                        col: m,
+                    },
+                ] {
+                    let ld_out = match layout {
+                        Layout::Rows => m,
+                        _ => TOKEN_PAD + 3,
+                    };
+                    let rows = if matches!(layout, Layout::Rows) { 1 } else { m };
+                    let before = |i: usize| (i % 7) as f32 - 3.0;
+                    let mut out: Vec<f32> = (0..rows * ld_out).map(before).collect();
+                    crate::threads::set(threads);
+                    let dims = Dims { n: 1, k, m };
+                    product(&mut out, ld_out, layout, weights, Some(&b), &xt, ldx, dims);
+                    crate::threads::set(0);
+                    for o in 0..m {
+                        let (at, want) = match layout {
+                            Layout::Rows => (o, want[o]),
+                            Layout::Columns(None) => (o * ld_out, want[o]),
+                            Layout::Columns(Some(act)) => {
+                                (o * ld_out, f64::from(act.apply_one(want[o] as f32)))
+                            }
+                            Layout::AddColumns => {
+                                (o * ld_out, f64::from(before(o * ld_out)) + want[o])
+                            }
+                        };
+                        let got = f64::from(out[at]);
+                        assert!(
+                            (got - want).abs() < 1e-4,
+                            "{layout:?} k {k} m {m} o {o}: {got} vs {want}"
+                        );
+                        if !matches!(layout, Layout::Rows) {
+                            for t in 1..TOKEN_PAD {
+                                let padding = out[o * ld_out + t];
+                                let kept = before(o * ld_out + t);
+                                match layout {
+                                    Layout::AddColumns => assert_eq!(padding, kept),
+                                    _ => assert_eq!(padding, 0.0),
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
     }

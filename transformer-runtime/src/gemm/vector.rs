@@ -19,7 +19,8 @@ thread_local! {
 /// Rows are not split between threads below this many multiply-adds per thread.
 const MIN_WORK_PER_THREAD: usize = 1 << 15;
 
-/// The product of `w` (`m` rows of `k`, dense: `w.col == 1`) with token 0 of `xt`
+/// The product of `w` (`m` rows of `k`, each row dense, `w.col == 1`, or each column
+/// dense, `w.row == 1`: attention's keys read from `Kᵀ`) with token 0 of `xt`
 /// (`[k][ldx]`), plus `b`, stored as `layout` says into `out` (rows of `ld_out`): `Rows`
 /// writes `out[o]`; `Columns` writes `act(·)` to `out[o·ld_out]` and zeros to the padding
 /// columns after it, up to [`TOKEN_PAD`](super::TOKEN_PAD); `AddColumns` adds to
@@ -44,12 +45,21 @@ pub(super) fn product_one(
         let values = crate::heap::grown(values, m);
         let grain = (MIN_WORK_PER_THREAD / k.max(1)).max(1);
         crate::threads::for_each_piece_at(values, grain, &|first, piece| {
-            vectorised(Rows {
-                w,
-                x,
-                first,
-                out: piece,
-            });
+            if w.col == 1 {
+                vectorised(Rows {
+                    w,
+                    x,
+                    first,
+                    out: piece,
+                });
+            } else {
+                vectorised(Columns {
+                    w,
+                    x,
+                    first,
+                    out: piece,
+                });
+            }
         });
         let bias = |o: usize| b.map_or(0.0, |b| b[o]);
         let pad = super::TOKEN_PAD;
@@ -90,6 +100,29 @@ impl Vectorise for Rows<'_> {
         for (i, out) in self.out.iter_mut().enumerate() {
             let row = &self.w.data[(self.first + i) * self.w.row..][..k];
             *out = dot::<M>(row, self.x);
+        }
+    }
+}
+
+/// `out[i] = Σₖ w[k][first + i] · x[k]` for a `w` whose columns are dense (`w.row == 1`):
+/// one multiply-add of a row of `w` into the outputs per input.
+struct Columns<'a> {
+    w: Weights<'a>,
+    x: &'a [f32],
+    first: usize,
+    out: &'a mut [f32],
+}
+
+impl Vectorise for Columns<'_> {
+    #[inline(always)]
+    fn run<M: MulAdd>(self) {
+        let len = self.out.len();
+        self.out.fill(0.0);
+        for (kk, &x) in self.x.iter().enumerate() {
+            let row = &self.w.data[kk * self.w.col + self.first..][..len];
+            for (out, &w) in self.out.iter_mut().zip(row) {
+                *out = M::mul_add(w, x, *out);
+            }
         }
     }
 }
