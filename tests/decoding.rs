@@ -162,6 +162,13 @@ fn a_full_cache_bad_ids_and_bad_capacities_are_errors() {
     assert_eq!(cache.bytes(), 4 * Llama::KV_BYTES_PER_TOKEN);
     // 2 layers · keys and values · 2 key/value heads of 4 lanes · 4 bytes.
     assert_eq!(Llama::KV_BYTES_PER_TOKEN, 2 * 2 * 8 * 4);
+    let summary = Llama::summary().to_string();
+    assert!(
+        summary.ends_with(
+            "key/value cache: 128 bytes per token of capacity (0.1 MiB for 1024 tokens)"
+        ),
+        "{summary}"
+    );
     model.prefill(&mut cache, &IDS[..3]).unwrap();
     let full = model.prefill(&mut cache, &IDS[3..5]).unwrap_err();
     assert_eq!(

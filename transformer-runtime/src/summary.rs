@@ -26,6 +26,8 @@ pub struct Summary {
     pub rows: Vec<SummaryRow>,
     /// Learned numbers in the whole model (the model's `PARAMETERS`).
     pub parameters: usize,
+    /// Bytes of key/value cache per token, for a model that decodes through one.
+    pub kv_bytes_per_token: Option<usize>,
 }
 
 impl Summary {
@@ -35,7 +37,13 @@ impl Summary {
             model,
             rows: Vec::new(),
             parameters,
+            kv_bytes_per_token: None,
         }
+    }
+
+    /// States the key/value cache's cost: `bytes` per token of its capacity.
+    pub fn kv_cache(&mut self, bytes: usize) {
+        self.kv_bytes_per_token = Some(bytes);
     }
 
     /// Appends a row.
@@ -112,7 +120,16 @@ impl fmt::Display for Summary {
             "weights: {} bytes ({:.1} MiB as f32)",
             thousands(bytes),
             bytes as f64 / (1024.0 * 1024.0)
-        )
+        )?;
+        if let Some(per_token) = self.kv_bytes_per_token {
+            write!(
+                f,
+                "\nkey/value cache: {} bytes per token of capacity ({:.1} MiB for 1024 tokens)",
+                thousands(per_token),
+                (per_token * 1024) as f64 / (1024.0 * 1024.0)
+            )?;
+        }
+        Ok(())
     }
 }
 

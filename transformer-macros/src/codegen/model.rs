@@ -689,6 +689,10 @@ fn summary(names: &Names, stacks: &[StackParts<'_>]) -> TokenStream {
         }
         rows.extend(s.tail().map(row));
     }
+    let kv_cache = stacks
+        .iter()
+        .any(|s| s.stack.lm_head != LmHead::None)
+        .then(|| quote!(summary.kv_cache(Self::KV_BYTES_PER_TOKEN);));
     let flops = stacks.iter().map(|s| {
         let (layer, count) = (&s.names.layer, &s.names.count_const);
         quote!(Self::#count as u64 * #layer::flops(n))
@@ -709,6 +713,7 @@ fn summary(names: &Names, stacks: &[StackParts<'_>]) -> TokenStream {
         pub fn summary() -> #rt::Summary {
             let mut summary = #rt::Summary::new(#title, Self::PARAMETERS);
             #(#rows)*
+            #kv_cache
             summary
         }
 
