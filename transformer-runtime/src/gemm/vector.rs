@@ -127,6 +127,24 @@ impl Vectorise for Columns<'_> {
     }
 }
 
+/// How far ahead of the row being read its weights are fetched: the stream outruns the
+/// hardware prefetcher's ramp at each new matrix.
+const PREFETCH_AHEAD: usize = 512;
+
+/// Asks for the cache line at `at` (which may lie past the weights: prefetching an address
+/// reads nothing and cannot fault).
+#[inline(always)]
+fn prefetch(at: *const f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `prefetcht0` is a hint: it dereferences nothing and never faults, whatever the
+    // address; SSE, which has it, is part of x86-64.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
+}
+
 /// `Σ aᵢ bᵢ` with sixteen independent partial sums, so the loop vectorises and no add waits
 /// on the one before.
 #[inline(always)]
@@ -135,6 +153,7 @@ fn dot<M: MulAdd>(a: &[f32], b: &[f32]) -> f32 {
     let (b_chunks, b_tail) = b.as_chunks::<16>();
     let mut acc = [0.0f32; 16];
     for (x, y) in a_chunks.iter().zip(b_chunks) {
+        prefetch(x.as_ptr().wrapping_add(PREFETCH_AHEAD));
         for lane in 0..16 {
             acc[lane] = M::mul_add(x[lane], y[lane], acc[lane]);
         }
