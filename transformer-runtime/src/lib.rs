@@ -9,6 +9,7 @@ mod embedding;
 mod error;
 mod fastmath;
 mod ffn;
+pub mod format;
 mod gemm;
 pub mod gguf;
 mod heap;

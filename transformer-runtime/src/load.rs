@@ -42,6 +42,7 @@ mod modules;
 mod shape;
 mod similar;
 mod source;
+mod stored;
 #[cfg(test)]
 mod temp;
 mod writer;
@@ -50,6 +51,7 @@ use std::path::Path;
 
 pub use error::{LoadError, TensorFault};
 pub use loader::{LoadOptions, Loader, Strictness};
+pub use stored::{Element, StoredTensor};
 pub use writer::Writer;
 
 /// Reads the whole file at `path` into memory, for [`Loader::new`]. To load weights from a

@@ -5,8 +5,9 @@
 //! product of two contiguous rows.
 
 use crate::activation::Activation;
-use crate::gemm::{Dims, gemm_nt, gemm_xt_add_transposed, gemm_xt_transposed};
-use crate::heap::{Matrix, boxed_array};
+use crate::format::{F32, Store, WeightFormat};
+use crate::gemm::{Dims, gemm_nt};
+use crate::heap::boxed_array;
 use crate::init::Rng;
 
 /// `Σ aᵢ bᵢ` over the shorter of the two slices.
@@ -49,16 +50,18 @@ pub fn linear<const IN: usize, const OUT: usize>(
     );
 }
 
-/// A linear layer `y = x Wᵀ + b`: PyTorch's `nn.Linear(IN, OUT)`.
+/// A linear layer `y = x Wᵀ + b`: PyTorch's `nn.Linear(IN, OUT)`, its weights kept in the
+/// format `W` ([`F32`], the default).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Linear<const IN: usize, const OUT: usize> {
-    /// `[OUT][IN]`: row `o` holds the weights of output `o` (PyTorch's `weight`).
-    pub weight: Matrix<OUT, IN>,
+pub struct Linear<const IN: usize, const OUT: usize, W: WeightFormat = F32> {
+    /// `[OUT][IN]`: row `o` holds the weights of output `o` (PyTorch's `weight`), as `W`
+    /// keeps them: for [`F32`], a [`Matrix<OUT, IN>`](crate::Matrix).
+    pub weight: W::Weights<OUT, IN>,
     /// `[OUT]`, or `None` in a model declared with `bias: false`.
     pub bias: Option<Box<[f32; OUT]>>,
 }
 
-impl<const IN: usize, const OUT: usize> Linear<IN, OUT> {
+impl<const IN: usize, const OUT: usize, W: WeightFormat> Linear<IN, OUT, W> {
     /// Learned numbers in a layer of this shape: `OUT·IN` weights, plus `OUT` biases.
     pub const fn parameters(bias: bool) -> usize {
         IN * OUT + if bias { OUT } else { 0 }
@@ -67,23 +70,15 @@ impl<const IN: usize, const OUT: usize> Linear<IN, OUT> {
     /// All weights and biases zero.
     pub fn zeroed(bias: bool) -> Self {
         Self {
-            weight: Matrix::zeroed(),
+            weight: W::zeroed(),
             bias: bias.then(|| boxed_array(0.0)),
         }
     }
 
-    /// Xavier-uniform weights, `U(-a, a)` with `a = √(6 / (fan_in + fan_out))`, and zero
-    /// biases. `fan_out` is passed in because PyTorch draws q, k and v as one `[3·IN][IN]`
-    /// matrix (fan_out `3·IN`), not as three.
-    pub fn xavier(rng: &mut Rng, fan_out: usize, bias: bool) -> Self {
-        let mut layer = Self::zeroed(bias);
-        rng.fill_xavier(layer.weight.as_flattened_mut(), IN, fan_out);
-        layer
-    }
-
-    /// `out = x Wᵀ + b` for each token row; see [`linear`].
+    /// `out = x Wᵀ + b` for each token row, the first `min(out.len(), x.len())` of them; see
+    /// [`linear`].
     pub fn forward(&self, out: &mut [[f32; OUT]], x: &[[f32; IN]]) {
-        linear(out, &self.weight, self.bias.as_deref(), x);
+        W::forward(self, out, x);
     }
 
     /// `outᵀ = act(x Wᵀ + b)ᵀ` for `n` tokens, from and to the transposed layout: `xt` is
@@ -98,16 +93,7 @@ impl<const IN: usize, const OUT: usize> Linear<IN, OUT> {
         n: usize,
         activation: Option<Activation>,
     ) {
-        gemm_xt_transposed(
-            outt,
-            ldt,
-            self.weight.as_flattened(),
-            self.bias.as_deref().map(|b| &b[..]),
-            xt,
-            ldx,
-            Dims { n, k: IN, m: OUT },
-            activation,
-        );
+        W::forward_transposed(self, (outt, ldt), (xt, ldx), n, Store::Write(activation));
     }
 
     /// `outᵀ += (x Wᵀ + b)ᵀ` for `n` tokens, layouts as in [`Self::forward_transposed`]: a
@@ -120,15 +106,18 @@ impl<const IN: usize, const OUT: usize> Linear<IN, OUT> {
         ldx: usize,
         n: usize,
     ) {
-        gemm_xt_add_transposed(
-            outt,
-            ldt,
-            self.weight.as_flattened(),
-            self.bias.as_deref().map(|b| &b[..]),
-            xt,
-            ldx,
-            Dims { n, k: IN, m: OUT },
-        );
+        W::forward_transposed(self, (outt, ldt), (xt, ldx), n, Store::Add);
+    }
+}
+
+impl<const IN: usize, const OUT: usize> Linear<IN, OUT> {
+    /// Xavier-uniform weights, `U(-a, a)` with `a = √(6 / (fan_in + fan_out))`, and zero
+    /// biases. `fan_out` is passed in because PyTorch draws q, k and v as one `[3·IN][IN]`
+    /// matrix (fan_out `3·IN`), not as three.
+    pub fn xavier(rng: &mut Rng, fan_out: usize, bias: bool) -> Self {
+        let mut layer = Self::zeroed(bias);
+        rng.fill_xavier(layer.weight.as_flattened_mut(), IN, fan_out);
+        layer
     }
 }
 

@@ -9,6 +9,7 @@ use super::decode::Float;
 use super::header::{self, Header};
 use super::shape::check_lengths;
 use super::source::{CHUNK_BYTES, Source};
+use super::stored::{Element, StoredTensor};
 use super::{LoadError, TensorFault, similar};
 use crate::gguf::{GgufError, GgufFile};
 
@@ -127,6 +128,65 @@ impl<'data> Loader<'data> {
     /// whose embedding is shared, say).
     pub fn read_optional(&mut self, name: &str, shape: &[usize], out: &mut [f32]) -> bool {
         self.load(&[name], shape, &mut [out], false)
+    }
+
+    /// Reads tensor `name` of `shape` as its file stores it, for a destination that keeps a
+    /// format of its own (a weight format's quantized blocks) rather than `f32`: its element
+    /// type and raw bytes, row-major. `accepts` says which element types the destination
+    /// takes. `None`, with the fault recorded as `read` records it, if the tensor is missing,
+    /// of another shape, or stored as a type `accepts` refuses (a safetensors integer or fp8
+    /// tensor is refused whatever `accepts` says).
+    pub fn read_stored(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        accepts: impl Fn(Element) -> bool,
+    ) -> Option<StoredTensor<'_>> {
+        let found = match &self.file {
+            File::Safetensors { header, .. } => header.tensors.get(name).map(|info| {
+                let element = Element::of_dtype(info.dtype);
+                (element, info.shape.clone(), info.dtype.to_string())
+            }),
+            File::Gguf(file) => file.tensor(name).map(|info| {
+                let element = Element::of_ggml(info.ggml_type());
+                (Some(element), info.shape(), element.name().to_owned())
+            }),
+        };
+        let Some((element, found_shape, dtype)) = found else {
+            self.faults.push(missing(&[name], shape));
+            return None;
+        };
+        self.read.insert(name.to_owned());
+        let element = element.filter(|&element| accepts(element));
+        if element.is_none() {
+            let name = name.to_owned();
+            self.faults
+                .push(TensorFault::UnsupportedDtype { name, dtype });
+        }
+        if found_shape != shape {
+            self.faults.push(TensorFault::WrongShape {
+                name: name.to_owned(),
+                expected: shape.to_vec(),
+                found: found_shape,
+            });
+            return None;
+        }
+        let element = element?;
+        let bytes = match &self.file {
+            File::Safetensors { source, header } => {
+                let (start, end) = header.tensors[name].data_offsets;
+                // `header::parse` put every tensor inside the file: the sum cannot overflow.
+                source.bytes(name, header.data_start + start as u64, end - start)
+            }
+            File::Gguf(file) => file.tensor_bytes(name).map_err(LoadError::Gguf),
+        };
+        match bytes {
+            Ok(bytes) => Some(StoredTensor { element, bytes }),
+            Err(error) => {
+                self.io_error.get_or_insert(error);
+                None
+            }
+        }
     }
 
     /// Whether the file has a tensor named `name` (to tell checkpoint layouts apart, such as
@@ -973,6 +1033,85 @@ mod tests {
                     name: "unused.weight".into(),
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn read_stored_gives_a_safetensors_tensor_as_stored_and_records_faults_as_read_does() {
+        let halves: Vec<u8> = [1.5f32, -2.0, 0.25]
+            .iter()
+            .flat_map(|&v| f16::from_f32(v).to_le_bytes())
+            .collect();
+        let bytes = file(&[
+            ("h", "F16", &[3], halves.clone()),
+            ("i", "I64", &[1], vec![7, 0, 0, 0, 0, 0, 0, 0]),
+            ("w", "F32", &[2], f32_bytes(&[1.0, 2.0])),
+        ]);
+        let got = both(&bytes, |mut loader| {
+            let stored = loader
+                .read_stored("h", &[3], |e| e == Element::F16)
+                .map(|t| (t.element, t.bytes.into_owned()));
+            let refused = loader
+                .read_stored("w", &[2], |e| e == Element::F16)
+                .is_none();
+            let integer = loader.read_stored("i", &[1], |_| true).is_none();
+            let wrong_shape = loader.read_stored("h", &[4], |_| true).is_none();
+            let missing = loader.read_stored("x", &[1], |_| true).is_none();
+            (
+                stored,
+                [refused, integer, wrong_shape, missing],
+                faults(loader, Strictness::Strict),
+            )
+        });
+        assert_eq!(got.0, Some((Element::F16, halves)));
+        assert_eq!(got.1, [true; 4]);
+        let unsupported = |name: &str, dtype: &str| TensorFault::UnsupportedDtype {
+            name: name.into(),
+            dtype: dtype.into(),
+        };
+        assert_eq!(
+            got.2,
+            [
+                unsupported("w", "F32"),
+                unsupported("i", "I64"),
+                TensorFault::WrongShape {
+                    name: "h".into(),
+                    expected: vec![4],
+                    found: vec![3],
+                },
+                missing(&["x"], &[1]),
+            ]
+        );
+    }
+
+    #[test]
+    fn read_stored_gives_gguf_blocks_raw_and_plain_floats_by_their_float_type() {
+        use crate::gguf::{GgmlType, GgufFile, Writer as GgufWriter};
+        // One Q8_0 block: an f16 scale of 0.5, then 32 signed bytes.
+        let mut block = f16::from_f32(0.5).to_le_bytes().to_vec();
+        block.extend((0..32).map(|i| (i as i8 - 16) as u8));
+        let mut writer = GgufWriter::new();
+        writer
+            .add_raw("q", &[1, 32], GgmlType::Q8_0, &block)
+            .unwrap()
+            .add_f32("f", &[2], &[3.0, 4.0])
+            .unwrap();
+        let mut loader = Loader::gguf(GgufFile::from_bytes(writer.to_bytes()).unwrap());
+        let blocks = |e| matches!(e, Element::Ggml(GgmlType::Q8_0));
+        let q = loader.read_stored("q", &[1, 32], blocks).unwrap();
+        assert_eq!(q.element, Element::Ggml(GgmlType::Q8_0));
+        assert_eq!(q.bytes, block);
+        let f = loader
+            .read_stored("f", &[2], |e| e == Element::F32)
+            .unwrap();
+        assert_eq!(f.bytes, f32_bytes(&[3.0, 4.0]));
+        assert!(loader.read_stored("f", &[2], blocks).is_none());
+        assert_eq!(
+            faults(loader, Strictness::Strict),
+            [TensorFault::UnsupportedDtype {
+                name: "f".into(),
+                dtype: "F32".into(),
+            }]
         );
     }
 }

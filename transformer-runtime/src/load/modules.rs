@@ -13,17 +13,15 @@
 use super::{Loader, Writer};
 use crate::attention::MultiHeadAttention;
 use crate::embedding::Embedding;
+use crate::format::WeightFormat;
 use crate::matmul::Linear;
 use crate::norm::{LayerNorm, RmsNorm};
 
-impl<const IN: usize, const OUT: usize> Linear<IN, OUT> {
-    /// Reads `{prefix}weight` (`[OUT][IN]`) and, if the layer has one, `{prefix}bias` (`[OUT]`).
+impl<const IN: usize, const OUT: usize, W: WeightFormat> Linear<IN, OUT, W> {
+    /// Reads `{prefix}weight` (`[OUT][IN]`, into the layer's weight format) and, if the layer
+    /// has one, `{prefix}bias` (`[OUT]`).
     pub fn load(&mut self, loader: &mut Loader<'_>, prefix: &str) {
-        loader.read(
-            &format!("{prefix}weight"),
-            &[OUT, IN],
-            self.weight.as_flattened_mut(),
-        );
+        W::load(&mut self.weight, loader, &format!("{prefix}weight"));
         if let Some(bias) = self.bias.as_deref_mut() {
             loader.read(&format!("{prefix}bias"), &[OUT], bias);
         }
@@ -31,11 +29,7 @@ impl<const IN: usize, const OUT: usize> Linear<IN, OUT> {
 
     /// Writes the tensors [`Self::load`] reads.
     pub fn save(&self, writer: &mut Writer, prefix: &str) {
-        writer.add(
-            &format!("{prefix}weight"),
-            &[OUT, IN],
-            self.weight.as_flattened(),
-        );
+        W::save(&self.weight, writer, &format!("{prefix}weight"));
         if let Some(bias) = self.bias.as_deref() {
             writer.add(&format!("{prefix}bias"), &[OUT], bias);
         }

@@ -1,6 +1,7 @@
 //! Where a loader's tensor bytes come from: a whole file already in memory, or a file on disk
 //! read a chunk at a time, so that no buffer the size of a tensor is ever allocated.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -78,6 +79,35 @@ impl Source<'_> {
                     path: path.clone(),
                     source: io::Error::new(e.kind(), format!("reading tensor \"{name}\": {e}")),
                 })
+            }
+        }
+    }
+}
+
+impl<'data> Source<'data> {
+    /// The `len` bytes of tensor `name` from byte `offset` of the file on, as stored: borrowed
+    /// from memory, or read from disk in one piece (the `Io` error names the file and the
+    /// tensor). The header check put them inside the file.
+    pub(super) fn bytes(
+        &self,
+        name: &str,
+        offset: u64,
+        len: usize,
+    ) -> Result<Cow<'data, [u8]>, LoadError> {
+        match self {
+            Self::Bytes(bytes) => {
+                let data = usize::try_from(offset)
+                    .ok()
+                    .and_then(|at| bytes.get(at..)?.get(..len));
+                Ok(Cow::Borrowed(data.unwrap_or_default()))
+            }
+            Self::File { file, path, .. } => {
+                let mut buffer = vec![0; len];
+                read_at(file, &mut buffer, offset).map_err(|e| LoadError::Io {
+                    path: path.clone(),
+                    source: io::Error::new(e.kind(), format!("reading tensor \"{name}\": {e}")),
+                })?;
+                Ok(Cow::Owned(buffer))
             }
         }
     }
