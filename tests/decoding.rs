@@ -203,3 +203,151 @@ fn a_full_cache_bad_ids_and_bad_capacities_are_errors() {
         })
     ));
 }
+
+transformer! {
+    /// A decoder attending to an encoder memory, as a translation or speech model's decoder
+    /// does, with a head: its cache holds the memory's keys and values too.
+    Listener < kind: decoder, cross_attention: true, vocab: 24, d_model: 12, heads: 3,
+               layers: 2, d_ff: 20, max_len: 16, norm: pre, final_norm: true,
+               positional: learned, lm_head: separate >
+}
+
+fn listener(seed: u64) -> Listener {
+    let rng = &mut Rng::new(seed);
+    let mut m = Listener::init(seed);
+    for layer in m.layers.iter_mut() {
+        layer.attn.randomize(rng);
+        layer.cross_attn.randomize(rng);
+        layer.ffn.randomize(rng);
+        layer.norm1.randomize(rng);
+        layer.norm2.randomize(rng);
+        layer.norm3.randomize(rng);
+    }
+    m.norm.randomize(rng);
+    m.token_embedding.randomize(rng);
+    m.positions.randomize(rng);
+    m.lm_head.randomize(rng);
+    m
+}
+
+fn memory(seed: u64, len: usize) -> Vec<[f32; 12]> {
+    let rng = &mut Rng::new(seed);
+    (0..len)
+        .map(|_| std::array::from_fn(|_| rng.symmetric(1.0)))
+        .collect()
+}
+
+#[test]
+fn a_cross_attending_decoder_generates_against_a_memory_remembered_once() {
+    let model = listener(6);
+    let ids: Vec<u32> = IDS.iter().map(|id| id % 24).collect();
+    let mut cache = Listener::cache(Listener::MAX_LEN).unwrap();
+    for (seed, m) in [(7, 5), (8, 16), (9, 1)] {
+        let memory = memory(seed, m);
+        let hidden = model
+            .decode_tokens_with(
+                transformer::runtime::Tokens::new(&ids),
+                &memory,
+                &transformer::runtime::Options::new(),
+            )
+            .unwrap();
+        let want: Vec<Vec<f32>> = hidden
+            .iter()
+            .map(|row| model.logits(row).to_vec())
+            .collect();
+        // A new memory forgets the tokens of the last one.
+        model.remember(&mut cache, &memory).unwrap();
+        assert_eq!((cache.len(), cache.memory_len()), (0, Some(m)));
+        let mut got = vec![model.prefill(&mut cache, &ids[..3]).unwrap().to_vec()];
+        for &id in &ids[3..] {
+            got.push(model.step(&mut cache, id).unwrap().to_vec());
+        }
+        for (i, row) in got.iter().enumerate() {
+            let diff = max_difference(row, &want[2 + i]);
+            assert!(
+                diff < 1e-4,
+                "memory of {m}, position {}: logits differ by {diff}",
+                2 + i
+            );
+        }
+        // Cleared, the cache keeps its memory: the same answer again.
+        cache.clear();
+        let again = model.prefill(&mut cache, &ids).unwrap();
+        assert!(max_difference(&again[..], &want[ids.len() - 1]) < 1e-4);
+    }
+}
+
+#[test]
+fn a_cross_attending_decoder_needs_a_memory_of_one_to_max_len_tokens() {
+    let model = listener(10);
+    let mut cache = Listener::cache(8).unwrap();
+    assert_eq!(cache.memory_len(), None);
+    let no_memory = model.prefill(&mut cache, &[1, 2]).unwrap_err();
+    assert_eq!(no_memory, ForwardError::NothingRemembered);
+    assert!(
+        no_memory
+            .to_string()
+            .contains("`remember(&mut cache, &memory)`"),
+        "{no_memory}"
+    );
+    assert_eq!(
+        model.remember(&mut cache, &[]).unwrap_err(),
+        ForwardError::Empty { input: "memory" }
+    );
+    assert!(matches!(
+        model.remember(&mut cache, &memory(1, 17)),
+        Err(ForwardError::TooLong {
+            input: "memory",
+            len: 17,
+            max_len: 16
+        })
+    ));
+    assert_eq!(cache.memory_len(), None);
+    model.remember(&mut cache, &memory(1, 4)).unwrap();
+    model.prefill(&mut cache, &[1, 2]).unwrap();
+}
+
+transformer! {
+    /// Whisper's shape with a head: audio features into the encoder, token ids into a
+    /// decoder that predicts the next one, its head tied to the decoder's token table.
+    Speaker < kind: encoder_decoder, d_model: 12, heads: 2, encoder_layers: 1,
+              decoder_layers: 2, d_ff: 16, max_len: 16, norm: pre,
+              encoder: { positional: sinusoidal },
+              decoder: { vocab: 24, positional: learned }, lm_head: tied >
+}
+
+#[test]
+fn an_encoder_decoder_generates_from_what_it_encoded() {
+    let rng = &mut Rng::new(11);
+    let mut model = Speaker::init(11);
+    for layer in model.decoder_layers.iter_mut() {
+        layer.norm1.randomize(rng);
+        layer.norm2.randomize(rng);
+        layer.norm3.randomize(rng);
+        layer.attn.randomize(rng);
+        layer.cross_attn.randomize(rng);
+    }
+    model.decoder_token_embedding.randomize(rng);
+    model.decoder_positions.randomize(rng);
+    let audio: [[f32; 12]; 7] = std::array::from_fn(|t| memory(20 + t as u64, 1)[0]);
+    let memory = model.encode(&audio);
+    let ids: Vec<u32> = IDS.iter().map(|id| id % 24).collect();
+    let hidden = model
+        .decode_tokens_with(
+            transformer::runtime::Tokens::new(&ids),
+            &memory[..],
+            &transformer::runtime::Options::new(),
+        )
+        .unwrap();
+    let mut cache = Speaker::cache(12).unwrap();
+    assert_eq!(Speaker::KV_BYTES_PER_TOKEN, 2 * 2 * 12 * 4);
+    model.remember(&mut cache, &memory[..]).unwrap();
+    let mut got = vec![model.prefill(&mut cache, &ids[..1]).unwrap()];
+    for &id in &ids[1..] {
+        got.push(model.step(&mut cache, id).unwrap());
+    }
+    for (position, (row, hidden)) in got.iter().zip(hidden.iter()).enumerate() {
+        let diff = max_difference(&row[..], &model.logits(hidden)[..]);
+        assert!(diff < 1e-4, "position {position}: logits differ by {diff}");
+    }
+}

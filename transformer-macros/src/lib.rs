@@ -50,7 +50,7 @@ use proc_macro2::TokenStream;
 /// | `vocab` | integer > 0 (single stack, no cross-attention) | none | token ids in |
 /// | `token_types` | integer > 0 (needs `vocab`) | none | a token-type table |
 /// | `embed_norm` | `true`, `false` (single stack) | `false` | a layer norm on the summed embeddings |
-/// | `lm_head` | `none`, `tied`, `separate` (`decoder` with `vocab`) | `none` | logits over `vocab` after the final norm, from the token embedding (`tied`) or a matrix of its own (`separate`) |
+/// | `lm_head` | `none`, `tied`, `separate` (a decoder with `vocab`: `kind: decoder`, or an `encoder_decoder`'s) | `none` | logits over `vocab` after the final norm, from the token embedding (`tied`) or a matrix of its own (`separate`) |
 /// | `weights` | `pytorch`, `bert`, `llama`, `gpt2` (`bert`: post-norm encoder; `llama`, `gpt2`: their decoders) | `pytorch` | tensor names for safetensors |
 /// | `encoder`, `decoder` | `{ key: value, … }` (`encoder_decoder` only) | none | settings of one stack of an `encoder_decoder`: `positional`, `vocab`, `token_types`, `embed_norm` |
 #[proc_macro]

@@ -316,7 +316,7 @@ fn build(spec: &Spec, options: Options, read: &Read, assumed: &Assumed) -> Optio
                 norm: assumed.norm,
                 norm_kind,
                 final_norm: assumed.final_norm,
-                lm_head: if role == Role::Decoder && assumed.kind == Kind::Decoder {
+                lm_head: if role == Role::Decoder {
                     read.lm_head.or(LmHead::None)?
                 } else {
                     LmHead::None
@@ -764,20 +764,26 @@ fn check_lm_head(kind: Kind, read: &Read, errors: &mut Vec<syn::Error>) {
     if head == LmHead::None {
         return;
     }
-    let error = if kind != Kind::Decoder {
+    // An `encoder_decoder`'s decoder may take its `vocab` from its own group.
+    let decoder_vocab = read.decoder.as_ref().map(|group| &group.vocab);
+    let error = if kind == Kind::Encoder {
+        "`lm_head` applies only to a decoder, which predicts the next token; this model is `kind: encoder`\n\
+         help: remove `lm_head`, or set `kind: decoder` or `kind: encoder_decoder`"
+            .to_owned()
+    } else if [Some(&read.vocab), decoder_vocab]
+        .into_iter()
+        .flatten()
+        .all(|vocab| matches!(vocab, Got::Absent))
+    {
+        let add = if kind == Kind::EncoderDecoder {
+            "add `vocab` to the decoder's settings, e.g. `decoder: { vocab: 32000 }`"
+        } else {
+            "add `vocab`, e.g. `vocab: 32000`"
+        };
         format!(
-            "`lm_head` applies only to `kind: decoder`, which predicts the next token; this model is `kind: {}`\n\
-             help: remove `lm_head`, or set `kind: decoder`",
-            kind_name(kind)
+            "`lm_head` needs `vocab`: its logits are over the decoder's token vocabulary\n\
+             help: {add}, or remove `lm_head`"
         )
-    } else if matches!(read.vocab, Got::Absent) {
-        "`lm_head` needs `vocab`: its logits are over the token vocabulary\n\
-         help: add `vocab`, e.g. `vocab: 32000`, or remove `lm_head`"
-            .to_owned()
-    } else if read.cross_attention.value() == Some(true) {
-        "`lm_head` on a decoder with `cross_attention` is not supported yet: generating would need the encoder memory's keys and values cached too\n\
-         help: remove `lm_head`, or `cross_attention`"
-            .to_owned()
     } else {
         return;
     };

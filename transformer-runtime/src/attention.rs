@@ -397,6 +397,44 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
         self.add_output(xt, n, &scratch.context_t);
     }
 
+    /// Projects the keys and values of the encoder `memory` (`[m][D]` rows) into `cache`: what
+    /// this cross-attention sublayer attends to at every step of a decoder that generates,
+    /// computed once per memory instead of once per step.
+    pub(crate) fn remember(
+        &self,
+        memory: &[[f32; D]],
+        cache: &mut KvLayer,
+        scratch: &mut AttentionScratch,
+    ) {
+        let m = memory.len();
+        transpose(&mut scratch.memory_t, memory.as_flattened(), m, D);
+        let into = (&mut cache.memory_kt, &mut cache.memory_vt);
+        self.project_keys_values(&scratch.memory_t, m, into);
+        cache.memory_ld = m.next_multiple_of(TOKEN_PAD);
+        cache.memory_len = m;
+    }
+
+    /// `xᵀ += attention(input, memory)ᵀ` for `n` new tokens held transposed, as
+    /// [`Self::add_transposed`] does for cross-attention, with the keys and values of the
+    /// memory that [`Self::remember`] put in `cache`: only the queries are projected. The
+    /// cross-attention step of a decoder that generates.
+    pub(crate) fn add_remembered_transposed(
+        &self,
+        xt: &mut [f32],
+        n: usize,
+        input: Option<&[f32]>,
+        cache: &KvLayer,
+        scratch: &mut AttentionScratch,
+    ) {
+        if n == 0 {
+            return;
+        }
+        self.project_queries(input.unwrap_or(&*xt), n, scratch);
+        let keys = (&cache.memory_kt[..], &cache.memory_vt[..], cache.memory_ld);
+        Self::attend(n, keys, cache.memory_len, &Attend::default(), scratch);
+        self.add_output(xt, n, &scratch.context_t);
+    }
+
     /// The heads' outputs, transposed, into `scratch.context_t` (`[D][n_pad]`), for the `n`
     /// queries' tokens `xt` (`[D][n_pad]`) attending to `memory` (rows; `None`: to `xt`).
     fn context(
@@ -431,6 +469,7 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
         start: usize,
         scratch: &mut AttentionScratch,
     ) {
+        self.project_queries(xt, n, scratch);
         let m = memory.map_or(n, <[_]>::len);
         let (n_pad, m_pad) = (n.next_multiple_of(TOKEN_PAD), m.next_multiple_of(TOKEN_PAD));
         let memory_t = match memory {
@@ -440,20 +479,38 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
             }
             None => xt,
         };
+        self.project_keys_values(memory_t, m, (&mut scratch.kt, &mut scratch.vt));
+        if let (Some(rope), None) = (self.rope, memory) {
+            scratch.angles.update(rope, DH, start, n);
+            rope.rotate_transposed(&mut scratch.qt[..D * n_pad], n_pad, &scratch.angles);
+            rope.rotate_transposed(&mut scratch.kt[..KVD * m_pad], m_pad, &scratch.angles);
+        }
+    }
+
+    /// `Kᵀ` and `Vᵀ` (`[KVD][m_pad]` each) into `kt` and `vt`, grown to fit, for the `m`
+    /// tokens `memory_t` (`[D][m_pad]`), `m_pad` being `m` rounded up to [`TOKEN_PAD`].
+    fn project_keys_values(
+        &self,
+        memory_t: &[f32],
+        m: usize,
+        (kt, vt): (&mut Vec<f32>, &mut Vec<f32>),
+    ) {
+        let m_pad = m.next_multiple_of(TOKEN_PAD);
+        let kt = grown(kt, KVD * m_pad);
+        self.w_k
+            .forward_transposed(kt, m_pad, memory_t, m_pad, m, None);
+        let vt = grown(vt, KVD * m_pad);
+        self.w_v
+            .forward_transposed(vt, m_pad, memory_t, m_pad, m, None);
+    }
+
+    /// `(Q/√DH)ᵀ` into `scratch.qt` (`[D][n_pad]`) for the `n` queries' tokens `xt`
+    /// (`[D][n_pad]`).
+    fn project_queries(&self, xt: &[f32], n: usize, scratch: &mut AttentionScratch) {
+        let n_pad = n.next_multiple_of(TOKEN_PAD);
         let qt = grown(&mut scratch.qt, D * n_pad);
         self.w_q.forward_transposed(qt, n_pad, xt, n_pad, n, None);
         for_each_vectorised(qt, Scale(1.0 / (DH as f32).sqrt()));
-        let kt = grown(&mut scratch.kt, KVD * m_pad);
-        self.w_k
-            .forward_transposed(kt, m_pad, memory_t, m_pad, m, None);
-        let vt = grown(&mut scratch.vt, KVD * m_pad);
-        self.w_v
-            .forward_transposed(vt, m_pad, memory_t, m_pad, m, None);
-        if let (Some(rope), None) = (self.rope, memory) {
-            scratch.angles.update(rope, DH, start, n);
-            rope.rotate_transposed(qt, n_pad, &scratch.angles);
-            rope.rotate_transposed(kt, m_pad, &scratch.angles);
-        }
     }
 
     /// The heads of the `n` queries in `scratch.qt` attending to `m` keys and values, given

@@ -19,6 +19,8 @@ pub struct KvCache<const LAYERS: usize, const KVD: usize, const D: usize, const 
     layers: Vec<KvLayer>,
     len: usize,
     capacity: usize,
+    /// Tokens of the encoder memory the layers' cross-attention attends to, once given.
+    memory_len: Option<usize>,
     scratch: Scratch<D, FF>,
 }
 
@@ -31,6 +33,15 @@ pub struct KvLayer {
     pub(crate) vt: Vec<f32>,
     /// Row stride: the capacity rounded up to [`TOKEN_PAD`].
     pub(crate) ld: usize,
+    /// A cross-attention sublayer's keys and values of the encoder memory, transposed
+    /// likewise (`[KVD][memory_ld]` each): projected once per memory, read by every step.
+    /// Empty in a decoder without cross-attention.
+    pub(crate) memory_kt: Vec<f32>,
+    pub(crate) memory_vt: Vec<f32>,
+    /// Their row stride: the memory's length rounded up to [`TOKEN_PAD`].
+    pub(crate) memory_ld: usize,
+    /// Tokens of the memory.
+    pub(crate) memory_len: usize,
 }
 
 impl KvLayer {
@@ -72,11 +83,16 @@ impl<const LAYERS: usize, const KVD: usize, const D: usize, const FF: usize>
             kt: vec![0.0; KVD * ld],
             vt: vec![0.0; KVD * ld],
             ld,
+            memory_kt: Vec::new(),
+            memory_vt: Vec::new(),
+            memory_ld: 0,
+            memory_len: 0,
         };
         Self {
             layers: vec![layer; LAYERS],
             len: 0,
             capacity,
+            memory_len: None,
             scratch: Scratch::default(),
         }
     }
@@ -101,7 +117,14 @@ impl<const LAYERS: usize, const KVD: usize, const D: usize, const FF: usize>
         Self::BYTES_PER_TOKEN * self.capacity
     }
 
-    /// Forgets every token: the next `prefill` starts a new sequence.
+    /// Tokens of the encoder memory a cross-attending decoder's steps attend to, once
+    /// `M::remember` has given it one; `None` before.
+    pub fn memory_len(&self) -> Option<usize> {
+        self.memory_len
+    }
+
+    /// Forgets every token: the next `prefill` starts a new sequence. A remembered memory
+    /// stays: the new sequence attends to it too (another answer to the same source).
     pub fn clear(&mut self) {
         self.len = 0;
     }
@@ -128,6 +151,29 @@ impl<const LAYERS: usize, const KVD: usize, const D: usize, const FF: usize>
                 adding,
             })
         }
+    }
+
+    /// `Ok` if a cross-attending decoder's steps have a memory to attend to, else
+    /// [`ForwardError::NothingRemembered`].
+    ///
+    /// # Errors
+    ///
+    /// [`ForwardError::NothingRemembered`] before the first `M::remember`.
+    #[doc(hidden)]
+    pub fn check_memory(&self) -> Result<(), ForwardError> {
+        self.memory_len
+            .map(drop)
+            .ok_or(ForwardError::NothingRemembered)
+    }
+
+    /// The layers and the working memory, for projecting the keys and values of a new
+    /// encoder memory of `len` tokens into every layer: the tokens held are forgotten, as
+    /// they attended to the old memory.
+    #[doc(hidden)]
+    pub fn remember_parts(&mut self, len: usize) -> (&mut [KvLayer], &mut Scratch<D, FF>) {
+        self.len = 0;
+        self.memory_len = Some(len);
+        (&mut self.layers, &mut self.scratch)
     }
 
     /// Layer `i`'s keys and values, the working memory and the position of the first new
@@ -173,6 +219,20 @@ mod tests {
         assert_eq!(cache.len(), 1);
         cache.clear();
         assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn a_new_memory_forgets_the_tokens_and_clearing_keeps_the_memory() {
+        let mut cache = KvCache::<2, 4, 8, 16>::new(5);
+        assert_eq!(cache.check_memory(), Err(ForwardError::NothingRemembered));
+        cache.advance(2);
+        let (layers, _) = cache.remember_parts(7);
+        assert_eq!(layers.len(), 2);
+        assert_eq!((cache.len(), cache.memory_len()), (0, Some(7)));
+        assert_eq!(cache.check_memory(), Ok(()));
+        cache.advance(3);
+        cache.clear();
+        assert_eq!((cache.len(), cache.memory_len()), (0, Some(7)));
     }
 
     #[test]

@@ -54,6 +54,9 @@ pub enum ForwardError {
         /// Tokens the call adds.
         adding: usize,
     },
+    /// A decoder that attends to an encoder memory was asked to `prefill` or `step` before
+    /// `remember` gave its cache one.
+    NothingRemembered,
 }
 
 impl fmt::Display for ForwardError {
@@ -103,6 +106,11 @@ impl fmt::Display for ForwardError {
                 f,
                 "the key/value cache is full: it holds {len} of {capacity} tokens and {adding} more do not fit; \
                  make a larger cache with `cache(capacity)` (up to `MAX_LEN`), or `truncate` or `clear` it"
+            ),
+            Self::NothingRemembered => write!(
+                f,
+                "the key/value cache has no encoder memory to attend to; \
+                 give it one with `remember(&mut cache, &memory)` before `prefill`"
             ),
         }
     }

@@ -132,6 +132,33 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
         attention.add_cached_transposed(tokens, n, input, cache, start, &mut self.attention);
     }
 
+    /// `x ← x + attn(norm(x), memory)` on a generating decoder's new tokens: the
+    /// cross-attention sublayer, attending to the encoder memory whose keys and values
+    /// `cache` holds (see [`Self::remember`]).
+    #[doc(hidden)]
+    pub fn add_cached_cross_attention<const H: usize, const DH: usize, const KVD: usize>(
+        &mut self,
+        attention: &MultiHeadAttention<D, H, DH, KVD>,
+        pre_norm: Option<&dyn Norm<D>>,
+        cache: &KvLayer,
+    ) {
+        let (n, tokens) = (self.n, self.tokens.as_mut_slice());
+        let input = normalised(&mut self.normed, tokens, n, pre_norm);
+        attention.add_remembered_transposed(tokens, n, input, cache, &mut self.attention);
+    }
+
+    /// Projects the keys and values of the encoder `memory` (`[m][D]`) for `attention`, a
+    /// cross-attention sublayer, into `cache`: once per memory, for every step after.
+    #[doc(hidden)]
+    pub fn remember<const H: usize, const DH: usize, const KVD: usize>(
+        &mut self,
+        attention: &MultiHeadAttention<D, H, DH, KVD>,
+        memory: &[[f32; D]],
+        cache: &mut KvLayer,
+    ) {
+        attention.remember(memory, cache, &mut self.attention);
+    }
+
     /// `x ← x + attn(norm(x), memory)` on the tokens taken in: a cross-attention sublayer,
     /// whose keys and values are the encoder's `memory` (`[m][D]`), with its residual
     /// connection; `memory_mask` says which rows of `memory` each token may attend to.

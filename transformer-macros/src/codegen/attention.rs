@@ -175,10 +175,15 @@ pub fn step(attention: &Attention, pre_norm: &TokenStream) -> TokenStream {
 }
 
 /// The forward step of a decoder that generates, on its new tokens: self-attention through
-/// the layer's key/value `cache`, whose first `start` tokens came before them.
+/// the layer's key/value `cache`, whose first `start` tokens came before them;
+/// cross-attention to the memory whose keys and values the cache holds.
 pub fn cached_step(attention: &Attention, pre_norm: &TokenStream) -> TokenStream {
     let field = field(attention);
-    quote!(scratch.add_cached_self_attention(&self.#field, #pre_norm, cache, start);)
+    if attention.memory {
+        quote!(scratch.add_cached_cross_attention(&self.#field, #pre_norm, cache);)
+    } else {
+        quote!(scratch.add_cached_self_attention(&self.#field, #pre_norm, cache, start);)
+    }
 }
 
 /// The step in the layer's formula, `{}` standing for its input: `attn({})`.

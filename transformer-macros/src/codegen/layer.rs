@@ -294,10 +294,30 @@ fn forward(names: &Names, stack: &Stack, steps: &[Step<'_>]) -> TokenStream {
     };
     let forward_cached = (stack.lm_head != LmHead::None).then(|| {
         let body = body(true);
+        let remember = stack.cross().then(|| {
+            quote! {
+                /// Projects the keys and values of the encoder `memory` (`[m][D_MODEL]`) for
+                /// the cross-attention into `cache`, where every step after reads them.
+                fn remember(
+                    &self,
+                    cache: &mut #rt::KvLayer,
+                    memory: &[[f32; #m::D_MODEL]],
+                    scratch: &mut #scratch,
+                ) {
+                    scratch.remember(&self.cross_attn, memory, cache);
+                }
+            }
+        });
+        let cross_doc = stack.cross().then(|| {
+            quote! {
+                /// Cross-attention reads the memory's keys and values from `cache` too.
+            }
+        });
         quote! {
             /// [`Self::forward`] on the new tokens of a sequence that `scratch` holds
             /// transposed, at positions `start..`: self-attention reads the keys and values
             /// of the `start` tokens before them from `cache` and appends theirs.
+            #cross_doc
             fn forward_cached(
                 &self,
                 cache: &mut #rt::KvLayer,
@@ -306,6 +326,8 @@ fn forward(names: &Names, stack: &Stack, steps: &[Step<'_>]) -> TokenStream {
             ) {
                 #(#body)*
             }
+
+            #remember
         }
     });
     let body = body(false);

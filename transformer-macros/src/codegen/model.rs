@@ -104,7 +104,7 @@ fn stack_parts<'a>(model: &Model, names: &'a Names, stack: &'a Stack, i: usize) 
         inputs: embedding::input_parts(model, names, stack, stack_names),
         positions: embedding::positions_part(model, names, stack, stack_names),
         final_norm,
-        head: decoding::head_part(names, stack),
+        head: decoding::head_part(names, stack, stack_names),
     }
 }
 
@@ -152,12 +152,8 @@ pub fn model(model: &Model, names: &Names) -> TokenStream {
     );
     let (alias, invariant) = (attention::alias(model, names), attention::invariant(names));
     let cache_alias = decoding::cache_alias(model, names);
-    let decoding = decoding::methods(
-        model,
-        names,
-        &names.stacks[0],
-        stacks[0].final_norm.as_ref(),
-    );
+    let final_norms: Vec<_> = stacks.iter().map(|s| s.final_norm.as_ref()).collect();
+    let decoding = decoding::methods(model, names, &final_norms);
 
     let consts = consts(model, names, &stacks);
     let constructors = constructors(names, &stacks);

@@ -142,3 +142,14 @@ fn stacks_with_their_own_inputs() {
                      decoder: { vocab: 20, positional: learned, embed_norm: true } >
     }));
 }
+
+#[test]
+fn encoder_decoder_that_generates() {
+    insta::assert_snapshot!(pretty(quote! {
+        /// Whisper's shape with a head of its own: the decoder predicts the next token.
+        pub Transcriber < kind: encoder_decoder, d_model: 8, heads: 2, encoder_layers: 1,
+                          decoder_layers: 2, d_ff: 16, max_len: 6, norm: pre,
+                          encoder: { positional: sinusoidal },
+                          decoder: { vocab: 20, positional: learned }, lm_head: separate >
+    }));
+}

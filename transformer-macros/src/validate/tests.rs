@@ -329,11 +329,7 @@ fn a_language_model_head_needs_a_decoder_reading_token_ids() {
         ),
         (
             quote! { M < vocab: 10, d_model: 8, heads: 2, layers: 1, lm_head: tied > },
-            "`lm_head` applies only to `kind: decoder`, which predicts the next token; this model is `kind: encoder`",
-        ),
-        (
-            quote! { M < kind: decoder, cross_attention: true, vocab: 10, d_model: 8, heads: 2, layers: 1, lm_head: separate > },
-            "`lm_head` on a decoder with `cross_attention` is not supported yet",
+            "`lm_head` applies only to a decoder, which predicts the next token; this model is `kind: encoder`",
         ),
         (
             quote! { M < kind: decoder, vocab: 10, d_model: 8, heads: 2, layers: 1, lm_head: shared > },
