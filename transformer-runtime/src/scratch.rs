@@ -44,7 +44,7 @@ impl<const D: usize, const FF: usize> Scratch<D, FF> {
     pub fn with_capacity(rows: usize, memory_rows: usize) -> Self {
         // The product kernels' own buffers live with the threads that run them.
         let widest = D.max(FF);
-        crate::threads::on_every_thread(&|| crate::gemm::reserve(widest, rows.max(memory_rows)));
+        crate::gemm::reserve(widest, rows.max(memory_rows));
         let ld = rows.next_multiple_of(TOKEN_PAD);
         Self {
             attention: AttentionScratch::transposed_only(rows, rows.max(memory_rows), D),

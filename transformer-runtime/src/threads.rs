@@ -82,9 +82,11 @@ fn for_each_mut<T: Send>(items: &mut [T], f: &(impl Fn(usize, &mut T) + Sync)) {
 
 /// Calls `f` once on each thread that kernels may use (the caller and up to [`get`] − 1
 /// workers, started if need be), and returns when all are done: for thread-local state
-/// every part of a later job may need.
-pub(crate) fn on_every_thread(f: &(impl Fn() + Sync)) {
-    pool::run(get(), &|_| f());
+/// every part of a later job may need. `false` if the workers' calls ran on the caller's
+/// thread instead (the pool was busy with another caller's job, or a worker could not be
+/// started).
+pub(crate) fn on_every_thread(f: &(impl Fn() + Sync)) -> bool {
+    pool::run(get(), &|_| f())
 }
 
 /// Calls `f` on consecutive pieces of `items`, split between up to [`get`] threads when
@@ -407,12 +409,14 @@ mod pool {
     /// Runs `job(0)`, …, `job(parts − 1)`, part 0 on this thread and the others on workers
     /// (parts past the last worker, or whose worker could not be spawned, run here too), and
     /// returns when all are done. A panic in any part is raised here, after all are done.
-    pub fn run(parts: usize, job: &(dyn Fn(usize) + Sync)) {
+    /// Returns whether every part after the first ran on a worker of its own.
+    pub fn run(parts: usize, job: &(dyn Fn(usize) + Sync)) -> bool {
         let helpers = parts.saturating_sub(1).min(MAX_WORKERS);
         if helpers == 0 || BUSY.swap(true, Ordering::Acquire) {
             (0..parts).for_each(job);
-            return;
+            return parts <= 1;
         }
+        let mut on_workers = helpers + 1 == parts;
         // From here on, however this function is left, `joined` waits for every worker it
         // counts before the job (borrowed from the caller's frame) can go away.
         let mut joined = Joined { helpers: 0 };
@@ -435,7 +439,10 @@ mod pool {
                     }
                 }
                 // No thread for this part: run it here.
-                None => job(part),
+                None => {
+                    on_workers = false;
+                    job(part);
+                }
             }
         }
         job(0);
@@ -451,6 +458,7 @@ mod pool {
         if panicked {
             panic!("a part of a parallel step panicked on a worker thread");
         }
+        on_workers
     }
 }
 
@@ -587,20 +595,27 @@ mod tests {
                 assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
             }
         }
-        // A part that splits again finds the pool busy and runs its own parts in line.
-        let total = AtomicUsize::new(0);
-        pool::run(2, &|_| {
-            pool::run(3, &|j| {
+        // A part that splits again finds the pool busy and runs its own parts in line, and
+        // says so.
+        let (total, in_line) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let on_workers = pool::run(2, &|_| {
+            let on_workers = pool::run(3, &|j| {
                 total.fetch_add(j + 1, Ordering::Relaxed);
-            })
+            });
+            in_line.fetch_add(usize::from(!on_workers), Ordering::Relaxed);
         });
         assert_eq!(total.load(Ordering::Relaxed), 2 * (1 + 2 + 3));
-        // More parts than there can be workers: every part still runs, once.
+        // (Unless another test held the pool, and the outer split ran in line too.)
+        if on_workers {
+            assert_eq!(in_line.load(Ordering::Relaxed), 2);
+        }
+        // More parts than there can be workers: every part still runs, once, some in line.
         let parts = pool::MAX_WORKERS + 10;
         let hits: Vec<AtomicUsize> = (0..parts).map(|_| AtomicUsize::new(0)).collect();
-        pool::run(parts, &|i| {
+        let on_workers = pool::run(parts, &|i| {
             hits[i].fetch_add(1, Ordering::Relaxed);
         });
+        assert!(!on_workers);
         assert!(hits.iter().all(|h| h.load(Ordering::Relaxed) == 1));
     }
 
