@@ -1,17 +1,23 @@
-//! Scaled dot-product attention, for one head and for several.
+//! Scaled dot-product attention, for one head and for several: the mask as kernels take it,
+//! multi-head attention's projections, cache steps and output here, the heads' core (scores,
+//! softmax, weighted values) in `heads.rs`.
 //!
 //! Row-vector convention throughout: token `t` is row `t`; `Q = X W_Qᵀ`, with `W_Q` stored
 //! `[out][in]` as PyTorch stores it.
 
 use crate::cache::KvLayer;
-use crate::fastmath::{MulAdd, Scale, Vectorise, exp_with, for_each_vectorised, vectorised};
+use crate::fastmath::{Scale, for_each_vectorised};
 #[cfg(test)]
 use crate::gemm::untranspose;
-use crate::gemm::{Dims, Layout, TOKEN_PAD, Weights, product, transpose};
+use crate::gemm::{TOKEN_PAD, transpose};
 use crate::heap::grown;
 use crate::matmul::{Linear, dot};
 use crate::rope::{Angles, Rope};
 use crate::softmax::softmax;
+
+mod heads;
+
+use heads::HeadScratch;
 
 /// Which keys each query may attend to, as the kernels take it: the public [`Mask`],
 /// [`MemoryMask`] and [`Padding`] of a run combined. The default lets every query see every
@@ -130,18 +136,6 @@ pub struct AttentionScratch {
     /// One per thread computing heads.
     heads: Vec<HeadScratch>,
 }
-
-/// What one thread needs to compute a head.
-#[derive(Clone, Debug, Default)]
-struct HeadScratch {
-    /// `Sᵀ`, `[m_pad][n_pad]`; rows past `m` stay zero.
-    scores: Vec<f32>,
-    column_max: Vec<f32>,
-    column_sum: Vec<f32>,
-}
-
-/// Heads are computed in parallel only when each thread gets this many multiply-adds.
-const MIN_WORK_PER_THREAD: usize = 1 << 15;
 
 impl AttentionScratch {
     /// Memory for `queries` query rows and `keys` key rows of width `d_model`, for tokens
@@ -511,201 +505,6 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
         let qt = grown(&mut scratch.qt, D * n_pad);
         self.w_q.forward_transposed(qt, n_pad, xt, n_pad, n, None);
         for_each_vectorised(qt, Scale(1.0 / (DH as f32).sqrt()));
-    }
-
-    /// The heads of the `n` queries in `scratch.qt` attending to `m` keys and values, given
-    /// transposed as `(Kᵀ, Vᵀ, ld)` (`[KVD][ld]` each, `ld ≥ m` rounded up to
-    /// [`TOKEN_PAD`]), into `scratch.context_t`.
-    ///
-    /// Heads run in parallel, claimed one at a time by threads with a scratch each, head `h`
-    /// writing rows `h·DH..` of the context.
-    fn attend(
-        n: usize,
-        keys: (&[f32], &[f32], usize),
-        m: usize,
-        mask: &Attend<'_>,
-        scratch: &mut AttentionScratch,
-    ) {
-        let n_pad = n.next_multiple_of(TOKEN_PAD);
-        let qt = &scratch.qt[..D * n_pad];
-        let work = 2 * n * m * D;
-        let threads = crate::threads::get()
-            .min(H)
-            .min((work / MIN_WORK_PER_THREAD).max(1));
-        if scratch.heads.len() < threads {
-            scratch.heads.resize_with(threads, HeadScratch::default);
-        }
-        let context_t = grown(&mut scratch.context_t, D * n_pad);
-        crate::threads::for_each_chunk_claimed(
-            &mut scratch.heads[..threads],
-            context_t,
-            DH * n_pad,
-            &|head_scratch, h, out| {
-                let kv = h / Self::GROUP;
-                Self::attend_head((h, kv), qt, keys, (n, m), mask, head_scratch, out);
-            },
-        );
-    }
-
-    /// Query head `h` of `n` queries against key/value head `kv` of `m` keys and values, all
-    /// transposed and projected (`qt`: `[D][n_pad]`, scaled by `1/√DH`; `keys`: `Kᵀ` and
-    /// `Vᵀ`, `[KVD][ld]`), into `out` as `[DH][n_pad]`.
-    ///
-    /// Two products, each reading its operands where they lie: the scores transposed,
-    /// `Sᵀ = K_h (Q_h/√DH)ᵀ` (`[m][n]`: column `i` holds query `i`'s scores; `K_h` is read
-    /// from `Kᵀ` with strides), soft-maxed down each column, then `context_hᵀ = V_hᵀ S`.
-    fn attend_head(
-        (h, kv): (usize, usize),
-        qt: &[f32],
-        (kt, vt, ld): (&[f32], &[f32], usize),
-        (n, m): (usize, usize),
-        mask: &Attend<'_>,
-        scratch: &mut HeadScratch,
-        out: &mut [f32],
-    ) {
-        let (n_pad, m_pad) = (n.next_multiple_of(TOKEN_PAD), m.next_multiple_of(TOKEN_PAD));
-        let scores = grown(&mut scratch.scores, m_pad * n_pad);
-        // The first product writes rows `< m`; the second reads every row: padding keys
-        // must weigh nothing.
-        scores[m * n_pad..].fill(0.0);
-        // K_kv: element (key j, lane d) at kt[(kv·DH + d)·ld + j].
-        let head_k = Weights {
-            data: &kt[kv * DH * ld..][..DH * ld],
-            row: 1,
-            col: ld,
-        };
-        let head_qt = &qt[h * DH * n_pad..][..DH * n_pad];
-        product(
-            &mut scores[..],
-            n_pad,
-            Layout::Columns(None),
-            head_k,
-            None,
-            head_qt,
-            n_pad,
-            Dims { n, k: DH, m },
-        );
-        softmax_columns(
-            &mut scores[..m * n_pad],
-            n_pad,
-            n,
-            mask,
-            &mut scratch.column_max,
-            &mut scratch.column_sum,
-        );
-        // V_kvᵀ is `[DH][ld]`: weights over the first `m_pad` keys, padding included (its
-        // scores are zero, and what it holds is finite).
-        let head_vt = Weights::rows(&vt[kv * DH * ld..][..DH * ld], ld);
-        product(
-            out,
-            n_pad,
-            Layout::Columns(None),
-            head_vt,
-            None,
-            scores,
-            n_pad,
-            Dims { n, k: m_pad, m: DH },
-        );
-        // The softmax's division, on the `DH` context rows rather than the `m` score rows.
-        let inverse_sums = &scratch.column_sum[..n];
-        for row in out.chunks_exact_mut(n_pad).take(DH) {
-            for (v, &inverse) in row[..n].iter_mut().zip(inverse_sums) {
-                *v *= inverse;
-            }
-        }
-    }
-}
-
-/// Softmax down each column of the transposed scores `st` (`[m][ld]`: row `j` is key `j`,
-/// column `i < n` is query `i`), after masking what query `i` may not see, but for the
-/// division: the columns are left as `exp(s − max)` and `sum[i]` holds what column `i` is to
-/// be multiplied by (`1/Σ`, or 0 where a query may see no key), which the caller applies to
-/// the far fewer numbers of the weighted sum. Rows are whole vectors, so every step is a
-/// vectorised pass over a row.
-fn softmax_columns(
-    st: &mut [f32],
-    ld: usize,
-    n: usize,
-    mask: &Attend<'_>,
-    max: &mut Vec<f32>,
-    sum: &mut Vec<f32>,
-) {
-    let m = st.len() / ld;
-    let rows = || (0..m).map(|j| j * ld..j * ld + n);
-    // Query i sits at position i + offset; causal masking hides keys j > i + offset.
-    let offset = m.saturating_sub(n);
-    let valid = mask.valid_keys.map_or(m, |v| v.min(m));
-    let masked = mask.causal || valid < m || mask.keys.is_some() || mask.additive.is_some();
-    for (j, row) in rows().enumerate().take(if masked { m } else { 0 }) {
-        let row = &mut st[row];
-        let padding = mask
-            .keys
-            .is_some_and(|keys| !keys.get(j).copied().unwrap_or(false));
-        if j >= valid || padding {
-            row.fill(f32::NEG_INFINITY);
-            continue;
-        }
-        if mask.causal && j > offset {
-            row[..(j - offset).min(n)].fill(f32::NEG_INFINITY);
-        }
-        if let Some(additive) = mask.additive {
-            for (i, score) in row.iter_mut().enumerate() {
-                *score += additive.get(i * m + j).copied().unwrap_or(0.0);
-            }
-        }
-    }
-    vectorised(ColumnSoftmax {
-        st,
-        ld,
-        n,
-        max: grown(max, n),
-        sum: grown(sum, n),
-    });
-}
-
-/// The softmax of [`softmax_columns`] after masking, as one vectorised loop nest.
-struct ColumnSoftmax<'a> {
-    /// `[m][ld]`, soft-maxed down columns `0..n` (but for the division).
-    st: &'a mut [f32],
-    ld: usize,
-    n: usize,
-    /// `n` numbers of working memory each.
-    max: &'a mut [f32],
-    sum: &'a mut [f32],
-}
-
-impl Vectorise for ColumnSoftmax<'_> {
-    #[inline(always)]
-    fn run<M: MulAdd>(self) {
-        let Self {
-            st,
-            ld,
-            n,
-            max,
-            sum,
-        } = self;
-        max.fill(f32::NEG_INFINITY);
-        for row in st.chunks_exact(ld) {
-            for (m, &s) in max.iter_mut().zip(&row[..n]) {
-                *m = m.max(s);
-            }
-        }
-        // A query that may see no key: shifting by 0 makes its weights exp(-∞) = 0.
-        for m in max.iter_mut() {
-            if *m == f32::NEG_INFINITY {
-                *m = 0.0;
-            }
-        }
-        sum.fill(0.0);
-        for row in st.chunks_exact_mut(ld) {
-            for ((s, &m), total) in row[..n].iter_mut().zip(&*max).zip(sum.iter_mut()) {
-                *s = exp_with::<M>(*s - m);
-                *total += *s;
-            }
-        }
-        for total in sum.iter_mut() {
-            *total = if *total > 0.0 { 1.0 / *total } else { 0.0 };
-        }
     }
 }
 
