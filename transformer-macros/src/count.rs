@@ -4,7 +4,7 @@
 //! the generated `PARAMETERS` const restates the same sum, node by node, from the runtime's
 //! per-layer counts.
 
-use crate::model::{Model, NormKind, NormPlacement, Positional, Sublayer};
+use crate::model::{Model, NormKind, NormPlacement, Sublayer};
 
 /// Learned numbers in `model`, or `None` if the count overflows `u64`... or memory.
 pub fn parameters(model: &Model) -> Option<u64> {
@@ -36,10 +36,7 @@ pub fn parameters(model: &Model) -> Option<u64> {
                 .checked_add(weights)?
                 .checked_add(norms_per_sublayer)?;
         }
-        let positions = match stack.positions {
-            Positional::Learned => (model.max_len as u64).checked_mul(d)?,
-            Positional::None | Positional::Sinusoidal | Positional::Rope => 0,
-        };
+        let positions = stack.positions.parameters(model.max_len as u64, d)?;
         let tables = stack.tokens().map_or(Some(0), |tables| {
             (tables.vocab as u64 + tables.token_types.unwrap_or(0) as u64).checked_mul(d)
         })?;

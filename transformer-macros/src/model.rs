@@ -48,6 +48,17 @@ pub enum Positional {
     Rope,
 }
 
+impl Positional {
+    /// Learned numbers of a stack's positions, `d` wide for up to `max_len` tokens: a table
+    /// if they are learned, none otherwise; `None` if the count overflows.
+    pub fn parameters(self, max_len: u64, d: u64) -> Option<u64> {
+        match self {
+            Self::Learned => max_len.checked_mul(d),
+            Self::None | Self::Sinusoidal | Self::Rope => Some(0),
+        }
+    }
+}
+
 /// Which lanes of a head rotate together under RoPE.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RopePairs {

@@ -12,6 +12,9 @@
 //! `lm_head`); `gpt2` is `GPT2LMHeadModel`'s (`transformer.h.{i}.attn.c_attn`, …), whose
 //! linear layers are `Conv1D`s, stored transposed.
 
+use proc_macro2::TokenStream;
+use quote::quote;
+
 use crate::model::{Kind, Model, Stack, Weights};
 
 /// One dialect's names.
@@ -293,4 +296,15 @@ impl Dialect {
     pub fn layer(&self, i: usize) -> String {
         self.layer.replace("{i}", &i.to_string())
     }
+}
+
+/// The checkpoint dialect as the runtime's `Hyperparameters` name it.
+pub fn hyperparameter(rt: &TokenStream, weights: Weights) -> TokenStream {
+    let variant = match weights {
+        Weights::Pytorch => quote!(Pytorch),
+        Weights::Bert => quote!(Bert),
+        Weights::Llama => quote!(Llama),
+        Weights::Gpt2 => quote!(Gpt2),
+    };
+    quote!(#rt::model::Weights::#variant)
 }

@@ -215,3 +215,14 @@ pub fn embed(names: &Names, stack_names: &StackNames, tables: &TokenTables) -> T
         }
     }
 }
+
+/// The stack's positions as the runtime's `Hyperparameters` name them.
+pub fn hyperparameter(rt: &TokenStream, positional: Positional) -> TokenStream {
+    let variant = match positional {
+        Positional::None => quote!(None),
+        Positional::Sinusoidal => quote!(Sinusoidal),
+        Positional::Learned => quote!(Learned),
+        Positional::Rope => quote!(Rope),
+    };
+    quote!(#rt::model::Positional::#variant)
+}

@@ -14,8 +14,8 @@ use quote::{format_ident, quote};
 use syn::Ident;
 
 use super::feed_forward::activation;
-use super::{Names, Part, StackNames, embedding, norm, rt_link};
-use crate::model::{Activation, Kind, Model, Positional, Stack, Sublayer, Weights};
+use super::{Names, Part, StackNames, dialect, embedding, norm, rt_link};
+use crate::model::{Activation, Kind, Model, Stack, Sublayer};
 
 /// Every entry point of the model, for its `impl`: the features families, then the token
 /// family of each stack that reads token ids.
@@ -591,18 +591,8 @@ fn hyperparameters(model: &Model, names: &Names) -> TokenStream {
         })
         .unwrap_or(Activation::Relu);
     let activation = activation(rt, ffn_activation);
-    let positional = match model.stacks[0].positions {
-        Positional::None => quote!(None),
-        Positional::Sinusoidal => quote!(Sinusoidal),
-        Positional::Learned => quote!(Learned),
-        Positional::Rope => quote!(Rope),
-    };
-    let weights = match model.weights {
-        Weights::Pytorch => quote!(Pytorch),
-        Weights::Bert => quote!(Bert),
-        Weights::Llama => quote!(Llama),
-        Weights::Gpt2 => quote!(Gpt2),
-    };
+    let positional = embedding::hyperparameter(rt, model.stacks[0].positions);
+    let weights = dialect::hyperparameter(rt, model.weights);
     quote! {
         #rt::model::Hyperparameters {
             name: #name,
@@ -615,8 +605,8 @@ fn hyperparameters(model: &Model, names: &Names) -> TokenStream {
             token_types: #token_types,
             eps: #eps,
             activation: #activation,
-            positional: #rt::model::Positional::#positional,
-            weights: #rt::model::Weights::#weights,
+            positional: #positional,
+            weights: #weights,
         }
     }
 }
