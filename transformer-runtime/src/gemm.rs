@@ -20,10 +20,10 @@
 //! at the edges of a stack of layers (16 × 16 blocks in registers). [`gemm_nt`] and
 //! [`gemm_xt`] write `out[t][o]` rows for callers that want them.
 //!
-//! Kernels, one per level of [`cpu::level`](crate::cpu::level): AVX-512 (`MR` 16, `NR` 16,
-//! reading `xt` in place), AVX2 + FMA (`MR` 6, `NR` 16: 12 of its 16 ymm registers
-//! accumulate; it reads `xt` packed in `[k][16]` panels, one sequential stream per tile,
-//! where `xt`'s own rows would crowd a few L1 sets), and a portable one (`MR` 4, `NR` 8) that
+//! Kernels, one per level of [`cpu::level`](crate::cpu::level): AVX-512 (`MR` 16, `NR` 16)
+//! and AVX2 + FMA (`MR` 6, `NR` 16: 12 of its 16 ymm registers accumulate), both reading
+//! `xt` packed in `[k][16]` panels, one sequential stream per tile, where `xt`'s own rows
+//! would crowd a few L1 sets, and a portable one (`MR` 4, `NR` 8, `xt` in place) that
 //! the compiler vectorises for any CPU. While a tile computes, the next tile's weight rows
 //! are prefetched into L2: at a few tokens a product is a stream of weights. Tokens are
 //! taken in blocks that fit three quarters of the L2 ([`cpu`](crate::cpu) reads its size).
