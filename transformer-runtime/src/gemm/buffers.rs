@@ -24,9 +24,9 @@ thread_local! {
 /// depends on timing, so a forward pass can meet a part on a thread that has not run one as
 /// large before: [`Scratch`](crate::Scratch) calls this when it is made.
 ///
-/// The workers are woken only when they may lack the room (waking them costs about a
-/// microsecond, as much as a small model's whole forward pass, which makes a scratch per
-/// call): a process-wide mark records what they all hold already.
+/// The workers are woken only when they may lack the room (waking them costs as much as a
+/// small model's whole forward pass, whose plain `forward` makes a scratch per call): a
+/// process-wide mark records what they all hold already.
 pub(crate) fn reserve(k: usize, n: usize) {
     let need = Reserved::of(k, n);
     need.grow_here();

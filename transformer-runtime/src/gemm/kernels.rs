@@ -78,10 +78,8 @@ impl Kernel {
     /// Whether the kernel reads `xt` packed in blocks of 16 tokens (see [`Tokens`]) where its
     /// rows would crowd L1. Both x86 tiles do: each step of `k` reads one cache line of
     /// tokens, and at 128 or 1024 tokens the rows of `xt` fall in a few L1 sets and evict
-    /// each other. On an Intel Xeon with two 512-bit FMA pipes the AVX-512 tile ran 1024³
-    /// at 32 GFLOP/s in place and 100 packed, and the model's products 5–20% faster (on a
-    /// Zen 4, whose one pipe hides the misses, in place reached 97% of its peak at 128
-    /// tokens). The portable tile reads rows in place.
+    /// each other and the weights (`bench/README.md` has the measurements). The portable
+    /// tile reads rows in place.
     pub fn packs_tokens(self) -> bool {
         match self {
             #[cfg(target_arch = "x86_64")]
