@@ -421,6 +421,7 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
     let block = ((crate::cpu::l2_bytes() * 3 / 4 / 4) / p.k).max(nr) / nr * nr;
     let Weights { data, row, col } = p.w;
     let mut tile = [0.0f32; kernels::MAX_TILE];
+    let mut wide = [0.0f32; 2 * kernels::MAX_TILE];
     PANEL.with_borrow_mut(|panel| {
         for t_block in (0..n_pad).step_by(block) {
             let t_end = (t_block + block).min(n_pad);
@@ -463,11 +464,33 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
                 let w = (w, strides, rows, p.k);
                 match p.layout {
                     Layout::Rows => {
-                        for t0 in (t_block..t_end).step_by(nr) {
+                        let mut t0 = t_block;
+                        while t0 < t_end {
                             let ahead = if t0 == t_block { next } else { &[] };
-                            let (dst, from) = ((&mut tile[..], nr), (bias, false));
-                            kernel.tiles(dst, w, from, p.xt, (t0, 1), ahead);
-                            store(kernel, p, out, &tile, start, rows, t0);
+                            let from = (bias, false);
+                            // Two tiles at once where the kernel computes pairs faster, each
+                            // then stored from its half.
+                            let count = if kernel.pairs_tiles(rows) && t0 + 2 * nr <= t_end {
+                                2
+                            } else {
+                                1
+                            };
+                            if count == 1 {
+                                kernel.tiles((&mut tile[..], nr), w, from, p.xt, (t0, 1), ahead);
+                                store(kernel, p, out, &tile, start, rows, t0);
+                            } else {
+                                let dst = (&mut wide[..rows * 2 * nr], 2 * nr);
+                                kernel.tiles(dst, w, from, p.xt, (t0, 2), ahead);
+                                for half in 0..2 {
+                                    let rows_of = wide.chunks_exact(2 * nr).take(rows);
+                                    for (i, row) in rows_of.enumerate() {
+                                        let half_row = &row[half * nr..][..nr];
+                                        tile[i * nr..][..nr].copy_from_slice(half_row);
+                                    }
+                                    store(kernel, p, out, &tile, start, rows, t0 + half * nr);
+                                }
+                            }
+                            t0 += count * nr;
                         }
                     }
                     Layout::Columns(_) | Layout::AddColumns => {

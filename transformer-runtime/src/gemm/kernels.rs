@@ -89,6 +89,16 @@ impl Kernel {
         }
     }
 
+    /// Whether tiles of `rows` outputs side by side run faster two at a time (see
+    /// `pairs_avx512`): the AVX-512 kernel's full tiles.
+    pub fn pairs_tiles(self, rows: usize) -> bool {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512 => rows == self.mr(),
+            _ => false,
+        }
+    }
+
     /// Tokens per tile.
     pub fn nr(self) -> usize {
         match self {
