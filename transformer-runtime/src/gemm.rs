@@ -482,9 +482,9 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
                                 let dst = (&mut wide[..rows * 2 * nr], 2 * nr);
                                 kernel.tiles(dst, w, from, p.xt, (t0, 2), ahead);
                                 for half in 0..2 {
-                                    let rows_of = wide.chunks_exact(2 * nr).take(rows);
-                                    for (i, row) in rows_of.enumerate() {
-                                        let half_row = &row[half * nr..][..nr];
+                                    let wide_rows = wide.chunks_exact(2 * nr).take(rows);
+                                    for (i, wide_row) in wide_rows.enumerate() {
+                                        let half_row = &wide_row[half * nr..][..nr];
                                         tile[i * nr..][..nr].copy_from_slice(half_row);
                                     }
                                     store(kernel, p, out, &tile, start, rows, t0 + half * nr);
