@@ -421,7 +421,9 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
     let block = ((crate::cpu::l2_bytes() * 3 / 4 / 4) / p.k).max(nr) / nr * nr;
     let Weights { data, row, col } = p.w;
     let mut tile = [0.0f32; kernels::MAX_TILE];
-    let mut wide = [0.0f32; 2 * kernels::MAX_TILE];
+    // Two tiles side by side, for kernels that compute pairs in the row layout; made (and
+    // zeroed) only when one does.
+    let mut wide: Option<[f32; 2 * kernels::MAX_TILE]> = None;
     PANEL.with_borrow_mut(|panel| {
         for t_block in (0..n_pad).step_by(block) {
             let t_end = (t_block + block).min(n_pad);
@@ -464,21 +466,19 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
                 let w = (w, strides, rows, p.k);
                 match p.layout {
                     Layout::Rows => {
+                        // Where the kernel computes tiles faster two at a time, a pair goes
+                        // through a wider tile, each half then stored as a tile of its own.
+                        let pairs = kernel.pairs_tiles(rows);
                         let mut t0 = t_block;
                         while t0 < t_end {
                             let ahead = if t0 == t_block { next } else { &[] };
                             let from = (bias, false);
-                            // Two tiles at once where the kernel computes pairs faster, each
-                            // then stored from its half.
-                            let count = if kernel.pairs_tiles(rows) && t0 + 2 * nr <= t_end {
-                                2
-                            } else {
-                                1
-                            };
-                            if count == 1 {
-                                kernel.tiles((&mut tile[..], nr), w, from, p.xt, (t0, 1), ahead);
-                                store(kernel, p, out, &tile, start, rows, t0);
-                            } else {
+                            if pairs && t0 + 2 * nr <= t_end {
+                                #[expect(
+                                    clippy::unnecessary_lazy_evaluations,
+                                    reason = "not to zero 2 KiB for each pair"
+                                )]
+                                let wide = wide.get_or_insert_with(|| [0.0; 2 * kernels::MAX_TILE]);
                                 let dst = (&mut wide[..rows * 2 * nr], 2 * nr);
                                 kernel.tiles(dst, w, from, p.xt, (t0, 2), ahead);
                                 for half in 0..2 {
@@ -489,8 +489,12 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
                                     }
                                     store(kernel, p, out, &tile, start, rows, t0 + half * nr);
                                 }
+                                t0 += 2 * nr;
+                            } else {
+                                kernel.tiles((&mut tile[..], nr), w, from, p.xt, (t0, 1), ahead);
+                                store(kernel, p, out, &tile, start, rows, t0);
+                                t0 += nr;
                             }
-                            t0 += count * nr;
                         }
                     }
                     Layout::Columns(_) | Layout::AddColumns => {
