@@ -20,17 +20,14 @@ transformer! {
 
 const IDS: [u32; 11] = [3, 17, 0, 39, 8, 8, 21, 5, 30, 12, 1];
 
-/// Every weight of a model random (biases and norms too), its layers' and the named
-/// tables'.
+/// A model's weights random (biases and norms too): the named parts of every layer of its
+/// `layers` field, then the named tables, in the order given.
 macro_rules! randomized {
-    ($model:ident, $seed:expr; $($table:ident),*) => {{
+    ($model:ident, $seed:expr, $layers:ident [$($part:ident),*]; $($table:ident),*) => {{
         let rng = &mut Rng::new($seed);
         let mut m = $model::init($seed);
-        for layer in m.layers.iter_mut() {
-            layer.attn.randomize(rng);
-            layer.norm1.randomize(rng);
-            layer.ffn.randomize(rng);
-            layer.norm2.randomize(rng);
+        for layer in m.$layers.iter_mut() {
+            $( layer.$part.randomize(rng); )*
         }
         $( m.$table.randomize(rng); )*
         m
@@ -38,11 +35,11 @@ macro_rules! randomized {
 }
 
 fn llama(seed: u64) -> Llama {
-    randomized!(Llama, seed; norm, token_embedding, lm_head)
+    randomized!(Llama, seed, layers [attn, norm1, ffn, norm2]; norm, token_embedding, lm_head)
 }
 
 fn gpt(seed: u64) -> Gpt {
-    randomized!(Gpt, seed; norm, token_embedding, positions)
+    randomized!(Gpt, seed, layers [attn, norm1, ffn, norm2]; norm, token_embedding, positions)
 }
 
 fn max_difference(a: &[f32], b: &[f32]) -> f32 {
@@ -213,21 +210,8 @@ transformer! {
 }
 
 fn listener(seed: u64) -> Listener {
-    let rng = &mut Rng::new(seed);
-    let mut m = Listener::init(seed);
-    for layer in m.layers.iter_mut() {
-        layer.attn.randomize(rng);
-        layer.cross_attn.randomize(rng);
-        layer.ffn.randomize(rng);
-        layer.norm1.randomize(rng);
-        layer.norm2.randomize(rng);
-        layer.norm3.randomize(rng);
-    }
-    m.norm.randomize(rng);
-    m.token_embedding.randomize(rng);
-    m.positions.randomize(rng);
-    m.lm_head.randomize(rng);
-    m
+    randomized!(Listener, seed, layers [attn, cross_attn, ffn, norm1, norm2, norm3];
+                norm, token_embedding, positions, lm_head)
 }
 
 fn memory(seed: u64, len: usize) -> Vec<[f32; 12]> {
@@ -318,17 +302,8 @@ transformer! {
 
 #[test]
 fn an_encoder_decoder_generates_from_what_it_encoded() {
-    let rng = &mut Rng::new(11);
-    let mut model = Speaker::init(11);
-    for layer in model.decoder_layers.iter_mut() {
-        layer.norm1.randomize(rng);
-        layer.norm2.randomize(rng);
-        layer.norm3.randomize(rng);
-        layer.attn.randomize(rng);
-        layer.cross_attn.randomize(rng);
-    }
-    model.decoder_token_embedding.randomize(rng);
-    model.decoder_positions.randomize(rng);
+    let model = randomized!(Speaker, 11, decoder_layers [norm1, norm2, norm3, attn, cross_attn];
+                            decoder_token_embedding, decoder_positions);
     let audio: [[f32; 12]; 7] = std::array::from_fn(|t| memory(20 + t as u64, 1)[0]);
     let memory = model.encode(&audio);
     let ids: Vec<u32> = IDS.iter().map(|id| id % 24).collect();
