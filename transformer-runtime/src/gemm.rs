@@ -26,7 +26,9 @@
 //! would crowd a few L1 sets, and a portable one (`MR` 4, `NR` 8, `xt` in place) that
 //! the compiler vectorises for any CPU. While a tile computes, the next tile's weight rows
 //! are prefetched into L2: at a few tokens a product is a stream of weights. Tokens are
-//! taken in blocks that fit three quarters of the L2 ([`cpu`](crate::cpu) reads its size).
+//! taken in blocks that fit three quarters of the L2 ([`cpu`](crate::cpu) reads its size),
+//! and the AVX2 tile sums a long `k` in passes over the block (each adding to the last), so
+//! that its weight rows stay in L1.
 //! Work is split over threads, when there is enough of it, in chunks of output rows that
 //! the threads claim.
 
@@ -382,12 +384,19 @@ impl OutPtr {
         unsafe { std::slice::from_raw_parts_mut(self.ptr.add(index), len) }
     }
 
-    /// Writes the first `len` numbers of `row` to `out[index..][..len]`.
-    fn write(self, index: usize, row: &[f32; kernels::MAX_MR], len: usize) {
+    /// Writes the first `len` numbers of `row` to `out[index..][..len]`, or with `add` adds
+    /// them to what is there.
+    fn write(self, index: usize, row: &[f32; kernels::MAX_MR], len: usize, add: bool) {
         assert!(
             len <= row.len() && index + len <= self.len,
             "tile store out of bounds"
         );
+        if add {
+            // SAFETY: in bounds (checked above), and no other thread accesses these columns.
+            let out = unsafe { self.slice_mut(index, len) };
+            out.iter_mut().zip(row).for_each(|(v, r)| *v += r);
+            return;
+        }
         // SAFETY: in bounds (checked above), and no other thread writes these columns. A
         // whole row is one fixed-size copy; a shorter one goes number by number (either
         // way, no call to memcpy for a dozen numbers).
@@ -418,7 +427,19 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
     // Blocks of tokens small enough that their slice of xt (up to three quarters of the L2:
     // 768 KiB of a Zen 4's 1 MiB, 384 KiB of a Zen 3's 512) stays in L2 across all tiles;
     // every block streams the weights once more, so they are as large as that allows.
-    let block = ((crate::cpu::l2_bytes() * 3 / 4 / 4) / p.k).max(nr) / nr * nr;
+    // The sum over `k` in passes of at most the kernel's `k_pass` steps where it asks for
+    // them and there are several token tiles to share each pass's weights: a tile's weight
+    // rows and a token panel then fit L1 together. Each later pass adds to what the one
+    // before stored.
+    let passes = match kernel.k_pass() {
+        Some(most) if n_pad > nr => p.k.div_ceil(most),
+        _ => 1,
+    };
+    let kc = p.k.div_ceil(passes);
+    // Blocks of tokens small enough that their slice of xt (up to three quarters of the L2:
+    // 768 KiB of a Zen 4's 1 MiB, 384 KiB of a Zen 3's 512) stays in L2 across all tiles;
+    // every block streams the weights once more, so they are as large as that allows.
+    let block = ((crate::cpu::l2_bytes() * 3 / 4 / 4) / kc).max(nr) / nr * nr;
     let Weights { data, row, col } = p.w;
     let mut tile = [0.0f32; kernels::MAX_TILE];
     // Two tiles side by side, for kernels that compute pairs in the row layout; made (and
@@ -427,117 +448,151 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
     PANEL.with_borrow_mut(|panel| {
         for t_block in (0..n_pad).step_by(block) {
             let t_end = (t_block + block).min(n_pad);
-            let mut o = range.start;
-            while o < range.end {
-                let left = range.end - o;
-                let (start, rows) = if left >= mr {
-                    (o, mr)
-                } else if left >= mr_small {
-                    (o, mr_small)
-                } else if range.len() >= mr_small && !matches!(p.layout, Layout::AddColumns) {
-                    // Overlap the tile before rather than run short: a few outputs are
-                    // recomputed, with identical results (not when adding: they would be
-                    // added twice).
-                    (range.end - mr_small, mr_small)
-                } else {
-                    (o, left)
+            for k0 in (0..p.k).step_by(kc) {
+                let pass = Pass {
+                    k0,
+                    len: kc.min(p.k - k0),
+                    first: k0 == 0,
+                    last: k0 + kc >= p.k,
+                    only: passes == 1,
                 };
-                let first = start * row;
-                let in_place = &data[first..first + (rows - 1) * row + (p.k - 1) * col + 1];
-                let packed = col == 1 && kernels::rows_conflict(row);
-                if packed {
-                    kernels::pack(panel, in_place, rows, p.k, row);
-                }
-                let (w, strides) = if packed {
-                    (&panel[..], (1, rows))
-                } else {
-                    (in_place, (row, col))
-                };
-                // While the first token tile computes, the next rows stream in from memory
-                // (past the range too: with chunks claimed in order, this thread may well
-                // take the next one).
-                let next = if col == 1 && !packed {
-                    let end = ((start + 2 * rows).min(p.m) * row).min(data.len());
-                    &data[(first + rows * row).min(end)..end]
-                } else {
-                    &[]
-                };
-                let bias = p.b.map(|b| &b[start..start + rows]);
-                let w = (w, strides, rows, p.k);
-                match p.layout {
-                    Layout::Rows => {
-                        // Where the kernel computes tiles faster two at a time, a pair goes
-                        // through a wider tile, each half then stored as a tile of its own.
-                        let pairs = kernel.pairs_tiles(rows);
-                        let mut t0 = t_block;
-                        while t0 < t_end {
-                            let ahead = if t0 == t_block { next } else { &[] };
-                            let from = (bias, false);
-                            if pairs && t0 + 2 * nr <= t_end {
-                                #[expect(
-                                    clippy::unnecessary_lazy_evaluations,
-                                    reason = "not to zero 2 KiB for each pair"
-                                )]
-                                let wide = wide.get_or_insert_with(|| [0.0; 2 * kernels::MAX_TILE]);
-                                let dst = (&mut wide[..rows * 2 * nr], 2 * nr);
-                                kernel.tiles(dst, w, from, p.xt, (t0, 2), ahead);
-                                for half in 0..2 {
-                                    let wide_rows = wide.chunks_exact(2 * nr).take(rows);
-                                    for (i, wide_row) in wide_rows.enumerate() {
-                                        let half_row = &wide_row[half * nr..][..nr];
-                                        tile[i * nr..][..nr].copy_from_slice(half_row);
+                let mut o = range.start;
+                while o < range.end {
+                    let left = range.end - o;
+                    let (start, rows) = if left >= mr {
+                        (o, mr)
+                    } else if left >= mr_small {
+                        (o, mr_small)
+                    } else if range.len() >= mr_small
+                        && pass.only
+                        && !matches!(p.layout, Layout::AddColumns)
+                    {
+                        // Overlap the tile before rather than run short: a few outputs are
+                        // recomputed, with identical results (not when adding, to the
+                        // residual or to an earlier pass: they would be added twice).
+                        (range.end - mr_small, mr_small)
+                    } else {
+                        (o, left)
+                    };
+                    let first = start * row + pass.k0 * col;
+                    let in_place =
+                        &data[first..first + (rows - 1) * row + (pass.len - 1) * col + 1];
+                    let packed = col == 1 && kernels::rows_conflict(row);
+                    if packed {
+                        kernels::pack(panel, in_place, rows, pass.len, row);
+                    }
+                    let (w, strides) = if packed {
+                        (&panel[..], (1, rows))
+                    } else {
+                        (in_place, (row, col))
+                    };
+                    // While the first token tile computes, the next rows stream in from
+                    // memory (past the range too: with chunks claimed in order, this thread
+                    // may well take the next one). In passes, the next rows' part is not
+                    // one run, and the token tiles after the first leave the CPU's own
+                    // prefetcher time to find it.
+                    let next = if col == 1 && !packed && pass.only {
+                        let end = ((start + 2 * rows).min(p.m) * row).min(data.len());
+                        &data[(first + rows * row).min(end)..end]
+                    } else {
+                        &[]
+                    };
+                    let bias = p.b.filter(|_| pass.first).map(|b| &b[start..start + rows]);
+                    let w = (w, strides, rows, pass.len);
+                    let xt = p.xt.skip_steps(pass.k0);
+                    match p.layout {
+                        Layout::Rows => {
+                            // Where the kernel computes tiles faster two at a time, a pair
+                            // goes through a wider tile, each half then stored as a tile of
+                            // its own.
+                            let pairs = kernel.pairs_tiles(rows);
+                            let add = !pass.first;
+                            let mut t0 = t_block;
+                            while t0 < t_end {
+                                let ahead = if t0 == t_block { next } else { &[] };
+                                let from = (bias, false);
+                                if pairs && t0 + 2 * nr <= t_end {
+                                    #[expect(
+                                        clippy::unnecessary_lazy_evaluations,
+                                        reason = "not to zero 2 KiB for each pair"
+                                    )]
+                                    let wide =
+                                        wide.get_or_insert_with(|| [0.0; 2 * kernels::MAX_TILE]);
+                                    let dst = (&mut wide[..rows * 2 * nr], 2 * nr);
+                                    kernel.tiles(dst, w, from, xt, (t0, 2), ahead);
+                                    for half in 0..2 {
+                                        let wide_rows = wide.chunks_exact(2 * nr).take(rows);
+                                        for (i, wide_row) in wide_rows.enumerate() {
+                                            let half_row = &wide_row[half * nr..][..nr];
+                                            tile[i * nr..][..nr].copy_from_slice(half_row);
+                                        }
+                                        let at = (start, rows, t0 + half * nr);
+                                        store(kernel, p, out, &tile, at, add);
                                     }
-                                    store(kernel, p, out, &tile, start, rows, t0 + half * nr);
+                                    t0 += 2 * nr;
+                                } else {
+                                    let dst = (&mut tile[..], nr);
+                                    kernel.tiles(dst, w, from, xt, (t0, 1), ahead);
+                                    store(kernel, p, out, &tile, (start, rows, t0), add);
+                                    t0 += nr;
                                 }
-                                t0 += 2 * nr;
-                            } else {
-                                kernel.tiles((&mut tile[..], nr), w, from, p.xt, (t0, 1), ahead);
-                                store(kernel, p, out, &tile, start, rows, t0);
-                                t0 += nr;
+                            }
+                        }
+                        Layout::Columns(_) | Layout::AddColumns => {
+                            let width = t_end - t_block;
+                            let (first, len) =
+                                (start * p.ld_out + t_block, (rows - 1) * p.ld_out + width);
+                            // SAFETY: the span covers outputs `start..start + rows` only,
+                            // which are this thread's (`run` splits by output), and nothing
+                            // else in this thread holds it.
+                            let dst = unsafe { out.slice_mut(first, len) };
+                            let add = matches!(p.layout, Layout::AddColumns) || !pass.first;
+                            let tokens = (t_block, width.div_ceil(nr));
+                            kernel.tiles((dst, p.ld_out), w, (bias, add), xt, tokens, next);
+                        }
+                    }
+                    if let (Layout::Columns(Some(activation)), true) = (p.layout, pass.last) {
+                        // Once per block of outputs, in place: one call for whole rows.
+                        let (first, len) = (start * p.ld_out + t_block, t_end - t_block);
+                        // SAFETY: as for the tiles above.
+                        let rows_out = unsafe { out.slice_mut(first, (rows - 1) * p.ld_out + len) };
+                        if len == p.ld_out {
+                            activation.apply_here(rows_out);
+                        } else {
+                            for row in rows_out.chunks_mut(p.ld_out) {
+                                activation.apply_here(&mut row[..len]);
                             }
                         }
                     }
-                    Layout::Columns(_) | Layout::AddColumns => {
-                        let width = t_end - t_block;
-                        let (first, len) =
-                            (start * p.ld_out + t_block, (rows - 1) * p.ld_out + width);
-                        // SAFETY: the span covers outputs `start..start + rows` only, which
-                        // are this thread's (`run` splits by output), and nothing else in
-                        // this thread holds it.
-                        let dst = unsafe { out.slice_mut(first, len) };
-                        let from = (bias, matches!(p.layout, Layout::AddColumns));
-                        let tokens = (t_block, width.div_ceil(nr));
-                        kernel.tiles((dst, p.ld_out), w, from, p.xt, tokens, next);
-                    }
+                    o = start + rows;
                 }
-                if let Layout::Columns(Some(activation)) = p.layout {
-                    // Once per block of outputs, in place: one call for whole rows.
-                    let (first, len) = (start * p.ld_out + t_block, t_end - t_block);
-                    // SAFETY: as for the tiles above.
-                    let rows_out = unsafe { out.slice_mut(first, (rows - 1) * p.ld_out + len) };
-                    if len == p.ld_out {
-                        activation.apply_here(rows_out);
-                    } else {
-                        for row in rows_out.chunks_mut(p.ld_out) {
-                            activation.apply_here(&mut row[..len]);
-                        }
-                    }
-                }
-                o = start + rows;
             }
         }
     });
 }
 
-/// Writes a `rows × NR` tile (row-major by output) to `out[t][o..o + rows]`.
+/// One pass of a product over the inner dimension: steps `k0..k0 + len`.
+#[derive(Clone, Copy)]
+struct Pass {
+    k0: usize,
+    len: usize,
+    /// The bias goes in, and the tiles store rather than add (unless adding to a residual).
+    first: bool,
+    /// The activation follows.
+    last: bool,
+    /// The whole of `k`.
+    only: bool,
+}
+
+/// Writes a `rows × NR` tile (row-major by output) to `out[t][o..o + rows]` for the tile's
+/// tokens from `t0`, or with `add` adds it to what is there.
 fn store(
     kernel: Kernel,
     p: &Problem<'_>,
     out: OutPtr,
     tile: &[f32],
-    o: usize,
-    rows: usize,
-    t0: usize,
+    (o, rows, t0): (usize, usize, usize),
+    add: bool,
 ) {
     let nr = kernel.nr();
     let tokens = nr.min(p.n.saturating_sub(t0));
@@ -555,7 +610,7 @@ fn store(
         // SAFETY: `fast_store` only offers a store the CPU can run; every write is to
         // `out[first + dt·ld_out ..][..rows]` for `dt < tokens`, in bounds (asserted above)
         // and in this thread's columns; `tile` holds `rows · nr` numbers (asserted above).
-        unsafe { store(tile, out.ptr.add(first), p.ld_out, tokens) };
+        unsafe { store(tile, out.ptr.add(first), p.ld_out, tokens, add) };
         return;
     }
     let mut row = [0.0f32; kernels::MAX_MR];
@@ -563,7 +618,7 @@ fn store(
         for (i, v) in row[..rows].iter_mut().enumerate() {
             *v = tile[i * nr + dt];
         }
-        out.write((t0 + dt) * p.ld_out + o, &row, rows);
+        out.write((t0 + dt) * p.ld_out + o, &row, rows, add);
     }
 }
 
@@ -884,6 +939,33 @@ mod tests {
             2,
             None,
         );
+    }
+
+    /// Where a kernel sums `k` in passes, each pass after the first adds to what the one
+    /// before stored, in every layout: the bias once, the activation after the last pass,
+    /// the residual once, outputs past the last full tile not overlapped (they would be
+    /// added twice), and 2 threads as 1.
+    #[test]
+    fn sums_longer_than_a_pass_add_pass_by_pass() {
+        for kernel in Kernel::available() {
+            let Some(most) = kernel.k_pass() else {
+                continue;
+            };
+            for k in [most + 1, 2 * most + 37] {
+                // 40 tokens are three tiles; 31 outputs end one short of a small tile.
+                let d = Dims { n: 40, k, m: 31 };
+                for layout in [
+                    Layout::Rows,
+                    Layout::Columns(None),
+                    Layout::Columns(Some(Activation::Gelu)),
+                    Layout::AddColumns,
+                ] {
+                    for threads in [1, 2] {
+                        check_layout(d, threads, Some(kernel), layout);
+                    }
+                }
+            }
+        }
     }
 
     /// `k` a multiple of 1024 puts every weight row in one L1 set, so tiles read packed

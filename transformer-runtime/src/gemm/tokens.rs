@@ -27,6 +27,14 @@ impl<'a> Tokens<'a> {
         }
     }
 
+    /// The same tokens from step `k0` of the inner dimension on.
+    pub fn skip_steps(self, k0: usize) -> Self {
+        Self {
+            data: &self.data[k0 * self.ldx..],
+            ..self
+        }
+    }
+
     /// Where token `t` of step 0 is.
     pub fn at(self, t: usize) -> usize {
         t / TOKEN_PAD * self.block + t % TOKEN_PAD
