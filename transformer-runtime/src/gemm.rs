@@ -477,7 +477,8 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
                     let first = start * row + pass.k0 * col;
                     let in_place =
                         &data[first..first + (rows - 1) * row + (pass.len - 1) * col + 1];
-                    let packed = col == 1 && kernels::rows_conflict(row);
+                    let packed =
+                        col == 1 && kernel.packs_conflicting_rows() && kernels::rows_conflict(row);
                     if packed {
                         kernels::pack(panel, in_place, rows, pass.len, row);
                     }
@@ -968,8 +969,9 @@ mod tests {
         }
     }
 
-    /// `k` a multiple of 1024 puts every weight row in one L1 set, so tiles read packed
-    /// panels; 200 tokens make two token blocks, each packing its panels again.
+    /// `k` a multiple of 1024 puts every weight row in one L1 set, so tiles with more rows
+    /// than a set has ways (AVX-512's) read packed panels, the others rows in place; 200
+    /// tokens make two token blocks, each packing its panels again.
     #[test]
     fn rows_that_share_a_cache_set_are_read_from_packed_panels() {
         let d = Dims {
@@ -983,6 +985,35 @@ mod tests {
                 check_layout(d, 1, Some(kernel), layout);
             }
             check_layout(d, 2, Some(kernel), Layout::Columns(None));
+        }
+    }
+
+    /// Every kernel's tiles read weights packed `[k][rows]` as they read them in rows, to the
+    /// bit, whether or not the kernel packs them itself at this `k`.
+    #[test]
+    fn packed_weight_panels_give_the_same_tiles_as_rows_in_place() {
+        let (k, n) = (1024 + 8, 32);
+        let mut rng = Rng::new(8);
+        let x = random(&mut rng, n * k);
+        let mut xt = Vec::new();
+        let ldx = transpose(&mut xt, &x, n, k);
+        let xt = Tokens::rows(&xt, ldx);
+        for kernel in Kernel::available() {
+            for rows in [kernel.mr(), kernel.mr_small()] {
+                let w = random(&mut rng, rows * k);
+                let b = random(&mut rng, rows);
+                let mut panel = Vec::new();
+                kernels::pack(&mut panel, &w, rows, k, k);
+                let width = 2 * kernel.nr();
+                let (mut in_place, mut packed) = (vec![0.0; rows * width], vec![0.0; rows * width]);
+                for (dst, w) in [
+                    (&mut in_place, (&w[..], (k, 1), rows, k)),
+                    (&mut packed, (&panel[..], (1, rows), rows, k)),
+                ] {
+                    kernel.tiles((dst, width), w, (Some(&b), false), xt, (0, 2), &[]);
+                }
+                assert_eq!(in_place, packed, "{kernel:?}, {rows} rows");
+            }
         }
     }
 

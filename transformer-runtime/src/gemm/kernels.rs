@@ -4,7 +4,8 @@
 //! The `MR` weight rows are read in place, with any strides (rows `k` apart for a layer, or
 //! a head's slice of `Kᵀ`), or from a panel packed `[k][MR]`. Packing costs a pass over the
 //! rows, so it is done only when contiguous rows would evict each other: when `k` is a
-//! multiple of 1024, every row maps to the same L1 set.
+//! multiple of 1024, every row maps to the same L1 set, and a tile has more rows than the
+//! set has ways.
 //!
 //! One kernel per instruction-set level, the one [`cpu::level`] names: a kernel may only
 //! run on a CPU that has its features, which [`Kernel::best`] and [`Kernel::available`]
@@ -113,6 +114,14 @@ impl Kernel {
         }
     }
 
+    /// Whether a tile reads weight rows that share an L1 set ([`rows_conflict`]) from a
+    /// panel packed for it: where its rows outnumber the 8 ways of an L1 set, as the AVX-512
+    /// tile's 16 do. The AVX2 tile's 6 fit a set beside a line of tokens; read in place they
+    /// are faster than packed again for every block of tokens and every pass of `k`.
+    pub fn packs_conflicting_rows(self) -> bool {
+        self.mr() > L1_WAYS
+    }
+
     /// Tokens per tile.
     pub fn nr(self) -> usize {
         match self {
@@ -203,6 +212,9 @@ impl Kernel {
         }
     }
 }
+
+/// The ways of an x86 core's L1 data cache (32 or 48 KiB, 8 or 12 ways), at least.
+const L1_WAYS: usize = 8;
 
 /// See [`Kernel::k_pass`].
 #[cfg(target_arch = "x86_64")]
