@@ -28,7 +28,7 @@
 //! are prefetched into L2: at a few tokens a product is a stream of weights. Tokens are
 //! taken in blocks that fit three quarters of the L2 ([`cpu`](crate::cpu) reads its size),
 //! and the AVX2 tile sums a long `k` in passes over the block (each adding to the last), so
-//! that its weight rows stay in L1.
+//! that the blocks stay long enough for each tile's weights to serve several token tiles.
 //! Work is split over threads, when there is enough of it, in chunks of output rows that
 //! the threads claim.
 
@@ -428,9 +428,9 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
     // 768 KiB of a Zen 4's 1 MiB, 384 KiB of a Zen 3's 512) stays in L2 across all tiles;
     // every block streams the weights once more, so they are as large as that allows.
     // The sum over `k` in passes of at most the kernel's `k_pass` steps where it asks for
-    // them and there are several token tiles to share each pass's weights: a tile's weight
-    // rows and a token panel then fit L1 together. Each later pass adds to what the one
-    // before stored.
+    // them and there are several token tiles to share each pass's weights: the blocks of
+    // tokens below are then sized by the pass. Each later pass adds to what the one before
+    // stored.
     let passes = match kernel.k_pass() {
         Some(most) if n_pad > nr => p.k.div_ceil(most),
         _ => 1,
