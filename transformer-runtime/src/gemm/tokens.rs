@@ -71,14 +71,10 @@ pub(super) fn pack_tokens<'a>(
     let buf = crate::heap::grown(panels, blocks * block + TOKEN_PAD);
     let skip = buf.as_ptr().align_offset(64).min(TOKEN_PAD);
     let panels = &mut buf[skip..][..blocks * block];
-    // Step by step, each step's tokens read as one run and written to every panel: one
-    // stream in, `blocks` sequential streams out (block by block, the reads were `ldx`
-    // apart, which the CPU's prefetchers follow less well).
-    for kk in 0..k {
-        for b in 0..blocks {
-            let from = xt.at(b * TOKEN_PAD) + kk * xt.ldx;
-            panels[b * block + kk * TOKEN_PAD..][..TOKEN_PAD]
-                .copy_from_slice(&xt.data[from..][..TOKEN_PAD]);
+    for (b, panel) in panels.chunks_exact_mut(block).enumerate() {
+        let first = xt.at(b * TOKEN_PAD);
+        for (kk, step) in panel.chunks_exact_mut(TOKEN_PAD).enumerate() {
+            step.copy_from_slice(&xt.data[first + kk * xt.ldx..][..TOKEN_PAD]);
         }
     }
     Tokens {
