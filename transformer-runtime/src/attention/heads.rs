@@ -62,6 +62,8 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
     /// Two products, each reading its operands where they lie: the scores transposed,
     /// `Sᵀ = K_h (Q_h/√DH)ᵀ` (`[m][n]`: column `i` holds query `i`'s scores; `K_h` is read
     /// from `Kᵀ` with strides), soft-maxed down each column, then `context_hᵀ = V_hᵀ S`.
+    /// Queries go in blocks ([`query_block`]) so that a block's scores stay in L2 from the
+    /// first product through the softmax to the second.
     fn attend_head(
         (h, kv): (usize, usize),
         qt: &[f32],
@@ -72,76 +74,98 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
         out: &mut [f32],
     ) {
         let (n_pad, m_pad) = (n.next_multiple_of(TOKEN_PAD), m.next_multiple_of(TOKEN_PAD));
-        let scores = grown(&mut scratch.scores, m_pad * n_pad);
-        // The first product writes rows `< m`; the second reads every row: padding keys
-        // must weigh nothing.
-        scores[m * n_pad..].fill(0.0);
         // K_kv: element (key j, lane d) at kt[(kv·DH + d)·ld + j].
         let head_k = Weights {
             data: &kt[kv * DH * ld..][..DH * ld],
             row: 1,
             col: ld,
         };
-        let head_qt = &qt[h * DH * n_pad..][..DH * n_pad];
-        product(
-            &mut scores[..],
-            n_pad,
-            Layout::Columns(None),
-            head_k,
-            None,
-            head_qt,
-            n_pad,
-            Dims { n, k: DH, m },
-        );
-        softmax_columns(
-            &mut scores[..m * n_pad],
-            n_pad,
-            n,
-            mask,
-            &mut scratch.column_max,
-            &mut scratch.column_sum,
-        );
         // V_kvᵀ is `[DH][ld]`: weights over the first `m_pad` keys, padding included (its
         // scores are zero, and what it holds is finite).
         let head_vt = Weights::rows(&vt[kv * DH * ld..][..DH * ld], ld);
-        product(
-            out,
-            n_pad,
-            Layout::Columns(None),
-            head_vt,
-            None,
-            scores,
-            n_pad,
-            Dims { n, k: m_pad, m: DH },
-        );
-        // The softmax's division, on the `DH` context rows rather than the `m` score rows.
-        let inverse_sums = &scratch.column_sum[..n];
-        for row in out.chunks_exact_mut(n_pad).take(DH) {
-            for (v, &inverse) in row[..n].iter_mut().zip(inverse_sums) {
-                *v *= inverse;
+        let block = query_block(m_pad);
+        for first in (0..n).step_by(block) {
+            // Queries `first..first + len`; the columns of `qt` and `out` from `first` on.
+            let len = block.min(n - first);
+            let len_pad = len.next_multiple_of(TOKEN_PAD);
+            let scores = grown(&mut scratch.scores, m_pad * len_pad);
+            // The first product writes rows `< m`; the second reads every row: padding keys
+            // must weigh nothing.
+            scores[m * len_pad..].fill(0.0);
+            let head_qt = &qt[h * DH * n_pad + first..][..(DH - 1) * n_pad + len_pad];
+            product(
+                &mut scores[..],
+                len_pad,
+                Layout::Columns(None),
+                head_k,
+                None,
+                head_qt,
+                n_pad,
+                Dims { n: len, k: DH, m },
+            );
+            softmax_columns(
+                &mut scores[..m * len_pad],
+                len_pad,
+                (first, len, n),
+                mask,
+                &mut scratch.column_max,
+                &mut scratch.column_sum,
+            );
+            let out = &mut out[first..][..(DH - 1) * n_pad + len_pad];
+            product(
+                out,
+                n_pad,
+                Layout::Columns(None),
+                head_vt,
+                None,
+                scores,
+                len_pad,
+                Dims {
+                    n: len,
+                    k: m_pad,
+                    m: DH,
+                },
+            );
+            // The softmax's division, on the `DH` context rows rather than the `m` score rows.
+            let inverse_sums = &scratch.column_sum[..len];
+            for row in out.chunks_mut(n_pad).take(DH) {
+                for (v, &inverse) in row[..len].iter_mut().zip(inverse_sums) {
+                    *v *= inverse;
+                }
             }
         }
     }
 }
 
+/// How many queries a head takes at a time against `m_pad` keys: as many as keep their
+/// transposed scores (`[m_pad][block]`) within a quarter of the L2, in whole tiles of
+/// [`TOKEN_PAD`]. At 128 keys every query of up to 512 on a 512 KiB L2; at 512 keys, 64 on
+/// a Zen 3, 128 on a Zen 4, where all 512 queries' scores (1 MiB a head) would go through the
+/// softmax and the second product from L3.
+pub(super) fn query_block(m_pad: usize) -> usize {
+    let fits = crate::cpu::l2_bytes() / 4 / size_of::<f32>() / m_pad.max(1);
+    fits.max(TOKEN_PAD) / TOKEN_PAD * TOKEN_PAD
+}
+
 /// Softmax down each column of the transposed scores `st` (`[m][ld]`: row `j` is key `j`,
-/// column `i < n` is query `i`), after masking what query `i` may not see, but for the
-/// division: the columns are left as `exp(s − max)` and `sum[i]` holds what column `i` is to
-/// be multiplied by (`1/Σ`, or 0 where a query may see no key), which the caller applies to
-/// the far fewer numbers of the weighted sum. Rows are whole vectors, so every step is a
-/// vectorised pass over a row.
+/// column `i < n` is query `first + i` of `queries`), after masking what that query may not
+/// see, but for the division: the columns are left as `exp(s − max)` and `sum[i]` holds what
+/// column `i` is to be multiplied by (`1/Σ`, or 0 where a query may see no key), which the
+/// caller applies to the far fewer numbers of the weighted sum. Rows are whole vectors, so
+/// every step is a vectorised pass over a row.
 fn softmax_columns(
     st: &mut [f32],
     ld: usize,
-    n: usize,
+    (first, n, queries): (usize, usize, usize),
     mask: &Attend<'_>,
     max: &mut Vec<f32>,
     sum: &mut Vec<f32>,
 ) {
     let m = st.len() / ld;
     let rows = || (0..m).map(|j| j * ld..j * ld + n);
-    // Query i sits at position i + offset; causal masking hides keys j > i + offset.
-    let offset = m.saturating_sub(n);
+    // Column i is query first + i, at position first + i + offset of the keys; causal
+    // masking hides keys j > first + i + offset.
+    let offset = m.saturating_sub(queries) + first;
     let valid = mask.valid_keys.map_or(m, |v| v.min(m));
     let masked = mask.causal || valid < m || mask.keys.is_some() || mask.additive.is_some();
     for (j, row) in rows().enumerate().take(if masked { m } else { 0 }) {
@@ -158,7 +182,7 @@ fn softmax_columns(
         }
         if let Some(additive) = mask.additive {
             for (i, score) in row.iter_mut().enumerate() {
-                *score += additive.get(i * m + j).copied().unwrap_or(0.0);
+                *score += additive.get((first + i) * m + j).copied().unwrap_or(0.0);
             }
         }
     }
