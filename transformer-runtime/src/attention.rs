@@ -148,7 +148,12 @@ impl AttentionScratch {
             keys.next_multiple_of(TOKEN_PAD),
         );
         let head = HeadScratch {
-            scores: buf(m_pad * n_pad),
+            scores: buf(m_pad * n_pad.min(heads::query_block(m_pad))),
+            keys: buf(if heads::spreads_keys(m_pad) {
+                d_model * (m_pad.next_multiple_of(256) + TOKEN_PAD)
+            } else {
+                0
+            }),
             column_max: buf(queries),
             column_sum: buf(queries),
         };
@@ -706,63 +711,65 @@ mod tests {
         );
     }
 
-    /// A sequence long enough that each head takes its queries in several blocks (whatever
-    /// this CPU's L2), under every kind of mask, against the reference: each block's queries
-    /// see the keys, the causal limit and the additive terms of their own positions.
+    /// Sequences long enough that each head takes its queries in several blocks (600, on
+    /// any CPU's L2) or reads its keys from a copy at a wider stride (512, a stride of 2 KiB),
+    /// under every kind of mask, against the reference: each block's queries see the keys,
+    /// the causal limit and the additive terms of their own positions.
     #[test]
     fn long_sequences_attend_in_blocks_of_queries() {
-        const N: usize = 600;
-        let block = heads::query_block(N.next_multiple_of(TOKEN_PAD));
-        assert!(block < N, "one block of {block} queries");
-        let mut rng = Rng::new(9);
-        let mha = MultiHeadAttention::<8, 2, 4>::xavier(&mut rng, false, false);
-        // Scores of a few units, so that a softmax that mixes up columns shows.
-        let x: Vec<[f32; 8]> = random_rows::<8>(&mut rng, N)
-            .into_iter()
-            .map(|r| r.map(|v| 4.0 * v))
-            .collect();
-        let flags: Vec<bool> = (0..N).map(|j| j % 5 != 3).collect();
-        let hidden = |i: usize, j: usize| (i + 2 * j).is_multiple_of(7) && j != i;
-        let additive: Vec<f32> = (0..N * N)
-            .map(|at| {
-                if hidden(at / N, at % N) {
-                    f32::NEG_INFINITY
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        let project = |w: &Linear<8, 8>| {
-            let mut y = vec![[0.0f32; 8]; N];
-            w.forward(&mut y, &x);
-            to_f64(&y)
-        };
-        let (q, k, v) = (project(&mha.w_q), project(&mha.w_k), project(&mha.w_v));
-        type Allowed<'f> = &'f dyn Fn(usize, usize) -> bool;
-        let masks: [(Attend<'_>, Allowed<'_>); 4] = [
-            (Attend::default(), &|_, _| true),
-            (Attend::CAUSAL, &|i, j| j <= i),
-            (
-                Attend {
-                    keys: Some(&flags),
-                    valid_keys: Some(N - 40),
-                    ..Attend::default()
-                },
-                &|_, j| flags[j] && j < N - 40,
-            ),
-            (
-                Attend {
-                    additive: Some(&additive),
-                    ..Attend::default()
-                },
-                &|i, j| !hidden(i, j),
-            ),
-        ];
-        for (mask, allowed) in masks {
-            let mut out = vec![[0.0f32; 8]; N];
-            let mut scratch = AttentionScratch::default();
-            mha.forward(&mut out, &x, &x, &mask, &mut scratch);
-            assert_close(&out, &reference(&q, &k, &v, 2, allowed), 1e-4);
+        assert!(heads::query_block(600_usize.next_multiple_of(TOKEN_PAD)) < 600);
+        assert!(heads::spreads_keys(512) && !heads::spreads_keys(608));
+        for n in [512, 600] {
+            let mut rng = Rng::new(9);
+            let mha = MultiHeadAttention::<8, 2, 4>::xavier(&mut rng, false, false);
+            // Scores of a few units, so that a softmax that mixes up columns shows.
+            let x: Vec<[f32; 8]> = random_rows::<8>(&mut rng, n)
+                .into_iter()
+                .map(|r| r.map(|v| 4.0 * v))
+                .collect();
+            let flags: Vec<bool> = (0..n).map(|j| j % 5 != 3).collect();
+            let hidden = |i: usize, j: usize| (i + 2 * j).is_multiple_of(7) && j != i;
+            let additive: Vec<f32> = (0..n * n)
+                .map(|at| {
+                    if hidden(at / n, at % n) {
+                        f32::NEG_INFINITY
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let project = |w: &Linear<8, 8>| {
+                let mut y = vec![[0.0f32; 8]; n];
+                w.forward(&mut y, &x);
+                to_f64(&y)
+            };
+            let (q, k, v) = (project(&mha.w_q), project(&mha.w_k), project(&mha.w_v));
+            type Allowed<'f> = &'f dyn Fn(usize, usize) -> bool;
+            let masks: [(Attend<'_>, Allowed<'_>); 4] = [
+                (Attend::default(), &|_, _| true),
+                (Attend::CAUSAL, &|i, j| j <= i),
+                (
+                    Attend {
+                        keys: Some(&flags),
+                        valid_keys: Some(n - 40),
+                        ..Attend::default()
+                    },
+                    &|_, j| flags[j] && j < n - 40,
+                ),
+                (
+                    Attend {
+                        additive: Some(&additive),
+                        ..Attend::default()
+                    },
+                    &|i, j| !hidden(i, j),
+                ),
+            ];
+            for (mask, allowed) in masks {
+                let mut out = vec![[0.0f32; 8]; n];
+                let mut scratch = AttentionScratch::default();
+                mha.forward(&mut out, &x, &x, &mask, &mut scratch);
+                assert_close(&out, &reference(&q, &k, &v, 2, allowed), 1e-4);
+            }
         }
     }
 

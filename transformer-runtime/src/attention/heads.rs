@@ -9,8 +9,10 @@ use crate::heap::grown;
 /// What one thread needs to compute a head.
 #[derive(Clone, Debug, Default)]
 pub(super) struct HeadScratch {
-    /// `Sᵀ`, `[m_pad][n_pad]`; rows past `m` stay zero.
+    /// `Sᵀ` of a block of queries, `[m_pad][block]`; rows past `m` stay zero.
     pub(super) scores: Vec<f32>,
+    /// `K_hᵀ` at a stride that spreads its rows over L1's sets, where `Kᵀ`'s does not.
+    pub(super) keys: Vec<f32>,
     pub(super) column_max: Vec<f32>,
     pub(super) column_sum: Vec<f32>,
 }
@@ -74,11 +76,30 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
         out: &mut [f32],
     ) {
         let (n_pad, m_pad) = (n.next_multiple_of(TOKEN_PAD), m.next_multiple_of(TOKEN_PAD));
-        // K_kv: element (key j, lane d) at kt[(kv·DH + d)·ld + j].
-        let head_k = Weights {
-            data: &kt[kv * DH * ld..][..DH * ld],
-            row: 1,
-            col: ld,
+        // K_kv: element (key j, lane d) at kt[(kv·DH + d)·ld + j]. A tile reads a few keys
+        // of every lane d, one line each `ld` apart: at a stride of a multiple of 1 KiB those
+        // `DH` lines fall in at most four of L1's 64 sets and evict each other for every
+        // token tile. There, when there are several token tiles (not in a decoding step),
+        // the head's rows are copied first, a line further apart.
+        let head_kt = &kt[kv * DH * ld..][..DH * ld];
+        let head_k = if spreads_keys(ld) && n > TOKEN_PAD {
+            // Only the first `m_pad` keys; never a multiple of 1 KiB apart.
+            let spread = m_pad.next_multiple_of(256) + TOKEN_PAD;
+            let copy = grown(&mut scratch.keys, DH * spread);
+            for (to, from) in copy.chunks_exact_mut(spread).zip(head_kt.chunks_exact(ld)) {
+                to[..m_pad].copy_from_slice(&from[..m_pad]);
+            }
+            Weights {
+                data: &scratch.keys[..DH * spread],
+                row: 1,
+                col: spread,
+            }
+        } else {
+            Weights {
+                data: head_kt,
+                row: 1,
+                col: ld,
+            }
         };
         // V_kvᵀ is `[DH][ld]`: weights over the first `m_pad` keys, padding included (its
         // scores are zero, and what it holds is finite).
@@ -135,6 +156,12 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
             }
         }
     }
+}
+
+/// Whether a head copies its rows of `Kᵀ`, `ld` apart, to a wider stride before the scores
+/// product reads them (see `attend_head`).
+pub(super) fn spreads_keys(ld: usize) -> bool {
+    ld.is_multiple_of(256)
 }
 
 /// How many queries a head takes at a time against `m_pad` keys: as many as keep their
