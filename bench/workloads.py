@@ -23,14 +23,15 @@ from safetensors.torch import save_file
 
 # Every workload in run order; `gemm` on a command line means every `gemm-*`.
 GEMMS = [(128, 384, 1536), (16, 384, 384), (128, 1536, 384), (1024, 1024, 1024)]
-NAMES = ["w1", "w2", "w3", "w4"] + [f"gemm-{n}x{k}x{m}" for n, k, m in GEMMS]
-MINILM_LENS = {"w3": 128, "w4": 16}
+NAMES = ["w1", "w2", "w3", "w4", "w5"] + [f"gemm-{n}x{k}x{m}" for n, k, m in GEMMS]
+MINILM_LENS = {"w3": 128, "w4": 16, "w5": 512}
 
 TITLES = {
     "w1": "W1 seed attention, 2 tok",
     "w2": "W2 tiny encoder, 32 tok",
     "w3": "W3 MiniLM, 128 tok",
     "w4": "W4 MiniLM, 16 tok",
+    "w5": "W5 MiniLM, 512 tok",
 }
 
 W2_SEED = 0
