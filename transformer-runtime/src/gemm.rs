@@ -424,9 +424,6 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
         Layout::Rows => p.n.next_multiple_of(nr),
         Layout::Columns(_) | Layout::AddColumns => p.n.next_multiple_of(TOKEN_PAD),
     };
-    // Blocks of tokens small enough that their slice of xt (up to three quarters of the L2:
-    // 768 KiB of a Zen 4's 1 MiB, 384 KiB of a Zen 3's 512) stays in L2 across all tiles;
-    // every block streams the weights once more, so they are as large as that allows.
     // The sum over `k` in passes of at most the kernel's `k_pass` steps where it asks for
     // them and there are several token tiles to share each pass's weights: the blocks of
     // tokens below are then sized by the pass. Each later pass adds to what the one before
@@ -436,9 +433,10 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
         _ => 1,
     };
     let kc = p.k.div_ceil(passes);
-    // Blocks of tokens small enough that their slice of xt (up to three quarters of the L2:
-    // 768 KiB of a Zen 4's 1 MiB, 384 KiB of a Zen 3's 512) stays in L2 across all tiles;
-    // every block streams the weights once more, so they are as large as that allows.
+    // Blocks of tokens small enough that their slice of xt for one pass (up to three
+    // quarters of the L2: 768 KiB of a Zen 4's 1 MiB, 384 KiB of a Zen 3's 512) stays in L2
+    // across all tiles; every block streams the weights once more, so they are as large as
+    // that allows.
     let block = ((crate::cpu::l2_bytes() * 3 / 4 / 4) / kc).max(nr) / nr * nr;
     let Weights { data, row, col } = p.w;
     let mut tile = [0.0f32; kernels::MAX_TILE];

@@ -166,9 +166,9 @@ pub(super) fn spreads_keys(ld: usize) -> bool {
 
 /// How many queries a head takes at a time against `m_pad` keys: as many as keep their
 /// transposed scores (`[m_pad][block]`) within a quarter of the L2, in whole tiles of
-/// [`TOKEN_PAD`]. At 128 keys every query of up to 512 on a 512 KiB L2; at 512 keys, 64 on
-/// a Zen 3, 128 on a Zen 4, where all 512 queries' scores (1 MiB a head) would go through the
-/// softmax and the second product from L3.
+/// [`TOKEN_PAD`]. At 128 keys, 256 queries on a 512 KiB L2 (so 128 tokens are one block);
+/// at 512 keys, 64 on a Zen 3 and 128 on a Zen 4, where all 512 queries' scores (1 MiB a
+/// head) would go through the softmax and the second product from L3.
 pub(super) fn query_block(m_pad: usize) -> usize {
     let fits = crate::cpu::l2_bytes() / 4 / size_of::<f32>() / m_pad.max(1);
     fits.max(TOKEN_PAD) / TOKEN_PAD * TOKEN_PAD
