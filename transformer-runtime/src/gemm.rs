@@ -418,7 +418,7 @@ impl OutPtr {
 /// Computes output columns `range` for every token: full tiles, then small ones, then (if
 /// the range is narrower than a small tile) a short one.
 fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<usize>) {
-    let (mr, mr_small, nr) = (kernel.mr(), kernel.mr_small(), kernel.nr());
+    let nr = kernel.nr();
     // Rows stop at the last real token; columns also fill the padding up to TOKEN_PAD.
     let n_pad = match p.layout {
         Layout::Rows => p.n.next_multiple_of(nr),
@@ -438,14 +438,13 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
     // across all tiles; every block streams the weights once more, so they are as large as
     // that allows.
     let block = ((crate::cpu::l2_bytes() * 3 / 4 / 4) / kc).max(nr) / nr * nr;
-    let Weights { data, row, col } = p.w;
-    let mut tile = [0.0f32; kernels::MAX_TILE];
-    // Two tiles side by side, for kernels that compute pairs in the row layout; made (and
-    // zeroed) only when one does.
-    let mut wide: Option<[f32; 2 * kernels::MAX_TILE]> = None;
+    let mut tiles = TileBuffers {
+        tile: [0.0; kernels::MAX_TILE],
+        wide: None,
+    };
     PANEL.with_borrow_mut(|panel| {
         for t_block in (0..n_pad).step_by(block) {
-            let t_end = (t_block + block).min(n_pad);
+            let tokens = t_block..(t_block + block).min(n_pad);
             for k0 in (0..p.k).step_by(kc) {
                 let pass = Pass {
                     k0,
@@ -456,118 +455,169 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
                 };
                 let mut o = range.start;
                 while o < range.end {
-                    let left = range.end - o;
-                    let (start, rows) = if left >= mr {
-                        (o, mr)
-                    } else if left >= mr_small {
-                        (o, mr_small)
-                    } else if range.len() >= mr_small
-                        && pass.only
-                        && !matches!(p.layout, Layout::AddColumns)
-                    {
-                        // Overlap the tile before rather than run short: a few outputs are
-                        // recomputed, with identical results (not when adding, to the
-                        // residual or to an earlier pass: they would be added twice).
-                        (range.end - mr_small, mr_small)
-                    } else {
-                        (o, left)
-                    };
-                    let first = start * row + pass.k0 * col;
-                    let in_place =
-                        &data[first..first + (rows - 1) * row + (pass.len - 1) * col + 1];
-                    let packed =
-                        col == 1 && kernel.packs_conflicting_rows() && kernels::rows_conflict(row);
-                    if packed {
-                        kernels::pack(panel, in_place, rows, pass.len, row);
-                    }
-                    let (w, strides) = if packed {
-                        (&panel[..], (1, rows))
-                    } else {
-                        (in_place, (row, col))
-                    };
-                    // While the first token tile computes, the next rows stream in from
-                    // memory (past the range too: with chunks claimed in order, this thread
-                    // may well take the next one). In passes, the next rows' part is not
-                    // one run, and the token tiles after the first leave the CPU's own
-                    // prefetcher time to find it.
-                    let next = if col == 1 && !packed && pass.only {
-                        let end = ((start + 2 * rows).min(p.m) * row).min(data.len());
-                        &data[(first + rows * row).min(end)..end]
-                    } else {
-                        &[]
-                    };
-                    let bias = p.b.filter(|_| pass.first).map(|b| &b[start..start + rows]);
-                    let w = (w, strides, rows, pass.len);
-                    let xt = p.xt.skip_steps(pass.k0);
-                    match p.layout {
-                        Layout::Rows => {
-                            // Where the kernel computes tiles faster two at a time, a pair
-                            // goes through a wider tile, each half then stored as a tile of
-                            // its own.
-                            let pairs = kernel.pairs_tiles(rows);
-                            let add = !pass.first;
-                            let mut t0 = t_block;
-                            while t0 < t_end {
-                                let ahead = if t0 == t_block { next } else { &[] };
-                                let from = (bias, false);
-                                if pairs && t0 + 2 * nr <= t_end {
-                                    #[expect(
-                                        clippy::unnecessary_lazy_evaluations,
-                                        reason = "not to zero 2 KiB for each pair"
-                                    )]
-                                    let wide =
-                                        wide.get_or_insert_with(|| [0.0; 2 * kernels::MAX_TILE]);
-                                    let dst = (&mut wide[..rows * 2 * nr], 2 * nr);
-                                    kernel.tiles(dst, w, from, xt, (t0, 2), ahead);
-                                    for half in 0..2 {
-                                        let wide_rows = wide.chunks_exact(2 * nr).take(rows);
-                                        for (i, wide_row) in wide_rows.enumerate() {
-                                            let half_row = &wide_row[half * nr..][..nr];
-                                            tile[i * nr..][..nr].copy_from_slice(half_row);
-                                        }
-                                        let at = (start, rows, t0 + half * nr);
-                                        store(kernel, p, out, &tile, at, add);
-                                    }
-                                    t0 += 2 * nr;
-                                } else {
-                                    let dst = (&mut tile[..], nr);
-                                    kernel.tiles(dst, w, from, xt, (t0, 1), ahead);
-                                    store(kernel, p, out, &tile, (start, rows, t0), add);
-                                    t0 += nr;
-                                }
-                            }
-                        }
-                        Layout::Columns(_) | Layout::AddColumns => {
-                            let width = t_end - t_block;
-                            let (first, len) =
-                                (start * p.ld_out + t_block, (rows - 1) * p.ld_out + width);
-                            // SAFETY: the span covers outputs `start..start + rows` only,
-                            // which are this thread's (`run` splits by output), and nothing
-                            // else in this thread holds it.
-                            let dst = unsafe { out.slice_mut(first, len) };
-                            let add = matches!(p.layout, Layout::AddColumns) || !pass.first;
-                            let tokens = (t_block, width.div_ceil(nr));
-                            kernel.tiles((dst, p.ld_out), w, (bias, add), xt, tokens, next);
-                        }
-                    }
-                    if let (Layout::Columns(Some(activation)), true) = (p.layout, pass.last) {
-                        // Once per block of outputs, in place: one call for whole rows.
-                        let (first, len) = (start * p.ld_out + t_block, t_end - t_block);
-                        // SAFETY: as for the tiles above.
-                        let rows_out = unsafe { out.slice_mut(first, (rows - 1) * p.ld_out + len) };
-                        if len == p.ld_out {
-                            activation.apply_here(rows_out);
-                        } else {
-                            for row in rows_out.chunks_mut(p.ld_out) {
-                                activation.apply_here(&mut row[..len]);
-                            }
-                        }
-                    }
-                    o = start + rows;
+                    let outputs = next_outputs(kernel, p.layout, pass, &range, o);
+                    let ctx = (kernel, p, out, pass);
+                    tile_row(ctx, outputs.clone(), tokens.clone(), panel, &mut tiles);
+                    o = outputs.end;
                 }
             }
         }
     });
+}
+
+/// The outputs of the next row of tiles from `o` on, within `range`: a full tile, a small
+/// one, or (if fewer are left) the small tile ending at the range's end, overlapping the
+/// tile before rather than running short: a few outputs are recomputed, with identical
+/// results. Not when adding, to the residual or to an earlier pass (they would be added
+/// twice), nor in a range narrower than a small tile: then a short tile.
+fn next_outputs(
+    kernel: Kernel,
+    layout: Layout,
+    pass: Pass,
+    range: &std::ops::Range<usize>,
+    o: usize,
+) -> std::ops::Range<usize> {
+    let (mr, mr_small, left) = (kernel.mr(), kernel.mr_small(), range.end - o);
+    let overlap = range.len() >= mr_small && pass.only && !matches!(layout, Layout::AddColumns);
+    if left >= mr {
+        o..o + mr
+    } else if left >= mr_small {
+        o..o + mr_small
+    } else if overlap {
+        range.end - mr_small..range.end
+    } else {
+        o..range.end
+    }
+}
+
+/// A thread's local tiles for the row layout: one, and two side by side for kernels that
+/// compute pairs, made (and zeroed) only when one does.
+struct TileBuffers {
+    tile: [f32; kernels::MAX_TILE],
+    wide: Option<[f32; 2 * kernels::MAX_TILE]>,
+}
+
+/// One row of tiles: outputs `outputs` (one tile's worth) for the block of tokens `tokens`,
+/// over the steps of `pass`, stored in the product's layout, then through its activation
+/// after the last pass. Inlined into [`columns`]' loop, which it is the body of.
+#[inline(always)]
+fn tile_row(
+    (kernel, p, out, pass): (Kernel, &Problem<'_>, OutPtr, Pass),
+    outputs: std::ops::Range<usize>,
+    tokens: std::ops::Range<usize>,
+    panel: &mut Vec<f32>,
+    tiles: &mut TileBuffers,
+) {
+    let Weights { data, row, col } = p.w;
+    let (start, rows) = (outputs.start, outputs.len());
+    let first = start * row + pass.k0 * col;
+    let in_place = &data[first..first + (rows - 1) * row + (pass.len - 1) * col + 1];
+    let packed = col == 1 && kernel.packs_conflicting_rows() && kernels::rows_conflict(row);
+    if packed {
+        kernels::pack(panel, in_place, rows, pass.len, row);
+    }
+    let (w, strides) = if packed {
+        (&panel[..], (1, rows))
+    } else {
+        (in_place, (row, col))
+    };
+    // While the first token tile computes, the next rows stream in from memory (past the
+    // range too: with chunks claimed in order, this thread may well take the next one). In
+    // passes, the next rows' part is not one run, and the token tiles after the first leave
+    // the CPU's own prefetcher time to find it.
+    let next = if col == 1 && !packed && pass.only {
+        let end = ((start + 2 * rows).min(p.m) * row).min(data.len());
+        &data[(first + rows * row).min(end)..end]
+    } else {
+        &[]
+    };
+    let bias = p.b.filter(|_| pass.first).map(|b| &b[outputs]);
+    let w = (w, strides, rows, pass.len);
+    let xt = p.xt.skip_steps(pass.k0);
+    if let Layout::Rows = p.layout {
+        return row_layout_tiles(
+            (kernel, p, out, pass),
+            (w, bias, xt),
+            start,
+            tokens,
+            next,
+            tiles,
+        );
+    }
+    let width = tokens.len();
+    let (first, len) = (
+        start * p.ld_out + tokens.start,
+        (rows - 1) * p.ld_out + width,
+    );
+    // SAFETY: the span covers outputs `start..start + rows` only, which are this thread's
+    // (`run` splits by output), and nothing else in this thread holds it.
+    let dst = unsafe { out.slice_mut(first, len) };
+    let add = matches!(p.layout, Layout::AddColumns) || !pass.first;
+    let tile_count = (tokens.start, width.div_ceil(kernel.nr()));
+    kernel.tiles((dst, p.ld_out), w, (bias, add), xt, tile_count, next);
+    if let (Layout::Columns(Some(activation)), true) = (p.layout, pass.last) {
+        // Once per block of outputs, in place: one call for whole rows.
+        // SAFETY: as for the tiles above.
+        let rows_out = unsafe { out.slice_mut(first, len) };
+        if width == p.ld_out {
+            activation.apply_here(rows_out);
+        } else {
+            for row in rows_out.chunks_mut(p.ld_out) {
+                activation.apply_here(&mut row[..width]);
+            }
+        }
+    }
+}
+
+/// The weights of one row of tiles, as [`Kernel::tiles`] takes them.
+type TileWeights<'a> = (&'a [f32], (usize, usize), usize, usize);
+
+/// [`tile_row`] in the row layout: tile by tile into a local tile (or, where the kernel
+/// computes tiles faster two at a time, a pair into a wider one, each half then stored as a
+/// tile of its own), stored transposed to `out[t][start..]`, adding after the first pass.
+#[inline(always)]
+fn row_layout_tiles(
+    (kernel, p, out, pass): (Kernel, &Problem<'_>, OutPtr, Pass),
+    (w, bias, xt): (TileWeights<'_>, Option<&[f32]>, Tokens<'_>),
+    start: usize,
+    tokens: std::ops::Range<usize>,
+    next: &[f32],
+    tiles: &mut TileBuffers,
+) {
+    let (nr, rows) = (kernel.nr(), w.2);
+    let pairs = kernel.pairs_tiles(rows);
+    let add = !pass.first;
+    let from = (bias, false);
+    let mut t0 = tokens.start;
+    while t0 < tokens.end {
+        let ahead = if t0 == tokens.start { next } else { &[] };
+        if pairs && t0 + 2 * nr <= tokens.end {
+            #[expect(
+                clippy::unnecessary_lazy_evaluations,
+                reason = "not to zero 2 KiB for each pair"
+            )]
+            let wide = tiles
+                .wide
+                .get_or_insert_with(|| [0.0; 2 * kernels::MAX_TILE]);
+            let dst = (&mut wide[..rows * 2 * nr], 2 * nr);
+            kernel.tiles(dst, w, from, xt, (t0, 2), ahead);
+            for half in 0..2 {
+                let wide_rows = wide.chunks_exact(2 * nr).take(rows);
+                for (i, wide_row) in wide_rows.enumerate() {
+                    let half_row = &wide_row[half * nr..][..nr];
+                    tiles.tile[i * nr..][..nr].copy_from_slice(half_row);
+                }
+                let at = (start, rows, t0 + half * nr);
+                store(kernel, p, out, &tiles.tile, at, add);
+            }
+            t0 += 2 * nr;
+        } else {
+            let dst = (&mut tiles.tile[..], nr);
+            kernel.tiles(dst, w, from, xt, (t0, 1), ahead);
+            store(kernel, p, out, &tiles.tile, (start, rows, t0), add);
+            t0 += nr;
+        }
+    }
 }
 
 /// One pass of a product over the inner dimension: steps `k0..k0 + len`.
