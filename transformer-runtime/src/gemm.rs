@@ -451,7 +451,6 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
                     len: kc.min(p.k - k0),
                     first: k0 == 0,
                     last: k0 + kc >= p.k,
-                    only: passes == 1,
                 };
                 let mut o = range.start;
                 while o < range.end {
@@ -478,7 +477,7 @@ fn next_outputs(
     o: usize,
 ) -> std::ops::Range<usize> {
     let (mr, mr_small, left) = (kernel.mr(), kernel.mr_small(), range.end - o);
-    let overlap = range.len() >= mr_small && pass.only && !matches!(layout, Layout::AddColumns);
+    let overlap = range.len() >= mr_small && pass.only() && !matches!(layout, Layout::AddColumns);
     if left >= mr {
         o..o + mr
     } else if left >= mr_small {
@@ -525,7 +524,7 @@ fn tile_row(
     // range too: with chunks claimed in order, this thread may well take the next one). In
     // passes, the next rows' part is not one run, and the token tiles after the first leave
     // the CPU's own prefetcher time to find it.
-    let next = if col == 1 && !packed && pass.only {
+    let next = if col == 1 && !packed && pass.only() {
         let end = ((start + 2 * rows).min(p.m) * row).min(data.len());
         &data[(first + rows * row).min(end)..end]
     } else {
@@ -629,8 +628,13 @@ struct Pass {
     first: bool,
     /// The activation follows.
     last: bool,
-    /// The whole of `k`.
-    only: bool,
+}
+
+impl Pass {
+    /// Whether the pass is the whole of `k`.
+    fn only(self) -> bool {
+        self.first && self.last
+    }
 }
 
 /// Writes a `rows × NR` tile (row-major by output) to `out[t][o..o + rows]` for the tile's
