@@ -17,8 +17,8 @@
 //! `outᵀ[o][t]` ([`gemm_xt_transposed`]), which is in turn the `xt` of the next product:
 //! a forward pass chains its products that way, applies activations or adds to the residual
 //! ([`gemm_xt_add_transposed`]) as it stores, and moves tokens between rows and columns only
-//! at the edges of a stack of layers (16 × 16 blocks in registers). [`gemm_nt`] and
-//! [`gemm_xt`] write `out[t][o]` rows for callers that want them.
+//! at the edges of a stack of layers (16 × 16 blocks in registers). [`gemm_nt`] takes and
+//! writes token rows, `x[t][k]` and `out[t][o]`, for callers that want them.
 //!
 //! Kernels, one per level of [`cpu::level`](crate::cpu::level): AVX-512 (`MR` 16, `NR` 16)
 //! and AVX2 + FMA (`MR` 6, `NR` 16: 12 of its 16 ymm registers accumulate), both reading
@@ -71,51 +71,32 @@ pub const TOKEN_PAD: usize = 16;
 /// Panics if a slice is shorter than its shape says (callers pass arrays of exactly that
 /// shape).
 pub fn gemm_nt(out: &mut [f32], w: &[f32], b: Option<&[f32]>, x: &[f32], dims: Dims) {
-    let Dims { n, k, .. } = dims;
+    let Dims { n, k, m } = dims;
     assert!(x.len() >= n * k, "gemm_nt: x shorter than {dims:?}");
     TRANSPOSED.with_borrow_mut(|xt| {
-        let ldx = transpose(xt, x, n, k);
-        gemm_xt(out, dims.m, w, b, xt, ldx, dims);
+        // Kernels that read tokens in panels get them straight from the rows (at 16 tokens
+        // or fewer, `xt` is one panel anyway).
+        let xt = if n > TOKEN_PAD && k > 0 && Kernel::best().packs_tokens() {
+            tokens::pack_rows(xt, x, n, k)
+        } else {
+            let ldx = transpose(xt, x, n, k);
+            Tokens::rows(xt, ldx)
+        };
+        let w = Weights::rows(w, k);
+        product_of(out, m, Layout::Rows, w, b, xt, dims);
     });
 }
 
-/// [`gemm_nt`] with `x` already transposed: `out[t·ld_out + o] = Σₖ w[o·k_len + k] ·
-/// xt[k·ldx + t] + b[o]` for `t < n`, `o < m`. For callers that can produce `xᵀ` directly
-/// (attention does) and outputs inside a wider matrix (`ld_out ≥ m`).
-///
-/// Layout: `xt` is `[k][ldx]` with `ldx ≥ n` rounded up to [`TOKEN_PAD`] (columns past `n`
-/// are read but do not reach `out`); `w` is `[m][k]`; `out` has rows of `ld_out`.
-pub fn gemm_xt(
-    out: &mut [f32],
-    ld_out: usize,
-    w: &[f32],
-    b: Option<&[f32]>,
-    xt: &[f32],
-    ldx: usize,
-    dims: Dims,
-) {
-    product(
-        out,
-        ld_out,
-        Layout::Rows,
-        Weights::rows(w, dims.k),
-        b,
-        xt,
-        ldx,
-        dims,
-    );
-}
-
-/// [`gemm_xt`] writing its result transposed, through an optional activation:
-/// `outt[o·ldt + t] = act(Σₖ w[o·k_len + k] · xt[k·ldx + t] + b[o])` for `o < m` and every
-/// `t < n` rounded up to [`TOKEN_PAD`].
+/// [`gemm_nt`] with `x` already transposed, writing its result transposed, through an
+/// optional activation: `outt[o·ldt + t] = act(Σₖ w[o·k_len + k] · xt[k·ldx + t] + b[o])`
+/// for `o < m` and every `t < n` rounded up to [`TOKEN_PAD`].
 ///
 /// The padding columns `n ≤ t` are computed from `xt`'s own padding (so they are finite if
 /// that is), which makes `outt` the `xt` of a following product: a chain of products needs
 /// no transposition between its steps, and the activation needs no pass of its own.
 ///
-/// Layout: `xt` as in [`gemm_xt`]; `outt` is `[m][ldt]` with `ldt ≥ n` rounded up to
-/// [`TOKEN_PAD`].
+/// Layout: `xt` is `[k][ldx]` and `outt` `[m][ldt]`, with `ldx` and `ldt` at least `n`
+/// rounded up to [`TOKEN_PAD`]; `w` is `[m][k]`.
 #[expect(
     clippy::too_many_arguments,
     reason = "a product is these slices, strides and its shape"
@@ -201,6 +182,19 @@ pub(crate) fn product(
     ldx: usize,
     dims: Dims,
 ) {
+    product_of(out, ld_out, layout, w, b, Tokens::rows(xt, ldx), dims);
+}
+
+/// [`product`] of tokens in either of their layouts.
+fn product_of(
+    out: &mut [f32],
+    ld_out: usize,
+    layout: Layout,
+    w: Weights<'_>,
+    b: Option<&[f32]>,
+    xt: Tokens<'_>,
+    dims: Dims,
+) {
     let Dims { n, k, m } = dims;
     if n == 0 || m == 0 {
         return;
@@ -209,24 +203,21 @@ pub(crate) fn product(
     match layout {
         Layout::Rows => assert!(
             ld_out >= m && out.len() >= (n - 1) * ld_out + m,
-            "gemm_xt: out shorter than {dims:?}"
+            "gemm: out shorter than {dims:?}"
         ),
         Layout::Columns(_) | Layout::AddColumns => assert!(
             ld_out >= n_pad && out.len() >= (m - 1) * ld_out + n_pad,
-            "gemm_xt_transposed: out shorter than {dims:?}"
+            "gemm: transposed out shorter than {dims:?}"
         ),
     }
     assert!(
         m == 0 || k == 0 || (m - 1) * w.row + (k - 1) * w.col < w.data.len(),
-        "gemm_xt: w shorter than {dims:?}"
+        "gemm: w shorter than {dims:?}"
     );
-    assert!(
-        ldx >= n_pad && (k == 0 || xt.len() >= (k - 1) * ldx + n_pad),
-        "gemm_xt: xt shorter than {dims:?}"
-    );
+    assert!(xt.holds(n_pad, k), "gemm: xt shorter than {dims:?}");
     assert!(
         b.is_none_or(|b| b.len() >= m),
-        "gemm_xt: bias shorter than {m}"
+        "gemm: bias shorter than {m}"
     );
     if k == 0 {
         let bias = |o: usize| b.map_or(0.0, |b| b[o]);
@@ -257,13 +248,13 @@ pub(crate) fn product(
     }
     if n == 1 && (w.col == 1 || w.row == 1) {
         // One token (a decoder's step): stream each weight row once.
-        return vector::product_one(out, ld_out, layout, w, b, xt, ldx, (k, m));
+        return vector::product_one(out, ld_out, layout, w, b, xt.data, xt.ldx, (k, m));
     }
     let kernel = Kernel::best();
     let problem = Problem {
         w,
         b,
-        xt: Tokens::rows(xt, ldx),
+        xt,
         k,
         m,
         n,
@@ -305,7 +296,7 @@ pub(crate) enum Layout {
 
 /// Lays `xt` out as `kernel` reads it, then runs the product ([`run_packed`]).
 fn run(kernel: Kernel, p: &Problem<'_>, out: &mut [f32], threads: usize) {
-    if kernel.packs_tokens() && rows_crowd_l1(p.xt, p.k) {
+    if kernel.packs_tokens() && p.xt.block == TOKEN_PAD && rows_crowd_l1(p.xt, p.k) {
         return TOKEN_PANELS.with_borrow_mut(|panels| {
             let xt = pack_tokens(panels, p.xt, p.k, p.n);
             run_packed(kernel, &Problem { xt, ..*p }, out, threads);

@@ -27,12 +27,36 @@ impl<'a> Tokens<'a> {
         }
     }
 
+    /// Tokens packed in `[k][16]` panels, one after the other.
+    pub fn panels(data: &'a [f32], k: usize) -> Self {
+        Self {
+            data,
+            ldx: TOKEN_PAD,
+            block: TOKEN_PAD * k,
+        }
+    }
+
     /// The same tokens from step `k0` of the inner dimension on.
     pub fn skip_steps(self, k0: usize) -> Self {
         Self {
             data: &self.data[k0 * self.ldx..],
             ..self
         }
+    }
+
+    /// Whether `data` holds tokens `0..n_pad` (a multiple of [`TOKEN_PAD`]) of steps
+    /// `0..k`, each step's apart from the next's.
+    pub fn holds(self, n_pad: usize, k: usize) -> bool {
+        if n_pad == 0 || k == 0 {
+            return true;
+        }
+        let apart = k == 1
+            || match self.block {
+                TOKEN_PAD => self.ldx >= n_pad,
+                block => self.ldx == TOKEN_PAD && block >= TOKEN_PAD * k,
+            };
+        let last = self.at(n_pad - TOKEN_PAD) + (k - 1) * self.ldx + TOKEN_PAD;
+        apart && self.ldx >= TOKEN_PAD && last <= self.data.len()
     }
 
     /// Where token `t` of step 0 is.
@@ -65,23 +89,37 @@ pub(super) fn pack_tokens<'a>(
     k: usize,
     n: usize,
 ) -> Tokens<'a> {
-    let blocks = n.div_ceil(TOKEN_PAD);
-    let block = TOKEN_PAD * k;
-    // From a cache-line boundary, so that a step's 16 tokens are one line, not two halves.
-    let buf = crate::heap::grown(panels, blocks * block + TOKEN_PAD);
-    let skip = buf.as_ptr().align_offset(64).min(TOKEN_PAD);
-    let panels = &mut buf[skip..][..blocks * block];
-    for (b, panel) in panels.chunks_exact_mut(block).enumerate() {
+    let panels = panels_of(panels, n, k);
+    for (b, panel) in panels.chunks_exact_mut(TOKEN_PAD * k).enumerate() {
         let first = xt.at(b * TOKEN_PAD);
         for (kk, step) in panel.chunks_exact_mut(TOKEN_PAD).enumerate() {
             step.copy_from_slice(&xt.data[first + kk * xt.ldx..][..TOKEN_PAD]);
         }
     }
-    Tokens {
-        data: panels,
-        ldx: TOKEN_PAD,
-        block,
+    Tokens::panels(panels, k)
+}
+
+/// Token rows `x` (`[n][k]`, row-major) straight into `[k][16]` panels in `panels` (grown if
+/// it is too short), tokens past `n` zero: what [`transpose`](super::transpose) and then
+/// [`pack_tokens`] would make, in one pass over `x` rather than two.
+pub(super) fn pack_rows<'a>(panels: &'a mut Vec<f32>, x: &[f32], n: usize, k: usize) -> Tokens<'a> {
+    assert!(x.len() >= n * k, "pack_rows: x shorter than {n} × {k}");
+    let panels = panels_of(panels, n, k);
+    for (b, panel) in panels.chunks_exact_mut(TOKEN_PAD * k).enumerate() {
+        let first = b * TOKEN_PAD;
+        super::transpose::to_panel(panel, &x[first * k..n * k], n - first, k);
     }
+    Tokens::panels(panels, k)
+}
+
+/// Room for the panels of `n` tokens over `k` steps in `buf` (grown if it is too short):
+/// whole blocks of 16 tokens, from a cache-line boundary, so that a step's 16 tokens are one
+/// line, not two halves.
+fn panels_of(buf: &mut Vec<f32>, n: usize, k: usize) -> &mut [f32] {
+    let len = n.div_ceil(TOKEN_PAD) * TOKEN_PAD * k;
+    let buf = crate::heap::grown(buf, len + TOKEN_PAD);
+    let skip = buf.as_ptr().align_offset(64).min(TOKEN_PAD);
+    &mut buf[skip..][..len]
 }
 
 #[cfg(test)]
@@ -99,5 +137,27 @@ mod tests {
         assert!(rows_crowd_l1(xt(144), 257));
         // 16 tokens: already one panel.
         assert!(!rows_crowd_l1(xt(16), 4096));
+    }
+
+    #[test]
+    fn token_rows_pack_as_their_transpose_does() {
+        let mut rng = crate::init::Rng::new(9);
+        for (n, k) in [(17, 33), (130, 40), (48, 7), (33, 1), (16, 5), (40, 1024)] {
+            let x: Vec<f32> = (0..n * k).map(|_| rng.symmetric(1.0)).collect();
+            let mut xt = Vec::new();
+            let ldx = super::super::transpose(&mut xt, &x, n, k);
+            let mut via_xt = Vec::new();
+            let want = pack_tokens(&mut via_xt, Tokens::rows(&xt, ldx), k, n);
+            let mut direct = vec![f32::NAN; 5];
+            let got = pack_rows(&mut direct, &x, n, k);
+            assert_eq!(got.data, want.data, "{n} × {k}");
+            assert_eq!((got.ldx, got.block), (want.ldx, want.block));
+            assert!(got.holds(ldx, k));
+            assert_eq!(
+                got.data.as_ptr().align_offset(64),
+                0,
+                "steps as whole lines"
+            );
+        }
     }
 }

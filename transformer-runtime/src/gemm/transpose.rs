@@ -66,6 +66,20 @@ pub(super) fn pack(panel: &mut [f32], w: &[f32], rows: usize, k: usize, stride: 
     to_panel.run();
 }
 
+/// `panel[kk·16 + i] = x[i·k + kk]` for `i < 16`, `kk < k`, zero for `i ≥ present`: the
+/// first `present` (at most 16 are read) token rows of `x`, `[k][16]`.
+pub(super) fn to_panel(panel: &mut [f32], x: &[f32], present: usize, k: usize) {
+    let to_panel = Blocks {
+        src: x,
+        src_ld: k,
+        rows: (present.min(TOKEN_PAD), TOKEN_PAD),
+        cols: k,
+        dst: panel,
+        dst_ld: TOKEN_PAD,
+    };
+    to_panel.run();
+}
+
 /// `dst[c·dst_ld + r] = src[r·src_ld + c]` for rows `r < rows.1` and columns `c < cols`,
 /// where source rows `rows.0 ≤ r < rows.1` read as zeros.
 struct Blocks<'a> {
@@ -255,13 +269,37 @@ pub(super) mod x86 {
     /// [`Blocks::run`] in 8 × 8 register blocks, rows past the source's read as zeros and
     /// columns cut to the rows written (a panel of 6 weight rows is such a block); blocks
     /// at the last columns, where AVX2 has no masked loads as cheap as AVX-512's, number by
-    /// number.
+    /// number. The blocks go four at a time, 16 rows × 16 columns: each source line is read
+    /// whole by two blocks in a row, and each 16 numbers of a destination row (a line, in
+    /// `[k][16]` panels or where `dst_ld` is a multiple of 16) are written by two blocks close
+    /// together, not in two sweeps over the whole destination.
     ///
     /// # Safety
     ///
     /// The CPU has AVX2.
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn blocks_avx2(mut blocks: Blocks<'_>) {
+        let (rows, cols) = (blocks.rows.1, blocks.cols);
+        for r0 in (0..rows).step_by(16) {
+            for c0 in (0..cols).step_by(16) {
+                for r in (r0..rows.min(r0 + 16)).step_by(8) {
+                    for c in (c0..cols.min(c0 + 16)).step_by(8) {
+                        // SAFETY: the CPU has AVX2, as the caller guarantees.
+                        unsafe { block_avx2(&mut blocks, (r, c)) };
+                    }
+                }
+            }
+        }
+    }
+
+    /// The block of at most 8 × 8 at source row `r0` and column `c0` of [`blocks_avx2`].
+    ///
+    /// # Safety
+    ///
+    /// The CPU has AVX2.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn block_avx2(blocks: &mut Blocks<'_>, (r0, c0): (usize, usize)) {
         let (src, src_ld, (real, rows), cols, dst_ld) = (
             blocks.src,
             blocks.src_ld,
@@ -269,33 +307,28 @@ pub(super) mod x86 {
             blocks.cols,
             blocks.dst_ld,
         );
-        let real = real.min(rows);
-        for r0 in (0..rows).step_by(8) {
-            let written = (rows - r0).min(8);
-            let present = real.saturating_sub(r0).min(written);
-            for c0 in (0..cols).step_by(8) {
-                if c0 + 8 <= cols && present > 0 {
-                    let block: [__m256; 8] = std::array::from_fn(|dr| {
-                        if dr < present {
-                            let row = &src[(r0 + dr) * src_ld + c0..][..8];
-                            // SAFETY: the load reads the 8 numbers of `row`.
-                            unsafe { _mm256_loadu_ps(row.as_ptr()) }
-                        } else {
-                            _mm256_setzero_ps()
-                        }
-                    });
-                    for (dc, column) in transpose8(block).into_iter().enumerate() {
-                        let out = &mut blocks.dst[(c0 + dc) * dst_ld + r0..][..written];
-                        store_first(out, column);
-                    }
-                } else if c0 + 8 <= cols {
-                    for dc in 0..8 {
-                        blocks.dst[(c0 + dc) * dst_ld + r0..][..written].fill(0.0);
-                    }
+        let written = (rows - r0).min(8);
+        let present = real.min(rows).saturating_sub(r0).min(written);
+        if c0 + 8 <= cols && present > 0 {
+            let block: [__m256; 8] = std::array::from_fn(|dr| {
+                if dr < present {
+                    let row = &src[(r0 + dr) * src_ld + c0..][..8];
+                    // SAFETY: the load reads the 8 numbers of `row`.
+                    unsafe { _mm256_loadu_ps(row.as_ptr()) }
                 } else {
-                    blocks.by_number((r0, c0), 8);
+                    _mm256_setzero_ps()
                 }
+            });
+            for (dc, column) in transpose8(block).into_iter().enumerate() {
+                let out = &mut blocks.dst[(c0 + dc) * dst_ld + r0..][..written];
+                store_first(out, column);
             }
+        } else if c0 + 8 <= cols {
+            for dc in 0..8 {
+                blocks.dst[(c0 + dc) * dst_ld + r0..][..written].fill(0.0);
+            }
+        } else {
+            blocks.by_number((r0, c0), 8);
         }
     }
 
@@ -403,29 +436,32 @@ mod tests {
     #[test]
     fn every_level_agrees_with_the_portable_path() {
         let mut rng = Rng::new(6);
-        for (n, k) in [(37, 21), (16, 16), (8, 9), (130, 40), (3, 64)] {
+        for (n, k) in [(37, 21), (16, 16), (8, 9), (130, 40), (3, 64), (13, 1024)] {
             let x = random(&mut rng, n * k);
             let ldx = n.next_multiple_of(TOKEN_PAD);
-            let blocks = |dst: Vec<f32>, level: Option<Level>| {
-                let mut dst = dst;
-                let blocks = Blocks {
-                    src: &x,
-                    src_ld: k,
-                    rows: (n, ldx),
-                    cols: k,
-                    dst: &mut dst,
-                    dst_ld: ldx,
+            // Transposed as products take tokens, and the first 16 tokens as a panel.
+            for (rows, dst_ld) in [((n, ldx), ldx), ((n.min(16), 16), 16)] {
+                let blocks = |dst: Vec<f32>, level: Option<Level>| {
+                    let mut dst = dst;
+                    let blocks = Blocks {
+                        src: &x,
+                        src_ld: k,
+                        rows,
+                        cols: k,
+                        dst: &mut dst,
+                        dst_ld,
+                    };
+                    match level {
+                        Some(level) => blocks.run_at(level),
+                        None => blocks.portable(),
+                    }
+                    dst
                 };
-                match level {
-                    Some(level) => blocks.run_at(level),
-                    None => blocks.portable(),
+                let want = blocks(vec![f32::NAN; k * dst_ld], None);
+                for level in cpu::supported() {
+                    let got = blocks(vec![f32::NAN; k * dst_ld], Some(level));
+                    assert_eq!(got, want, "{level}: {n} × {k} into rows of {dst_ld}");
                 }
-                dst
-            };
-            let want = blocks(vec![f32::NAN; k * ldx], None);
-            for level in cpu::supported() {
-                let got = blocks(vec![f32::NAN; k * ldx], Some(level));
-                assert_eq!(got, want, "{level}: {n} × {k}");
             }
         }
     }
