@@ -149,13 +149,14 @@ impl AttentionScratch {
         );
         let head = HeadScratch {
             scores: buf(m_pad * n_pad.min(heads::query_block(m_pad))),
+            panels: buf(m_pad * n_pad.min(heads::query_block(m_pad)) + TOKEN_PAD),
             keys: buf(if heads::spreads_keys(m_pad) {
                 d_model * (m_pad.next_multiple_of(256) + TOKEN_PAD)
             } else {
                 0
             }),
-            column_max: buf(queries),
-            column_sum: buf(queries),
+            column_max: buf(n_pad),
+            column_sum: buf(n_pad),
         };
         Self {
             #[cfg(test)]

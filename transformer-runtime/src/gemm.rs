@@ -41,7 +41,8 @@ mod vector;
 pub(crate) use buffers::reserve;
 use buffers::{PANEL, TOKEN_PANELS, TRANSPOSED};
 use kernels::Kernel;
-use tokens::{Tokens, pack_tokens, rows_crowd_l1};
+pub(crate) use tokens::{Tokens, panels_of};
+use tokens::{pack_tokens, rows_crowd_l1};
 pub use transpose::{transpose, untranspose};
 
 use crate::activation::Activation;
@@ -186,7 +187,7 @@ pub(crate) fn product(
 }
 
 /// [`product`] of tokens in either of their layouts.
-fn product_of(
+pub(crate) fn product_of(
     out: &mut [f32],
     ld_out: usize,
     layout: Layout,
@@ -459,7 +460,10 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
 /// one, or (if fewer are left) the small tile ending at the range's end, overlapping the
 /// tile before rather than running short: a few outputs are recomputed, with identical
 /// results. Not when adding, to the residual or to an earlier pass (they would be added
-/// twice), nor in a range narrower than a small tile: then a short tile.
+/// twice), nor in a range narrower than a small tile: then a short tile. Where two small
+/// tiles cover what is left (at most one overlapping), they go rather than a full one and an
+/// overlapping one, which would compute more outputs (at 32, attention's head size, the
+/// AVX2 tiles compute 32 rather than 34).
 fn next_outputs(
     kernel: Kernel,
     layout: Layout,
@@ -469,7 +473,9 @@ fn next_outputs(
 ) -> std::ops::Range<usize> {
     let (mr, mr_small, left) = (kernel.mr(), kernel.mr_small(), range.end - o);
     let overlap = range.len() >= mr_small && pass.only() && !matches!(layout, Layout::AddColumns);
-    if left >= mr {
+    if overlap && left > mr && left - mr < mr_small && left <= 2 * mr_small {
+        o..o + mr_small
+    } else if left >= mr {
         o..o + mr
     } else if left >= mr_small {
         o..o + mr_small
@@ -958,6 +964,40 @@ mod tests {
                 check(Dims { n, k, m }, 1, Some(kernel));
             }
         }
+    }
+
+    /// The rows of tiles `columns` takes for outputs `0..m` in one pass.
+    fn tile_rows(kernel: Kernel, m: usize, layout: Layout) -> Vec<std::ops::Range<usize>> {
+        let pass = Pass {
+            k0: 0,
+            len: 1,
+            first: true,
+            last: true,
+        };
+        let (mut o, mut rows) = (0, Vec::new());
+        while o < m {
+            let outputs = next_outputs(kernel, layout, pass, &(0..m), o);
+            o = outputs.end;
+            rows.push(outputs);
+        }
+        rows
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn tiles_cover_the_outputs_with_the_fewest_rows() {
+        let layout = Layout::Columns(None);
+        let avx2 = |m| tile_rows(Kernel::Avx2, m, layout);
+        assert_eq!(avx2(32), [0..6, 6..12, 12..18, 18..24, 24..28, 28..32]);
+        assert_eq!(avx2(13), [0..6, 6..10, 9..13]);
+        assert_eq!(avx2(10), [0..6, 6..10]);
+        assert_eq!(avx2(3), vec![0..3]);
+        // Adding, nothing may be computed twice: a short tile at the end instead.
+        let adding = tile_rows(Kernel::Avx2, 13, Layout::AddColumns);
+        assert_eq!(adding, [0..6, 6..12, 12..13]);
+        // Two small tiles would be more rows of the wide AVX-512 tile.
+        let avx512 = tile_rows(Kernel::Avx512, 18, layout);
+        assert_eq!(avx512, [0..16, 14..18]);
     }
 
     #[test]

@@ -3,14 +3,17 @@
 
 use super::{Attend, AttentionScratch, MultiHeadAttention};
 use crate::fastmath::{MulAdd, Vectorise, exp_with, vectorised};
-use crate::gemm::{Dims, Layout, TOKEN_PAD, Weights, product};
+use crate::gemm::{Dims, Layout, TOKEN_PAD, Tokens, Weights, panels_of, product, product_of};
 use crate::heap::grown;
 
 /// What one thread needs to compute a head.
 #[derive(Clone, Debug, Default)]
 pub(super) struct HeadScratch {
-    /// `Sᵀ` of a block of queries, `[m_pad][block]`; rows past `m` stay zero.
+    /// `Sᵀ` of a block of queries, `[m][block]`.
     pub(super) scores: Vec<f32>,
+    /// The soft-maxed scores (but for the division) in `[m_pad][16]` panels of 16 queries,
+    /// as the weighted sum's tile reads them; rows past `m` zero.
+    pub(super) panels: Vec<f32>,
     /// `K_hᵀ` at a stride that spreads its rows over L1's sets, where `Kᵀ`'s does not.
     pub(super) keys: Vec<f32>,
     pub(super) column_max: Vec<f32>,
@@ -63,7 +66,8 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
     ///
     /// Two products, each reading its operands where they lie: the scores transposed,
     /// `Sᵀ = K_h (Q_h/√DH)ᵀ` (`[m][n]`: column `i` holds query `i`'s scores; `K_h` is read
-    /// from `Kᵀ` with strides), soft-maxed down each column, then `context_hᵀ = V_hᵀ S`.
+    /// from `Kᵀ` with strides), soft-maxed down each column into the panels the second
+    /// product's tile reads, then `context_hᵀ = V_hᵀ S`.
     /// Queries go in blocks ([`query_block`]) so that a block's scores stay in L2 from the
     /// first product through the softmax to the second.
     fn attend_head(
@@ -109,13 +113,10 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
             // Queries `first..first + len`; the columns of `qt` and `out` from `first` on.
             let len = block.min(n - first);
             let len_pad = len.next_multiple_of(TOKEN_PAD);
-            let scores = grown(&mut scratch.scores, m_pad * len_pad);
-            // The first product writes rows `< m`; the second reads every row: padding keys
-            // must weigh nothing.
-            scores[m * len_pad..].fill(0.0);
+            let scores = grown(&mut scratch.scores, m * len_pad);
             let head_qt = &qt[h * DH * n_pad + first..][..(DH - 1) * n_pad + len_pad];
             product(
-                &mut scores[..],
+                scores,
                 len_pad,
                 Layout::Columns(None),
                 head_k,
@@ -124,23 +125,22 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
                 n_pad,
                 Dims { n: len, k: DH, m },
             );
+            let panels = panels_of(&mut scratch.panels, len_pad, m_pad);
             softmax_columns(
-                &mut scores[..m * len_pad],
-                len_pad,
+                (scores, len_pad),
                 (first, len, n),
                 mask,
-                &mut scratch.column_max,
-                &mut scratch.column_sum,
+                (&mut scratch.column_max, &mut scratch.column_sum),
+                panels,
             );
             let out = &mut out[first..][..(DH - 1) * n_pad + len_pad];
-            product(
+            product_of(
                 out,
                 n_pad,
                 Layout::Columns(None),
                 head_vt,
                 None,
-                scores,
-                len_pad,
+                Tokens::panels(panels, m_pad),
                 Dims {
                     n: len,
                     k: m_pad,
@@ -176,17 +176,18 @@ pub(super) fn query_block(m_pad: usize) -> usize {
 
 /// Softmax down each column of the transposed scores `st` (`[m][ld]`: row `j` is key `j`,
 /// column `i < n` is query `first + i` of `queries`), after masking what that query may not
-/// see, but for the division: the columns are left as `exp(s − max)` and `sum[i]` holds what
-/// column `i` is to be multiplied by (`1/Σ`, or 0 where a query may see no key), which the
-/// caller applies to the far fewer numbers of the weighted sum. Rows are whole vectors, so
-/// every step is a vectorised pass over a row.
+/// see, written to `panels` (`[m_pad][16]` for each 16 columns; rows past `m` zero) but for
+/// the division: the columns are left as `exp(s − max)` and `sum[i]` holds what column `i`
+/// is to be multiplied by (`1/Σ`, or 0 where a query may see no key), which the caller
+/// applies to the far fewer numbers of the weighted sum. Columns from `n` to `ld` (padding
+/// queries) go through the same steps unmasked. Rows are whole vectors, so every step is a
+/// vectorised pass over a row.
 fn softmax_columns(
-    st: &mut [f32],
-    ld: usize,
+    (st, ld): (&mut [f32], usize),
     (first, n, queries): (usize, usize, usize),
     mask: &Attend<'_>,
-    max: &mut Vec<f32>,
-    sum: &mut Vec<f32>,
+    (max, sum): (&mut Vec<f32>, &mut Vec<f32>),
+    panels: &mut [f32],
 ) {
     let m = st.len() / ld;
     let rows = || (0..m).map(|j| j * ld..j * ld + n);
@@ -216,21 +217,22 @@ fn softmax_columns(
     vectorised(ColumnSoftmax {
         st,
         ld,
-        n,
-        max: grown(max, n),
-        sum: grown(sum, n),
+        max: grown(max, ld),
+        sum: grown(sum, ld),
+        panels,
     });
 }
 
 /// The softmax of [`softmax_columns`] after masking, as one vectorised loop nest.
 struct ColumnSoftmax<'a> {
-    /// `[m][ld]`, soft-maxed down columns `0..n` (but for the division).
-    st: &'a mut [f32],
+    /// `[m][ld]`, soft-maxed down every column.
+    st: &'a [f32],
     ld: usize,
-    n: usize,
-    /// `n` numbers of working memory each.
+    /// `ld` numbers of working memory each.
     max: &'a mut [f32],
     sum: &'a mut [f32],
+    /// `[m_pad][16]` for each 16 columns of `st`.
+    panels: &'a mut [f32],
 }
 
 impl Vectorise for ColumnSoftmax<'_> {
@@ -239,13 +241,13 @@ impl Vectorise for ColumnSoftmax<'_> {
         let Self {
             st,
             ld,
-            n,
             max,
             sum,
+            panels,
         } = self;
         max.fill(f32::NEG_INFINITY);
         for row in st.chunks_exact(ld) {
-            for (m, &s) in max.iter_mut().zip(&row[..n]) {
+            for (m, &s) in max.iter_mut().zip(row) {
                 *m = m.max(s);
             }
         }
@@ -256,10 +258,23 @@ impl Vectorise for ColumnSoftmax<'_> {
             }
         }
         sum.fill(0.0);
-        for row in st.chunks_exact_mut(ld) {
-            for ((s, &m), total) in row[..n].iter_mut().zip(&*max).zip(sum.iter_mut()) {
-                *s = exp_with::<M>(*s - m);
-                *total += *s;
+        let panel = panels.len() / (ld / TOKEN_PAD);
+        for (j, row) in st.chunks_exact(ld).enumerate() {
+            let columns = row.chunks_exact(TOKEN_PAD).zip(max.chunks_exact(TOKEN_PAD));
+            let totals = sum.chunks_exact_mut(TOKEN_PAD);
+            for (c, ((scores, max), totals)) in columns.zip(totals).enumerate() {
+                let out = &mut panels[c * panel + j * TOKEN_PAD..][..TOKEN_PAD];
+                for (((e, &s), &m), total) in out.iter_mut().zip(scores).zip(max).zip(totals) {
+                    *e = exp_with::<M>(s - m);
+                    *total += *e;
+                }
+            }
+        }
+        // Padding keys weigh nothing (with no keys at all, there are no panels).
+        let m = st.len() / ld;
+        if panel > 0 {
+            for panel in panels.chunks_exact_mut(panel) {
+                panel[m * TOKEN_PAD..].fill(0.0);
             }
         }
         for total in sum.iter_mut() {

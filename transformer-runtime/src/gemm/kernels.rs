@@ -167,8 +167,8 @@ impl Kernel {
             "tiles: the weights are not {rows} rows of {k}"
         );
         assert!(
-            xt.block == TOKEN_PAD || (nr == TOKEN_PAD && t0 % TOKEN_PAD == 0),
-            "tiles: packed tokens are read in whole blocks of 16"
+            xt.block == TOKEN_PAD || (TOKEN_PAD.is_multiple_of(nr) && t0.is_multiple_of(nr)),
+            "tiles: a tile of packed tokens reads within one block of 16"
         );
         assert!(
             xt.at(t0 + width - nr) + (k - 1) * xt.ldx + nr <= xt.data.len(),

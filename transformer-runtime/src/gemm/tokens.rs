@@ -115,7 +115,7 @@ pub(super) fn pack_rows<'a>(panels: &'a mut Vec<f32>, x: &[f32], n: usize, k: us
 /// Room for the panels of `n` tokens over `k` steps in `buf` (grown if it is too short):
 /// whole blocks of 16 tokens, from a cache-line boundary, so that a step's 16 tokens are one
 /// line, not two halves.
-fn panels_of(buf: &mut Vec<f32>, n: usize, k: usize) -> &mut [f32] {
+pub(crate) fn panels_of(buf: &mut Vec<f32>, n: usize, k: usize) -> &mut [f32] {
     let len = n.div_ceil(TOKEN_PAD) * TOKEN_PAD * k;
     let buf = crate::heap::grown(buf, len + TOKEN_PAD);
     let skip = buf.as_ptr().align_offset(64).min(TOKEN_PAD);
