@@ -26,9 +26,10 @@
 //! would crowd a few L1 sets, and a portable one (`MR` 4, `NR` 8, `xt` in place) that
 //! the compiler vectorises for any CPU. While a tile computes, the next tile's weight rows
 //! are prefetched into L2: at a few tokens a product is a stream of weights. Tokens are
-//! taken in blocks that fit three quarters of the L2 ([`cpu`](crate::cpu) reads its size),
-//! and the AVX2 tile sums a long `k` in passes over the block (each adding to the last), so
-//! that the blocks stay long enough for each tile's weights to serve several token tiles.
+//! taken in blocks that fit a share of the L2 ([`cpu`](crate::cpu) reads its size): three
+//! quarters for AVX-512, half for AVX2. The AVX2 tile sums a long `k` in passes over the
+//! block (each adding to the last), so that the blocks stay long enough for each tile's
+//! weights to serve several token tiles.
 //! Work is split over threads, when there is enough of it, in chunks of output rows that
 //! the threads claim.
 
@@ -425,11 +426,12 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
         _ => 1,
     };
     let kc = p.k.div_ceil(passes);
-    // Blocks of tokens small enough that their slice of xt for one pass (up to three
-    // quarters of the L2: 768 KiB of a Zen 4's 1 MiB, 384 KiB of a Zen 3's 512) stays in L2
-    // across all tiles; every block streams the weights once more, so they are as large as
-    // that allows.
-    let block = ((crate::cpu::l2_bytes() * 3 / 4 / 4) / kc).max(nr) / nr * nr;
+    // Blocks of tokens small enough that their slice of xt for one pass (the kernel's share
+    // of the L2: 768 KiB of a Zen 4's 1 MiB, 256 KiB of a Zen 3's 512) stays in L2 across
+    // all tiles; every block streams the weights once more, so they are as large as that
+    // allows.
+    let share = crate::cpu::l2_bytes() * kernel.token_block_quarters() / 4;
+    let block = (share / size_of::<f32>() / kc).max(nr) / nr * nr;
     let mut tiles = TileBuffers {
         tile: [0.0; kernels::MAX_TILE],
         wide: None,

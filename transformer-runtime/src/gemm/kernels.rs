@@ -101,18 +101,32 @@ impl Kernel {
     }
 
     /// The most steps of `k` a tile sums in one pass where a product's weights serve several
-    /// token tiles, or `None` for all of `k` at once. Tokens go in blocks of three quarters
-    /// of the L2 over `k`: on a Zen 3's 512 KiB, at BERT-base's 3072, 32 tokens, so each
-    /// tile's weights served two token tiles before the next block read them from memory
-    /// again. Passes of at most 1536 keep blocks of 64 tokens or more there; shorter passes
-    /// (768, 384) were no faster at 1024–3072 and slower at 1536, where each pass's stores
-    /// cost more than the smaller working set gained. The AVX-512 and portable tiles take
-    /// `k` whole.
+    /// token tiles, or `None` for all of `k` at once. Tokens go in blocks of the kernel's
+    /// share of the L2 ([`Self::token_block_quarters`]) over `k`: on a Zen 3's 512 KiB, at
+    /// BERT-base's 3072, 16 tokens, so each tile's weights would serve one token tile
+    /// before the next block read them from memory again. Passes of at most 1536 keep
+    /// blocks of 32 tokens or more there; shorter passes (768, 384) were no faster at
+    /// 1024–3072 and slower at 1536, where each pass's stores cost more than the smaller
+    /// working set gained. The AVX-512 and portable tiles take `k` whole.
     pub fn k_pass(self) -> Option<usize> {
         match self {
             #[cfg(target_arch = "x86_64")]
             Self::Avx2 => Some(K_PASS_AVX2),
             _ => None,
+        }
+    }
+
+    /// How much of the L2, in quarters, one pass's slice of a block of tokens may take: the
+    /// blocks stay in L2 while every row of tiles reads them, beside the weights on their
+    /// way in and the outputs on their way out. Half for AVX2, whose cores (Zen 3's 512 KiB,
+    /// Intel's 256 KiB to 2 MiB) are often shared with a sibling thread and whose passes
+    /// add to outputs they stored before: three quarters held up worse whenever something
+    /// else used the core. Three quarters for the others.
+    pub fn token_block_quarters(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2 => 2,
+            _ => 3,
         }
     }
 
