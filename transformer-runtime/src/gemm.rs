@@ -172,7 +172,7 @@ impl<'a> Weights<'a> {
     }
 }
 
-/// The checks and the work both layouts share.
+/// [`product_of`] of tokens `xt` in the layout products write, `[k][ldx]`.
 #[expect(clippy::too_many_arguments, reason = "as `gemm_xt_transposed`")]
 pub(crate) fn product(
     out: &mut [f32],
@@ -187,7 +187,8 @@ pub(crate) fn product(
     product_of(out, ld_out, layout, w, b, Tokens::rows(xt, ldx), dims);
 }
 
-/// [`product`] of tokens in either of their layouts.
+/// The checks and the work every product shares, whatever the layout of its output and of
+/// its tokens (`[k][ldx]`, or the `[k][16]` panels its tile reads).
 pub(crate) fn product_of(
     out: &mut [f32],
     ld_out: usize,
