@@ -147,11 +147,14 @@ impl AttentionScratch {
             queries.next_multiple_of(TOKEN_PAD),
             keys.next_multiple_of(TOKEN_PAD),
         );
+        let block = n_pad.min(heads::query_block(m_pad));
+        let mut panels = Vec::new();
+        crate::gemm::panels_of(&mut panels, block, m_pad);
         let head = HeadScratch {
-            scores: buf(m_pad * n_pad.min(heads::query_block(m_pad))),
-            panels: buf(m_pad * n_pad.min(heads::query_block(m_pad)) + TOKEN_PAD),
+            scores: buf(m_pad * block),
+            panels,
             keys: buf(if heads::spreads_keys(m_pad) {
-                d_model * (m_pad.next_multiple_of(256) + TOKEN_PAD)
+                d_model * heads::spread(m_pad)
             } else {
                 0
             }),

@@ -299,7 +299,7 @@ pub(crate) enum Layout {
 
 /// Lays `xt` out as `kernel` reads it, then runs the product ([`run_packed`]).
 fn run(kernel: Kernel, p: &Problem<'_>, out: &mut [f32], threads: usize) {
-    if kernel.packs_tokens() && p.xt.block == TOKEN_PAD && rows_crowd_l1(p.xt, p.k) {
+    if kernel.packs_tokens() && rows_crowd_l1(p.xt, p.k) {
         return TOKEN_PANELS.with_borrow_mut(|panels| {
             let xt = pack_tokens(panels, p.xt, p.k, p.n);
             run_packed(kernel, &Problem { xt, ..*p }, out, threads);

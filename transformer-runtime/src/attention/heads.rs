@@ -87,16 +87,15 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
         // the head's rows are copied first, a line further apart.
         let head_kt = &kt[kv * DH * ld..][..DH * ld];
         let head_k = if spreads_keys(ld) && n > TOKEN_PAD {
-            // Only the first `m_pad` keys; never a multiple of 1 KiB apart.
-            let spread = m_pad.next_multiple_of(256) + TOKEN_PAD;
-            let copy = grown(&mut scratch.keys, DH * spread);
-            for (to, from) in copy.chunks_exact_mut(spread).zip(head_kt.chunks_exact(ld)) {
+            let stride = spread(m_pad);
+            let copy = grown(&mut scratch.keys, DH * stride);
+            for (to, from) in copy.chunks_exact_mut(stride).zip(head_kt.chunks_exact(ld)) {
                 to[..m_pad].copy_from_slice(&from[..m_pad]);
             }
             Weights {
-                data: &scratch.keys[..DH * spread],
+                data: &scratch.keys[..DH * stride],
                 row: 1,
-                col: spread,
+                col: stride,
             }
         } else {
             Weights {
@@ -162,6 +161,12 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
 /// product reads them (see `attend_head`).
 pub(super) fn spreads_keys(ld: usize) -> bool {
     ld.is_multiple_of(256)
+}
+
+/// The stride of the copy of a head's rows of `Kᵀ` where it [`spreads_keys`]: room for the
+/// first `m_pad` keys, and never a multiple of 1 KiB.
+pub(super) fn spread(m_pad: usize) -> usize {
+    m_pad.next_multiple_of(256) + TOKEN_PAD
 }
 
 /// How many queries a head takes at a time against `m_pad` keys: as many as keep their

@@ -68,7 +68,8 @@ impl<'a> Tokens<'a> {
 /// Whether a tile's `k` steps of `xt`, read in place, would crowd each other out of L1: a
 /// stride of `ldx` numbers touches only `64 / gcd(64, ldx / 16)` of a 32 KiB L1's 64 sets
 /// (8 at 128 tokens), and a tile needs its `k` lines there beside the weights (so at most half
-/// of each set's 8 ways). At 16 tokens `xt` is already laid out as the panels are.
+/// of each set's 8 ways). At 16 tokens `xt` is already laid out as the panels are, and
+/// tokens already in panels (`ldx` 16) never crowd.
 pub(super) fn rows_crowd_l1(xt: Tokens<'_>, k: usize) -> bool {
     let lines_apart = (xt.ldx / TOKEN_PAD).max(1);
     let sets = 64 / gcd(64, lines_apart);
