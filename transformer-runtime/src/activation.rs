@@ -1,6 +1,6 @@
 //! The feed-forward non-linearities.
 
-use crate::fastmath::{self, Elementwise, MulAdd, Unfused, for_each_vectorised};
+use crate::fastmath::{self, Elementwise, MulAdd, Unfused, for_each_run_vectorised};
 
 /// Which non-linearity a feed-forward sublayer applies between its two linear layers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,11 +36,20 @@ impl Activation {
 
     /// [`Self::apply`] on this thread only: for pieces that are already one thread's share.
     pub fn apply_here(self, x: &mut [f32]) {
+        let len = x.len();
+        self.apply_to_runs(x, len, len);
+    }
+
+    /// Applies the activation in place to runs of `run` numbers, `stride` apart, that start
+    /// `x` and end within it (rows of a matrix, or the blocks of panels): one dispatch for
+    /// them all.
+    pub(crate) fn apply_to_runs(self, x: &mut [f32], run: usize, stride: usize) {
+        let runs = (x, (run, stride));
         match self {
-            Self::Relu => for_each_vectorised(x, Relu),
-            Self::Gelu => for_each_vectorised(x, Gelu),
-            Self::GeluTanh => for_each_vectorised(x, GeluTanh),
-            Self::Silu => for_each_vectorised(x, Silu),
+            Self::Relu => for_each_run_vectorised(runs, Relu),
+            Self::Gelu => for_each_run_vectorised(runs, Gelu),
+            Self::GeluTanh => for_each_run_vectorised(runs, GeluTanh),
+            Self::Silu => for_each_run_vectorised(runs, Silu),
         }
     }
 }

@@ -7,6 +7,7 @@
 
 use crate::cache::KvLayer;
 use crate::fastmath::{Scale, for_each_vectorised};
+use crate::format::Transposed::Rows;
 #[cfg(test)]
 use crate::gemm::untranspose;
 use crate::gemm::{TOKEN_PAD, transpose};
@@ -329,7 +330,8 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
         match &self.w_o {
             Some(w_o) => {
                 let out_t = grown(&mut scratch.out_t, D * n_pad);
-                w_o.forward_transposed(out_t, n_pad, context_t, n_pad, n, None);
+                let context = (context_t, Rows(n_pad));
+                w_o.forward_transposed((&mut *out_t, Rows(n_pad)), context, n, None);
                 (out_t, n_pad)
             }
             None => (context_t, n_pad),
@@ -365,7 +367,7 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
         let n_pad = n.next_multiple_of(TOKEN_PAD);
         let context_t = &context_t[..D * n_pad];
         match &self.w_o {
-            Some(w_o) => w_o.forward_add_transposed(xt, n_pad, context_t, n_pad, n),
+            Some(w_o) => w_o.forward_add_transposed((xt, Rows(n_pad)), (context_t, Rows(n_pad)), n),
             None => {
                 for (x, c) in xt[..D * n_pad].iter_mut().zip(context_t) {
                     *x += c;
@@ -500,11 +502,12 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
     ) {
         let m_pad = m.next_multiple_of(TOKEN_PAD);
         let kt = grown(kt, KVD * m_pad);
+        let memory = (memory_t, Rows(m_pad));
         self.w_k
-            .forward_transposed(kt, m_pad, memory_t, m_pad, m, None);
+            .forward_transposed((kt, Rows(m_pad)), memory, m, None);
         let vt = grown(vt, KVD * m_pad);
         self.w_v
-            .forward_transposed(vt, m_pad, memory_t, m_pad, m, None);
+            .forward_transposed((vt, Rows(m_pad)), memory, m, None);
     }
 
     /// `(Q/√DH)ᵀ` into `scratch.qt` (`[D][n_pad]`) for the `n` queries' tokens `xt`
@@ -512,7 +515,9 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
     fn project_queries(&self, xt: &[f32], n: usize, scratch: &mut AttentionScratch) {
         let n_pad = n.next_multiple_of(TOKEN_PAD);
         let qt = grown(&mut scratch.qt, D * n_pad);
-        self.w_q.forward_transposed(qt, n_pad, xt, n_pad, n, None);
+        let x = (xt, Rows(n_pad));
+        self.w_q
+            .forward_transposed((&mut *qt, Rows(n_pad)), x, n, None);
         for_each_vectorised(qt, Scale(1.0 / (DH as f32).sqrt()));
     }
 }

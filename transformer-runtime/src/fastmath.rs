@@ -163,20 +163,32 @@ pub fn vectorised(f: impl Vectorise) {
 /// vectorises at that width).
 #[inline(always)]
 pub fn for_each_vectorised(x: &mut [f32], f: impl Elementwise) {
+    let len = x.len();
+    for_each_run_vectorised((x, (len, len)), f);
+}
+
+/// [`for_each_vectorised`] on the runs of `run` numbers that start every `stride` numbers of
+/// `x` (the last may end early, with `x`): rows of a matrix, or blocks of panels, in one
+/// dispatch.
+#[inline(always)]
+pub fn for_each_run_vectorised(runs: (&mut [f32], (usize, usize)), f: impl Elementwise) {
     match cpu::level() {
         // SAFETY (both): `cpu::level` names a level only if the CPU has its features.
         #[cfg(target_arch = "x86_64")]
-        Level::Avx512 => unsafe { x86::map_avx512(x, f) },
+        Level::Avx512 => unsafe { x86::map_avx512(runs, f) },
         #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => unsafe { x86::map_avx2(x, f) },
-        _ => map::<Unfused>(x, f),
+        Level::Avx2 => unsafe { x86::map_avx2(runs, f) },
+        _ => map::<Unfused>(runs, f),
     }
 }
 
 #[inline(always)]
-fn map<M: MulAdd>(x: &mut [f32], f: impl Elementwise) {
-    for v in x {
-        *v = f.apply::<M>(*v);
+fn map<M: MulAdd>((x, (run, stride)): (&mut [f32], (usize, usize)), f: impl Elementwise) {
+    for chunk in x.chunks_mut(stride.max(1)) {
+        let len = run.min(chunk.len());
+        for v in &mut chunk[..len] {
+            *v = f.apply::<M>(*v);
+        }
     }
 }
 
@@ -186,16 +198,16 @@ mod x86 {
     ///
     /// The CPU has AVX-512F.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn map_avx512(x: &mut [f32], f: impl super::Elementwise) {
-        super::map::<super::Fused>(x, f);
+    pub unsafe fn map_avx512(runs: (&mut [f32], (usize, usize)), f: impl super::Elementwise) {
+        super::map::<super::Fused>(runs, f);
     }
 
     /// # Safety
     ///
     /// The CPU has AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn map_avx2(x: &mut [f32], f: impl super::Elementwise) {
-        super::map::<super::Fused>(x, f);
+    pub unsafe fn map_avx2(runs: (&mut [f32], (usize, usize)), f: impl super::Elementwise) {
+        super::map::<super::Fused>(runs, f);
     }
 
     /// # Safety

@@ -3,6 +3,7 @@
 
 use crate::activation::Activation;
 use crate::fastmath::{MulAdd, Vectorise, vectorised};
+use crate::format::Transposed::{Panels, Rows};
 use crate::gemm::{TOKEN_PAD, transpose, untranspose};
 use crate::heap::grown;
 use crate::init::Rng;
@@ -91,8 +92,8 @@ impl<const D: usize, const FF: usize> FeedForward<D, FF> {
             &mut scratch.up,
         );
         let out_t = grown(&mut scratch.out_t, D * ld);
-        self.w_down
-            .forward_transposed(out_t, ld, hidden, ld, n, None);
+        let (out, hidden) = ((&mut *out_t, Rows(ld)), (hidden, Panels));
+        self.w_down.forward_transposed(out, hidden, n, None);
         (out_t, ld)
     }
 
@@ -111,11 +112,14 @@ impl<const D: usize, const FF: usize> FeedForward<D, FF> {
         let ld = n.next_multiple_of(TOKEN_PAD);
         let input = input.unwrap_or(&*xt);
         let hidden = self.hidden(input, n, activation, &mut scratch.hidden, &mut scratch.up);
-        self.w_down.forward_add_transposed(xt, ld, hidden, ld, n);
+        self.w_down
+            .forward_add_transposed((xt, Rows(ld)), (hidden, Panels), n);
     }
 
-    /// `act(x W_upᵀ + b_up)ᵀ` into `buf`, as `[FF][ld]`, from `xt` (`[D][ld]`); gated,
-    /// `(act(x W_gateᵀ + b_gate) ⊙ (x W_upᵀ + b_up))ᵀ`, with `up` holding the second factor.
+    /// `act(x W_upᵀ + b_up)ᵀ` into `buf` from `xt` (`[D][ld]`); gated, `(act(x W_gateᵀ +
+    /// b_gate) ⊙ (x W_upᵀ + b_up))ᵀ`, with `up` holding the second factor. In the panels
+    /// the second product's tile reads ([`Panels`](crate::format::Transposed::Panels)), so it
+    /// packs nothing.
     fn hidden<'s>(
         &self,
         xt: &[f32],
@@ -126,19 +130,23 @@ impl<const D: usize, const FF: usize> FeedForward<D, FF> {
     ) -> &'s [f32] {
         let ld = n.next_multiple_of(TOKEN_PAD);
         let hidden = grown(buf, FF * ld);
+        let x = (xt, Rows(ld));
         match &self.w_gate {
-            None => self
-                .w_up
-                .forward_transposed(hidden, ld, xt, ld, n, Some(activation)),
+            None => {
+                let activation = Some(activation);
+                self.w_up
+                    .forward_transposed((hidden, Panels), x, n, activation);
+            }
             Some(w_gate) => {
-                w_gate.forward_transposed(hidden, ld, xt, ld, n, Some(activation));
+                w_gate.forward_transposed((&mut *hidden, Panels), x, n, Some(activation));
                 let up = grown(up, FF * ld);
-                self.w_up.forward_transposed(up, ld, xt, ld, n, None);
+                self.w_up.forward_transposed((&mut *up, Panels), x, n, None);
+                // Both in panels: every number, the padding tokens' too, by its partner.
                 vectorised(MultiplyColumns {
                     x: hidden,
                     by: up,
-                    ld,
-                    n,
+                    ld: TOKEN_PAD,
+                    n: TOKEN_PAD,
                 });
             }
         }

@@ -13,6 +13,7 @@
 use std::fmt::Debug;
 
 use crate::activation::Activation;
+pub use crate::gemm::Transposed;
 use crate::gemm::{Dims, gemm_xt_add_transposed, gemm_xt_transposed};
 use crate::heap::Matrix;
 use crate::load::{Loader, Writer};
@@ -58,13 +59,13 @@ pub trait WeightFormat:
         x: &[[f32; IN]],
     );
 
-    /// The layer's product for `n` tokens held transposed, `xt` `[IN][ldx]` in, `outt`
-    /// `[OUT][ldt]` out, stored as `store` says.
+    /// The layer's product for `n` tokens held transposed, `xt` `[IN][..]` in, `outt`
+    /// `[OUT][..]` out, each laid out as its [`Transposed`] says, stored as `store` says.
     #[doc(hidden)]
     fn forward_transposed<const IN: usize, const OUT: usize>(
         layer: &Linear<IN, OUT, Self>,
-        out: (&mut [f32], usize),
-        x: (&[f32], usize),
+        out: (&mut [f32], Transposed),
+        x: (&[f32], Transposed),
         n: usize,
         store: Store,
     );
@@ -130,18 +131,16 @@ impl WeightFormat for F32 {
     #[inline]
     fn forward_transposed<const IN: usize, const OUT: usize>(
         layer: &Linear<IN, OUT, Self>,
-        (outt, ldt): (&mut [f32], usize),
-        (xt, ldx): (&[f32], usize),
+        out: (&mut [f32], Transposed),
+        x: (&[f32], Transposed),
         n: usize,
         store: Store,
     ) {
         let (w, b) = (layer.weight.as_flattened(), layer.bias.as_deref());
         let (b, dims) = (b.map(|b| &b[..]), Dims { n, k: IN, m: OUT });
         match store {
-            Store::Write(activation) => {
-                gemm_xt_transposed(outt, ldt, w, b, xt, ldx, dims, activation)
-            }
-            Store::Add => gemm_xt_add_transposed(outt, ldt, w, b, xt, ldx, dims),
+            Store::Write(activation) => gemm_xt_transposed(out, w, b, x, dims, activation),
+            Store::Add => gemm_xt_add_transposed(out, w, b, x, dims),
         }
     }
 }
@@ -176,9 +175,16 @@ mod tests {
         let ld = 16;
         let xt = columns(&x, ld);
         let mut written = vec![f32::NAN; 5 * ld];
-        F32::forward_transposed(&layer, (&mut written, ld), (&xt, ld), 3, Store::Write(None));
+        let x = (&xt[..], Transposed::Rows(ld));
+        F32::forward_transposed(
+            &layer,
+            (&mut written, Transposed::Rows(ld)),
+            x,
+            3,
+            Store::Write(None),
+        );
         let mut added = vec![1.0; 5 * ld];
-        F32::forward_transposed(&layer, (&mut added, ld), (&xt, ld), 3, Store::Add);
+        F32::forward_transposed(&layer, (&mut added, Transposed::Rows(ld)), x, 3, Store::Add);
         for (t, row) in rows.iter().enumerate() {
             for (o, &want) in row.iter().enumerate() {
                 assert!((written[o * ld + t] - want).abs() < 1e-6, "write {o},{t}");

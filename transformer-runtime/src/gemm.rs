@@ -20,6 +20,12 @@
 //! at the edges of a stack of layers (16 × 16 blocks in registers). [`gemm_nt`] takes and
 //! writes token rows, `x[t][k]` and `out[t][o]`, for callers that want them.
 //!
+//! Transposed tokens come in two layouts ([`Transposed`]): `[features][ld]` rows, or the
+//! `[features][16]` panels of 16 tokens that the x86 tiles read. A product whose result
+//! feeds only another product (a feed-forward's hidden layer) writes panels, tile by tile,
+//! and the next product reads them as they lie; tokens in rows are packed into panels per
+//! product, where their rows would crowd the L1.
+//!
 //! Kernels, one per level of [`cpu::level`](crate::cpu::level): AVX-512 (`MR` 16, `NR` 16)
 //! and AVX2 + FMA (`MR` 6, `NR` 16: 12 of its 16 ymm registers accumulate), both reading
 //! `xt` packed in `[k][16]` panels, one sequential stream per tile, where `xt`'s own rows
@@ -85,70 +91,48 @@ pub fn gemm_nt(out: &mut [f32], w: &[f32], b: Option<&[f32]>, x: &[f32], dims: D
             Tokens::rows(xt, ldx)
         };
         let w = Weights::rows(w, k);
-        product_of(out, m, Layout::Rows, w, b, xt, dims);
+        product_of(out, Spacing::rows(m), Layout::Rows, w, b, xt, dims);
     });
 }
 
 /// [`gemm_nt`] with `x` already transposed, writing its result transposed, through an
-/// optional activation: `outt[o·ldt + t] = act(Σₖ w[o·k_len + k] · xt[k·ldx + t] + b[o])`
-/// for `o < m` and every `t < n` rounded up to [`TOKEN_PAD`].
+/// optional activation: `outᵀ(o, t) = act(Σₖ w[o·k_len + k] · xᵀ(k, t) + b[o])` for
+/// `o < m` and every `t < n` rounded up to [`TOKEN_PAD`], where `out` and `x` each say how
+/// they hold their tokens ([`Transposed`]: `[features][ld]`, or the panels a tile reads).
 ///
-/// The padding columns `n ≤ t` are computed from `xt`'s own padding (so they are finite if
-/// that is), which makes `outt` the `xt` of a following product: a chain of products needs
-/// no transposition between its steps, and the activation needs no pass of its own.
+/// The padding tokens `n ≤ t` are computed from `x`'s own padding (so they are finite if
+/// that is), which makes `out` the `x` of a following product: a chain of products needs
+/// no transposition between its steps, the activation needs no pass of its own, and a
+/// result written in panels is read by the next product as it lies.
 ///
-/// Layout: `xt` is `[k][ldx]` and `outt` `[m][ldt]`, with `ldx` and `ldt` at least `n`
-/// rounded up to [`TOKEN_PAD`]; `w` is `[m][k]`.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "a product is these slices, strides and its shape"
-)]
+/// `w` is `[m][k]`.
 pub fn gemm_xt_transposed(
-    outt: &mut [f32],
-    ldt: usize,
+    (out, out_layout): (&mut [f32], Transposed),
     w: &[f32],
     b: Option<&[f32]>,
-    xt: &[f32],
-    ldx: usize,
+    (x, x_layout): (&[f32], Transposed),
     dims: Dims,
     activation: Option<Activation>,
 ) {
-    let layout = Layout::Columns(activation);
-    product(
-        outt,
-        ldt,
-        layout,
-        Weights::rows(w, dims.k),
-        b,
-        xt,
-        ldx,
-        dims,
-    );
+    let (spacing, xt) = (out_layout.spacing(dims.m), x_layout.tokens(x, dims.k));
+    let (layout, w) = (Layout::Columns(activation), Weights::rows(w, dims.k));
+    product_of(out, spacing, layout, w, b, xt, dims);
 }
 
-/// [`gemm_xt_transposed`] adding to what `outt` holds: `outt[o·ldt + t] += Σₖ w[o·k_len + k]
-/// · xt[k·ldx + t] + b[o]` for `o < m` and every `t < n` rounded up to [`TOKEN_PAD`]. A
-/// residual connection in the product's own store: `x + sublayer(x)` with `x` held
-/// transposed, and no pass of its own.
+/// [`gemm_xt_transposed`] adding to what `out` holds: `outᵀ(o, t) += Σₖ w[o·k_len + k] ·
+/// xᵀ(k, t) + b[o]` for `o < m` and every `t < n` rounded up to [`TOKEN_PAD`]. A residual
+/// connection in the product's own store: `x + sublayer(x)` with `x` held transposed, and
+/// no pass of its own.
 pub fn gemm_xt_add_transposed(
-    outt: &mut [f32],
-    ldt: usize,
+    (out, out_layout): (&mut [f32], Transposed),
     w: &[f32],
     b: Option<&[f32]>,
-    xt: &[f32],
-    ldx: usize,
+    (x, x_layout): (&[f32], Transposed),
     dims: Dims,
 ) {
-    product(
-        outt,
-        ldt,
-        Layout::AddColumns,
-        Weights::rows(w, dims.k),
-        b,
-        xt,
-        ldx,
-        dims,
-    );
+    let (spacing, xt) = (out_layout.spacing(dims.m), x_layout.tokens(x, dims.k));
+    let w = Weights::rows(w, dims.k);
+    product_of(out, spacing, Layout::AddColumns, w, b, xt, dims);
 }
 
 /// The `w` operand of a product: element `(o, kk)` is `data[o·row + kk·col]`. Dense
@@ -173,7 +157,10 @@ impl<'a> Weights<'a> {
 }
 
 /// [`product_of`] of tokens `xt` in the layout products write, `[k][ldx]`.
-#[expect(clippy::too_many_arguments, reason = "as `gemm_xt_transposed`")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a product is these slices, strides and its shape"
+)]
 pub(crate) fn product(
     out: &mut [f32],
     ld_out: usize,
@@ -184,14 +171,16 @@ pub(crate) fn product(
     ldx: usize,
     dims: Dims,
 ) {
-    product_of(out, ld_out, layout, w, b, Tokens::rows(xt, ldx), dims);
+    let (spacing, xt) = (Spacing::rows(ld_out), Tokens::rows(xt, ldx));
+    product_of(out, spacing, layout, w, b, xt, dims);
 }
 
-/// The checks and the work every product shares, whatever the layout of its output and of
-/// its tokens (`[k][ldx]`, or the `[k][16]` panels its tile reads).
+/// The checks and the work every product shares, whatever the layout of its output (rows,
+/// or transposed as `spacing` says) and of its tokens (`[k][ldx]`, or the `[k][16]` panels
+/// its tile reads).
 pub(crate) fn product_of(
     out: &mut [f32],
-    ld_out: usize,
+    spacing: Spacing,
     layout: Layout,
     w: Weights<'_>,
     b: Option<&[f32]>,
@@ -203,14 +192,15 @@ pub(crate) fn product_of(
         return;
     }
     let n_pad = n.next_multiple_of(TOKEN_PAD);
+    let ld_out = spacing.ld;
     match layout {
         Layout::Rows => assert!(
             ld_out >= m && out.len() >= (n - 1) * ld_out + m,
             "gemm: out shorter than {dims:?}"
         ),
         Layout::Columns(_) | Layout::AddColumns => assert!(
-            ld_out >= n_pad && out.len() >= (m - 1) * ld_out + n_pad,
-            "gemm: transposed out shorter than {dims:?}"
+            spacing.separates(m, n_pad) && out.len() > spacing.at(m - 1, n_pad - 1),
+            "gemm: transposed out shorter than {dims:?}, or its {spacing:?} overlaps"
         ),
     }
     assert!(
@@ -233,24 +223,26 @@ pub(crate) fn product_of(
                 }
             }
             Layout::Columns(activation) => {
-                for (o, row) in out.chunks_mut(ld_out).take(m).enumerate() {
-                    let row = &mut row[..n_pad];
-                    row.fill(bias(o));
+                for (o, t) in Spacing::blocks(m, n_pad) {
+                    let run = &mut out[spacing.at(o, t)..][..TOKEN_PAD];
+                    run.fill(bias(o));
                     if let Some(activation) = activation {
-                        activation.apply_here(row);
+                        activation.apply_here(run);
                     }
                 }
             }
             Layout::AddColumns => {
-                for (o, row) in out.chunks_mut(ld_out).take(m).enumerate() {
-                    row[..n_pad].iter_mut().for_each(|v| *v += bias(o));
+                for (o, t) in Spacing::blocks(m, n_pad) {
+                    let run = &mut out[spacing.at(o, t)..][..TOKEN_PAD];
+                    run.iter_mut().for_each(|v| *v += bias(o));
                 }
             }
         }
         return;
     }
     if n == 1 && (w.col == 1 || w.row == 1) {
-        // One token (a decoder's step): stream each weight row once.
+        // One token (a decoder's step): stream each weight row once. Its 16 tokens are one
+        // block, so `ld_out` apart is all the spacing says.
         return vector::product_one(out, ld_out, layout, w, b, xt.data, xt.ldx, (k, m));
     }
     let kernel = Kernel::best();
@@ -261,13 +253,45 @@ pub(crate) fn product_of(
         k,
         m,
         n,
-        ld_out,
+        out: spacing,
         layout,
     };
     let threads = crate::threads::get()
         .min((n * k * m / MIN_WORK_PER_THREAD).max(1))
         .min(MAX_THREADS);
     run(kernel, &problem, out, threads);
+}
+
+/// How a buffer holds tokens transposed, as products read and write them between the layers
+/// of a model: feature `i` of token `t` at `i·ld + t` (`Rows(ld)`: `[features][ld]`), or at
+/// `(t / 16)·16·features + 16·i + t % 16` (`Panels`: blocks of 16 tokens, each
+/// `[features][16]`), the layout a product's tile reads, so that a product reading it packs
+/// nothing. Both hold every token up to `n` rounded up to [`TOKEN_PAD`].
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transposed {
+    /// `[features][ld]`.
+    Rows(usize),
+    /// `[n_pad / 16][features][16]`.
+    Panels,
+}
+
+impl Transposed {
+    /// `data` in this layout, as the tokens of a product over `k` features.
+    pub(crate) fn tokens(self, data: &[f32], k: usize) -> Tokens<'_> {
+        match self {
+            Self::Rows(ld) => Tokens::rows(data, ld),
+            Self::Panels => Tokens::panels(data, k),
+        }
+    }
+
+    /// Where the `m` outputs of a product go in this layout.
+    pub(crate) fn spacing(self, m: usize) -> Spacing {
+        match self {
+            Self::Rows(ld) => Spacing::rows(ld),
+            Self::Panels => Spacing::panels(m),
+        }
+    }
 }
 
 /// What every tile of one product reads.
@@ -280,9 +304,55 @@ struct Problem<'a> {
     k: usize,
     m: usize,
     n: usize,
-    /// Row stride of `out`.
-    ld_out: usize,
+    /// Where each output lies in `out`.
+    out: Spacing,
     layout: Layout,
+}
+
+/// Where a product's outputs lie in `out`. In the row layout, output `o` of token `t` is at
+/// `t·ld + o`. Transposed, at `o·ld + (t / 16)·block + t % 16`: in `[m][ld]` rows (`block`
+/// 16), or in the `[m][16]` panels of 16 tokens that a tile reads ([`Tokens::panels`]; `ld`
+/// 16, `block` 16·m), so that the next product need not pack them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Spacing {
+    pub ld: usize,
+    pub block: usize,
+}
+
+impl Spacing {
+    /// Rows `ld` apart: `[n][ld]` in the row layout, `[m][ld]` transposed.
+    pub fn rows(ld: usize) -> Self {
+        Self {
+            ld,
+            block: TOKEN_PAD,
+        }
+    }
+
+    /// Transposed in panels of 16 tokens over `m` outputs: `[n_pad / 16][m][16]`.
+    pub fn panels(m: usize) -> Self {
+        Self {
+            ld: TOKEN_PAD,
+            block: TOKEN_PAD * m,
+        }
+    }
+
+    /// Where output `o` of token `t` lies, transposed.
+    pub fn at(self, o: usize, t: usize) -> usize {
+        o * self.ld + t / TOKEN_PAD * self.block + t % TOKEN_PAD
+    }
+
+    /// Whether the outputs of `m` rows of `n_pad` tokens, transposed, each have a place of
+    /// their own: rows of at least `n_pad`, or panels that hold all `m` rows.
+    fn separates(self, m: usize, n_pad: usize) -> bool {
+        let rows = self.block == TOKEN_PAD && self.ld >= n_pad;
+        let panels = self.ld == TOKEN_PAD && self.block >= m * TOKEN_PAD;
+        rows || panels
+    }
+
+    /// Each output and first token of each block of 16, transposed.
+    fn blocks(m: usize, n_pad: usize) -> impl Iterator<Item = (usize, usize)> {
+        (0..m).flat_map(move |o| (0..n_pad).step_by(TOKEN_PAD).map(move |t| (o, t)))
+    }
 }
 
 /// How a product writes its tiles.
@@ -432,7 +502,9 @@ fn columns(kernel: Kernel, p: &Problem<'_>, out: OutPtr, range: std::ops::Range<
     // all tiles; every block streams the weights once more, so they are as large as that
     // allows.
     let share = crate::cpu::l2_bytes() * kernel.token_block_quarters() / 4;
-    let block = (share / size_of::<f32>() / kc).max(nr) / nr * nr;
+    // Whole blocks of 16 (a multiple of every kernel's tile), so that no tile straddles two
+    // blocks of an output held in panels.
+    let block = (share / size_of::<f32>() / kc).max(TOKEN_PAD) / TOKEN_PAD * TOKEN_PAD;
     let mut tiles = TileBuffers {
         tile: [0.0; kernels::MAX_TILE],
         wide: None,
@@ -543,28 +615,29 @@ fn tile_row(
             tiles,
         );
     }
+    let add = matches!(p.layout, Layout::AddColumns) || !pass.first;
+    let Spacing { ld, block } = p.out;
     let width = tokens.len();
-    let (first, len) = (
-        start * p.ld_out + tokens.start,
-        (rows - 1) * p.ld_out + width,
-    );
+    let first = p.out.at(start, tokens.start);
+    // The outputs' span: `rows` rows of the block's tokens, which in panels are blocks of
+    // `rows` lines of 16 tokens, `block` apart.
+    let (lines, line) = if block == TOKEN_PAD {
+        (rows, width)
+    } else {
+        (width / TOKEN_PAD, rows * TOKEN_PAD)
+    };
+    let stride = if block == TOKEN_PAD { ld } else { block };
+    let len = (lines - 1) * stride + line;
     // SAFETY: the span covers outputs `start..start + rows` only, which are this thread's
     // (`run` splits by output), and nothing else in this thread holds it.
     let dst = unsafe { out.slice_mut(first, len) };
-    let add = matches!(p.layout, Layout::AddColumns) || !pass.first;
     let tile_count = (tokens.start, width.div_ceil(kernel.nr()));
-    kernel.tiles((dst, p.ld_out), w, (bias, add), xt, tile_count, next);
+    kernel.tiles((dst, ld, block), w, (bias, add), xt, tile_count, next);
     if let (Layout::Columns(Some(activation)), true) = (p.layout, pass.last) {
-        // Once per block of outputs, in place: one call for whole rows.
+        // Once per block of outputs, in place: one call for the lines they make.
         // SAFETY: as for the tiles above.
-        let rows_out = unsafe { out.slice_mut(first, len) };
-        if width == p.ld_out {
-            activation.apply_here(rows_out);
-        } else {
-            for row in rows_out.chunks_mut(p.ld_out) {
-                activation.apply_here(&mut row[..width]);
-            }
-        }
+        let outputs = unsafe { out.slice_mut(first, len) };
+        activation.apply_to_runs(outputs, line, stride);
     }
 }
 
@@ -598,7 +671,7 @@ fn row_layout_tiles(
             let wide = tiles
                 .wide
                 .get_or_insert_with(|| [0.0; 2 * kernels::MAX_TILE]);
-            let dst = (&mut wide[..rows * 2 * nr], 2 * nr);
+            let dst = (&mut wide[..rows * 2 * nr], 2 * nr, TOKEN_PAD);
             kernel.tiles(dst, w, from, xt, (t0, 2), ahead);
             for half in 0..2 {
                 let wide_rows = wide.chunks_exact(2 * nr).take(rows);
@@ -611,7 +684,7 @@ fn row_layout_tiles(
             }
             t0 += 2 * nr;
         } else {
-            let dst = (&mut tiles.tile[..], nr);
+            let dst = (&mut tiles.tile[..], nr, TOKEN_PAD);
             kernel.tiles(dst, w, from, xt, (t0, 1), ahead);
             store(kernel, p, out, &tiles.tile, (start, rows, t0), add);
             t0 += nr;
@@ -652,18 +725,19 @@ fn store(
     if tokens == 0 {
         return;
     }
-    let first = t0 * p.ld_out + o;
+    let ld_out = p.out.ld;
+    let first = t0 * ld_out + o;
     if let Some(store) = kernel.fast_store(rows) {
         // The kernel's own transposing store, through registers.
         assert!(
-            first + (tokens - 1) * p.ld_out + rows <= out.len,
+            first + (tokens - 1) * ld_out + rows <= out.len,
             "tile store out of bounds"
         );
         assert!(tile.len() >= rows * nr, "tile shorter than {rows} × {nr}");
         // SAFETY: `fast_store` only offers a store the CPU can run; every write is to
         // `out[first + dt·ld_out ..][..rows]` for `dt < tokens`, in bounds (asserted above)
         // and in this thread's columns; `tile` holds `rows · nr` numbers (asserted above).
-        unsafe { store(tile, out.ptr.add(first), p.ld_out, tokens, add) };
+        unsafe { store(tile, out.ptr.add(first), ld_out, tokens, add) };
         return;
     }
     let mut row = [0.0f32; kernels::MAX_MR];
@@ -671,7 +745,7 @@ fn store(
         for (i, v) in row[..rows].iter_mut().enumerate() {
             *v = tile[i * nr + dt];
         }
-        out.write((t0 + dt) * p.ld_out + o, &row, rows, add);
+        out.write((t0 + dt) * ld_out + o, &row, rows, add);
     }
 }
 
@@ -728,13 +802,21 @@ mod tests {
             (None, Layout::Columns(activation)) => {
                 crate::threads::set(threads);
                 let (ld, b) = (ld_out, Some(&b[..]));
-                gemm_xt_transposed(&mut out, ld, &w, b, &xt, ldx, d, activation);
+                let (out, x) = (
+                    (&mut out[..], Transposed::Rows(ld)),
+                    (&xt[..], Transposed::Rows(ldx)),
+                );
+                gemm_xt_transposed(out, &w, b, x, d, activation);
                 crate::threads::set(0);
             }
             (None, Layout::AddColumns) => {
                 crate::threads::set(threads);
                 let (ld, b) = (ld_out, Some(&b[..]));
-                gemm_xt_add_transposed(&mut out, ld, &w, b, &xt, ldx, d);
+                let (out, x) = (
+                    (&mut out[..], Transposed::Rows(ld)),
+                    (&xt[..], Transposed::Rows(ldx)),
+                );
+                gemm_xt_add_transposed(out, &w, b, x, d);
                 crate::threads::set(0);
             }
             (Some(kernel), _) => {
@@ -745,7 +827,7 @@ mod tests {
                     k: d.k,
                     m: d.m,
                     n: d.n,
-                    ld_out,
+                    out: Spacing::rows(ld_out),
                     layout,
                 };
                 run(kernel, &p, &mut out, threads);
@@ -908,6 +990,97 @@ mod tests {
         }
     }
 
+    /// `[rows][ld]` as the panels of [`Transposed::Panels`]: `[ld / 16][rows][16]`.
+    fn to_panels(x: &[f32], rows: usize, ld: usize) -> Vec<f32> {
+        let mut panels = vec![0.0; rows * ld];
+        for i in 0..rows {
+            for t in 0..ld {
+                panels[Spacing::panels(rows).at(i, t)] = x[i * ld + t];
+            }
+        }
+        panels
+    }
+
+    /// Products read and write panels as they do rows, to the bit, on every kernel: every
+    /// token up to the padding, through an activation or adding, over one pass of `k` or
+    /// several, on one thread or two, and the paths of one token and of `k` 0.
+    #[test]
+    fn products_read_and_write_panels_as_they_do_rows() {
+        let layouts = [
+            Layout::Columns(None),
+            Layout::Columns(Some(Activation::Gelu)),
+            Layout::AddColumns,
+        ];
+        let shapes = [
+            (1, 7, 5),
+            (3, 5, 7),
+            (16, 64, 13),
+            (33, 17, 40),
+            (40, 1600, 20),
+            (20, 0, 5),
+        ];
+        for (n, k, m) in shapes {
+            let d = Dims { n, k, m };
+            let mut rng = Rng::new((n * 31 + k * 7 + m) as u64);
+            let (w, x, b) = (
+                random(&mut rng, m * k),
+                random(&mut rng, n * k),
+                random(&mut rng, m),
+            );
+            let mut xt = Vec::new();
+            let ld = transpose(&mut xt, &x, n, k);
+            let x_panels = to_panels(&xt, k, ld);
+            let before: Vec<f32> = (0..m * ld).map(|i| (i % 11) as f32 * 0.25 - 1.0).collect();
+            for layout in layouts {
+                for (kernel, threads) in Kernel::available()
+                    .into_iter()
+                    .map(|k| (Some(k), 1))
+                    .chain([(None, 2)])
+                {
+                    let product = |out: &mut [f32], spacing: Spacing, xt: Tokens<'_>| {
+                        let (w, b) = (Weights::rows(&w, k), Some(&b[..]));
+                        match kernel {
+                            None => {
+                                crate::threads::set(threads);
+                                product_of(out, spacing, layout, w, b, xt, d);
+                                crate::threads::set(0);
+                            }
+                            Some(kernel) if n > 1 && k > 0 => {
+                                let (w, b, out_spacing) = (w, b, spacing);
+                                let p = Problem {
+                                    w,
+                                    b,
+                                    xt,
+                                    k,
+                                    m,
+                                    n,
+                                    out: out_spacing,
+                                    layout,
+                                };
+                                run(kernel, &p, out, threads);
+                            }
+                            Some(_) => product_of(out, spacing, layout, w, b, xt, d),
+                        }
+                    };
+                    let mut rows = before.clone();
+                    product(&mut rows, Spacing::rows(ld), Tokens::rows(&xt, ld));
+                    assert_ne!(rows, before, "{d:?} {kernel:?} {layout:?} wrote nothing");
+                    let mut panels = to_panels(&before, m, ld);
+                    product(
+                        &mut panels,
+                        Spacing::panels(m),
+                        Tokens::panels(&x_panels, k),
+                    );
+                    assert_eq!(
+                        panels,
+                        to_panels(&rows, m, ld),
+                        "{d:?} {kernel:?} {layout:?}"
+                    );
+                }
+            }
+        }
+    }
+
     /// A large residual must not coarsen the sum: adding is storing the product, then one
     /// addition, to the bit, on every kernel and tile size.
     #[test]
@@ -934,7 +1107,7 @@ mod tests {
                 k: d.k,
                 m: d.m,
                 n: d.n,
-                ld_out: ldx,
+                out: Spacing::rows(ldx),
                 layout,
             };
             let mut product = vec![0.0f32; d.m * ldx];
@@ -1096,7 +1269,14 @@ mod tests {
                     (&mut in_place, (&w[..], (k, 1), rows, k)),
                     (&mut packed, (&panel[..], (1, rows), rows, k)),
                 ] {
-                    kernel.tiles((dst, width), w, (Some(&b), false), xt, (0, 2), &[]);
+                    kernel.tiles(
+                        (dst, width, TOKEN_PAD),
+                        w,
+                        (Some(&b), false),
+                        xt,
+                        (0, 2),
+                        &[],
+                    );
                 }
                 assert_eq!(in_place, packed, "{kernel:?}, {rows} rows");
             }
@@ -1132,7 +1312,7 @@ mod tests {
                         k,
                         m,
                         n,
-                        ld_out: if let Layout::Rows = layout { m } else { ldx },
+                        out: Spacing::rows(if let Layout::Rows = layout { m } else { ldx }),
                         layout,
                     };
                     let len = if let Layout::Rows = layout {

@@ -5,7 +5,7 @@
 //! product of two contiguous rows.
 
 use crate::activation::Activation;
-use crate::format::{F32, Store, WeightFormat};
+use crate::format::{F32, Store, Transposed, WeightFormat};
 use crate::gemm::{Dims, gemm_nt};
 use crate::heap::boxed_array;
 use crate::init::Rng;
@@ -81,32 +81,28 @@ impl<const IN: usize, const OUT: usize, W: WeightFormat> Linear<IN, OUT, W> {
         W::forward(self, out, x);
     }
 
-    /// `outᵀ = act(x Wᵀ + b)ᵀ` for `n` tokens, from and to the transposed layout: `xt` is
-    /// `[IN][ldx]`, `outt` is `[OUT][ldt]` (see `gemm_xt_transposed`), ready to be the
-    /// `xt` of the next layer.
+    /// `outᵀ = act(x Wᵀ + b)ᵀ` for `n` tokens, from and to a transposed layout: `xt` is
+    /// `[IN][..]`, `outt` `[OUT][..]`, each as its [`Transposed`] says (see
+    /// `gemm_xt_transposed`), ready to be the `xt` of the next layer.
     pub(crate) fn forward_transposed(
         &self,
-        outt: &mut [f32],
-        ldt: usize,
-        xt: &[f32],
-        ldx: usize,
+        out: (&mut [f32], Transposed),
+        x: (&[f32], Transposed),
         n: usize,
         activation: Option<Activation>,
     ) {
-        W::forward_transposed(self, (outt, ldt), (xt, ldx), n, Store::Write(activation));
+        W::forward_transposed(self, out, x, n, Store::Write(activation));
     }
 
     /// `outᵀ += (x Wᵀ + b)ᵀ` for `n` tokens, layouts as in [`Self::forward_transposed`]: a
     /// residual connection made in the product's store (`gemm_xt_add_transposed`).
     pub(crate) fn forward_add_transposed(
         &self,
-        outt: &mut [f32],
-        ldt: usize,
-        xt: &[f32],
-        ldx: usize,
+        out: (&mut [f32], Transposed),
+        x: (&[f32], Transposed),
         n: usize,
     ) {
-        W::forward_transposed(self, (outt, ldt), (xt, ldx), n, Store::Add);
+        W::forward_transposed(self, out, x, n, Store::Add);
     }
 }
 

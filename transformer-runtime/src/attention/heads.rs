@@ -3,7 +3,9 @@
 
 use super::{Attend, AttentionScratch, MultiHeadAttention};
 use crate::fastmath::{MulAdd, Vectorise, exp_with, vectorised};
-use crate::gemm::{Dims, Layout, TOKEN_PAD, Tokens, Weights, panels_of, product, product_of};
+use crate::gemm::{
+    Dims, Layout, Spacing, TOKEN_PAD, Tokens, Weights, panels_of, product, product_of,
+};
 use crate::heap::grown;
 
 /// What one thread needs to compute a head.
@@ -135,7 +137,7 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
             let out = &mut out[first..][..(DH - 1) * n_pad + len_pad];
             product_of(
                 out,
-                n_pad,
+                Spacing::rows(n_pad),
                 Layout::Columns(None),
                 head_vt,
                 None,

@@ -147,9 +147,11 @@ impl Kernel {
         }
     }
 
-    /// Computes `count` tiles side by side: `dst[i·ld + j] = bias[i] + Σₖ w(i, kk) ·
-    /// xt(kk, t0 + j)` for `i < rows`, `j < count · NR`, where `dst` is `(dst, ld)` (a
-    /// local tile, or the output itself) and the weights are `(w, (row, col), rows, k)`:
+    /// Computes `count` tiles side by side: `dst[i·ld + at(j)] = bias[i] + Σₖ w(i, kk) ·
+    /// xt(kk, t0 + j)` for `i < rows`, `j < count · NR`, where `dst` is `(dst, ld, block)`
+    /// (a local tile, or the output itself), `at(j)` is `(j / 16)·block + j % 16` (`block`
+    /// 16: tokens side by side; more: blocks of 16 tokens `block` apart, as in panels) and
+    /// the weights are `(w, (row, col), rows, k)`:
     /// element `(i, kk)` is `w[i·row + kk·col]`. `rows` is `MR` or `MR_SMALL`; any other
     /// count (a layer narrower than a small tile) takes a slower path. One call for a row of
     /// tiles keeps the checks and the dispatch out of the loop over tokens.
@@ -160,7 +162,7 @@ impl Kernel {
     /// line per step of `k` while the first tile computes; empty if there is none to warm.
     pub fn tiles(
         self,
-        (dst, ld): (&mut [f32], usize),
+        (dst, ld, block): (&mut [f32], usize, usize),
         (w, (row, col), rows, k): (&[f32], (usize, usize), usize, usize),
         (bias, accumulate): (Option<&[f32]>, bool),
         xt: Tokens<'_>,
@@ -172,8 +174,13 @@ impl Kernel {
         if count == 0 {
             return;
         }
+        let last = (width - 1) / TOKEN_PAD * block + (width - 1) % TOKEN_PAD;
         assert!(
-            rows > 0 && rows <= self.mr() && ld >= width && dst.len() >= (rows - 1) * ld + width,
+            rows > 0
+                && rows <= self.mr()
+                && TOKEN_PAD.is_multiple_of(nr)
+                && (block == TOKEN_PAD && ld >= width || block >= rows * ld && ld >= TOKEN_PAD)
+                && dst.len() > (rows - 1) * ld + last,
             "tiles: {rows} rows of {count} tiles do not fit"
         );
         assert!(
@@ -192,9 +199,10 @@ impl Kernel {
         let full = rows == self.mr();
         if !full && rows != self.mr_small() {
             let w = (w, (row, col), rows, k);
-            return short_tiles((dst, ld), w, (bias, accumulate), xt, (t0, count), nr);
+            let dst = (dst, ld, block);
+            return short_tiles(dst, w, (bias, accumulate), xt, (t0, count), nr);
         }
-        let (dst, from, strided) = ((dst, ld), (bias, accumulate), (w, row, col));
+        let (dst, from, strided) = ((dst, ld, block), (bias, accumulate), (w, row, col));
         let tokens = (t0, count);
         match (self, full) {
             // SAFETY: `available` only lists kernels whose features the CPU has; the bounds
@@ -268,7 +276,7 @@ pub fn pack(panel: &mut Vec<f32>, w: &[f32], rows: usize, k: usize, stride: usiz
 
 /// Any number of outputs: a straightforward loop, for layers narrower than a small tile.
 fn short_tiles(
-    (dst, ld): (&mut [f32], usize),
+    (dst, ld, block): (&mut [f32], usize, usize),
     (w, (row, col), rows, k): (&[f32], (usize, usize), usize, usize),
     (bias, accumulate): (Option<&[f32]>, bool),
     xt: Tokens<'_>,
@@ -278,6 +286,7 @@ fn short_tiles(
     let mut acc = [0.0f32; MAX_TILE];
     for j in 0..count {
         let t = xt.at(t0 + j * nr);
+        let dst = &mut dst[at(j * nr, block)..];
         for (i, out) in dst.chunks_mut(ld).take(rows).enumerate() {
             let acc = &mut acc[..nr];
             acc.fill(bias.map_or(0.0, |b| b[i]));
@@ -287,16 +296,17 @@ fn short_tiles(
                     *acc += a * x;
                 }
             }
-            for (v, acc) in out[j * nr..][..nr].iter_mut().zip(acc) {
+            for (v, acc) in out[..nr].iter_mut().zip(acc) {
                 *v = if accumulate { *v + *acc } else { *acc };
             }
         }
     }
 }
 
-/// Portable: tiles of `MR` outputs × 8 tokens, side by side.
+/// Portable: tiles of `MR` outputs × 8 tokens, side by side (blocks of 16 tokens `block`
+/// apart in `dst`).
 fn portable_tiles<const MR: usize>(
-    (dst, ld): (&mut [f32], usize),
+    (dst, ld, block): (&mut [f32], usize, usize),
     w: (&[f32], (usize, usize), usize),
     from: (Option<&[f32]>, bool),
     xt: Tokens<'_>,
@@ -304,8 +314,14 @@ fn portable_tiles<const MR: usize>(
 ) {
     for j in 0..count {
         let t = xt.at(t0 + j * PORTABLE_NR);
-        portable_tile::<MR>((&mut dst[j * PORTABLE_NR..], ld), w, from, xt, t);
+        let dst = &mut dst[at(j * PORTABLE_NR, block)..];
+        portable_tile::<MR>((dst, ld), w, from, xt, t);
     }
+}
+
+/// Where token `j` of a row of tiles goes: `(j / 16)·block + j % 16`.
+fn at(j: usize, block: usize) -> usize {
+    j / TOKEN_PAD * block + j % TOKEN_PAD
 }
 
 /// Tokens per tile of the portable kernel.
@@ -454,17 +470,19 @@ mod x86 {
         }
     }
 
-    /// `count` tiles side by side, `LANES` tokens apart in `xt` and in `dst`: [`tile`] for
-    /// each, the first one prefetching `ahead`.
+    /// `count` tiles side by side, `LANES` tokens apart in `xt` and in `dst` (where a block of
+    /// 16 tokens starts `block` after the one before): [`tile`] for each, the first one
+    /// prefetching `ahead`.
     ///
     /// # Safety
     ///
     /// As [`tile`], for every token `t0 + j` with `j < count · LANES`: `dst` holds
-    /// `(MR − 1)·ld + count · LANES` numbers and `xt` holds the `LANES` tokens from
+    /// `(MR − 1)·ld + at(count · LANES − 1) + 1` numbers ([`Kernel::tiles`]' `at`) and `xt`
+    /// holds the `LANES` tokens from
     /// `xt.at(t0 + j)` at every step `kk < k`.
     #[inline(always)]
     unsafe fn tiles<V: Lanes, const MR: usize>(
-        (dst, ld): (&mut [f32], usize),
+        (dst, ld, block): (&mut [f32], usize, usize),
         w: (&[f32], usize, usize),
         from: (Option<&[f32]>, bool),
         xt: super::Tokens<'_>,
@@ -475,11 +493,11 @@ mod x86 {
         for j in 0..count {
             let (offset, ahead) = (j * V::LANES, if j == 0 { ahead } else { &[] });
             // SAFETY: tile `j` reads tokens `t0 + offset ..` (from `xt.at(t0 + offset)`) and
-            // writes columns `offset ..` of `dst`, within the bounds the caller guarantees for
-            // all `count` tiles.
+            // writes their columns of `dst`, within the bounds the caller guarantees for all
+            // `count` tiles.
             unsafe {
                 tile::<V, MR>(
-                    (&mut dst[offset..], ld),
+                    (&mut dst[super::at(offset, block)..], ld),
                     w,
                     from,
                     xt.data,
@@ -499,7 +517,7 @@ mod x86 {
     /// The CPU has AVX-512F; the bounds are [`tiles`]' with 16 lanes.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn tiles_avx512<const MR: usize>(
-        dst: (&mut [f32], usize),
+        dst: (&mut [f32], usize, usize),
         w: (&[f32], usize, usize),
         from: (Option<&[f32]>, bool),
         xt: super::Tokens<'_>,
@@ -521,7 +539,7 @@ mod x86 {
     /// The CPU has AVX-512F; the bounds are [`tiles`]' with 16 lanes and 16 outputs.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn pairs_avx512(
-        (dst, ld): (&mut [f32], usize),
+        (dst, ld, block): (&mut [f32], usize, usize),
         (w, row, col): (&[f32], usize, usize),
         (bias, accumulate): (Option<&[f32]>, bool),
         xt: super::Tokens<'_>,
@@ -539,7 +557,11 @@ mod x86 {
                 // 16, both within `count`), within the caller's bounds.
                 unsafe {
                     pair_tile::<8>(
-                        (&mut dst[half * 8 * ld + offset..], ld),
+                        (
+                            &mut dst[half * 8 * ld + super::at(offset, block)..],
+                            ld,
+                            block,
+                        ),
                         (&w[half * 8 * row..], row, col),
                         (bias, accumulate),
                         (xt.data, xt.ldx, x),
@@ -551,22 +573,23 @@ mod x86 {
         }
         if count % 2 == 1 {
             let last = (t0 + (count - 1) * 16, 1);
-            let dst = (&mut dst[(count - 1) * 16..], ld);
+            let dst = (&mut dst[super::at((count - 1) * 16, block)..], ld, block);
             let from = (bias, accumulate);
             // SAFETY: the last tile, within the caller's bounds.
             unsafe { tiles::<__m512, 16>(dst, (w, row, col), from, xt, last, k, &[]) }
         }
     }
 
-    /// `R` outputs × 32 tokens (two 16-token blocks of `xt`, at `x.2.0` and `x.2.1`): two zmm
-    /// accumulators per output, so each weight broadcast feeds two FMAs.
+    /// `R` outputs × 32 tokens (two 16-token blocks of `xt`, at `x.2.0` and `x.2.1`; of `dst`,
+    /// `block` apart): two zmm accumulators per output, so each weight broadcast feeds two
+    /// FMAs.
     ///
     /// # Safety
     ///
     /// As [`tile`] for both blocks of 16 tokens, inside a kernel compiled for AVX-512F.
     #[inline(always)]
     unsafe fn pair_tile<const R: usize>(
-        (dst, ld): (&mut [f32], usize),
+        (dst, ld, block): (&mut [f32], usize, usize),
         (w, row, col): (&[f32], usize, usize),
         (bias, accumulate): (Option<&[f32]>, bool),
         (xt, ldx, (x0, x1)): (&[f32], usize, (usize, usize)),
@@ -595,15 +618,15 @@ mod x86 {
                 }
             }
             for i in 0..R {
-                let out = &mut dst[i * ld..][..32];
-                let p = out.as_mut_ptr();
+                let out = &mut dst[i * ld..][..block + 16];
+                let (p, q) = (out.as_mut_ptr(), out[block..].as_mut_ptr());
                 let (mut a, mut b) = (lo[i], hi[i]);
                 if accumulate {
                     a = _mm512_add_ps(_mm512_loadu_ps(p), a);
-                    b = _mm512_add_ps(_mm512_loadu_ps(p.add(16)), b);
+                    b = _mm512_add_ps(_mm512_loadu_ps(q), b);
                 }
                 _mm512_storeu_ps(p, a);
-                _mm512_storeu_ps(p.add(16), b);
+                _mm512_storeu_ps(q, b);
             }
         }
     }
@@ -621,7 +644,7 @@ mod x86 {
     /// The CPU has AVX2 and FMA; the bounds are [`tiles`]' with 16 lanes.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn tiles_avx2<const MR: usize>(
-        (dst, ld): (&mut [f32], usize),
+        (dst, ld, block): (&mut [f32], usize, usize),
         w: (&[f32], usize, usize),
         from: (Option<&[f32]>, bool),
         xt: super::Tokens<'_>,
@@ -632,11 +655,11 @@ mod x86 {
         for j in 0..count {
             let (offset, ahead) = (j * 16, if j == 0 { ahead } else { &[] });
             // SAFETY: tile `j` reads tokens `t0 + offset ..` (from `xt.at(t0 + offset)`) and
-            // writes columns `offset ..` of `dst`, within the bounds the caller guarantees for
-            // all `count` tiles.
+            // writes their columns of `dst` (block `j`), within the bounds the caller
+            // guarantees for all `count` tiles.
             unsafe {
                 tile_avx2::<MR>(
-                    (&mut dst[offset..], ld),
+                    (&mut dst[j * block..], ld),
                     w,
                     from,
                     xt.data,

@@ -91,10 +91,12 @@ pub(super) fn pack_tokens<'a>(
     n: usize,
 ) -> Tokens<'a> {
     let panels = panels_of(panels, n, k);
-    for (b, panel) in panels.chunks_exact_mut(TOKEN_PAD * k).enumerate() {
-        let first = xt.at(b * TOKEN_PAD);
-        for (kk, step) in panel.chunks_exact_mut(TOKEN_PAD).enumerate() {
-            step.copy_from_slice(&xt.data[first + kk * xt.ldx..][..TOKEN_PAD]);
+    // Step by step, so that `xt` is read in the order it lies (at 128 tokens, one step's
+    // 512 bytes at a time) and each panel is written as one sequential stream.
+    for kk in 0..k {
+        for b in 0..n.div_ceil(TOKEN_PAD) {
+            let src = &xt.data[xt.at(b * TOKEN_PAD) + kk * xt.ldx..][..TOKEN_PAD];
+            panels[(b * k + kk) * TOKEN_PAD..][..TOKEN_PAD].copy_from_slice(src);
         }
     }
     Tokens::panels(panels, k)
