@@ -7,10 +7,10 @@
 
 use crate::cache::KvLayer;
 use crate::fastmath::{Scale, for_each_vectorised};
-use crate::format::Transposed::Rows;
+use crate::format::Transposed::{self, Rows};
 #[cfg(test)]
 use crate::gemm::untranspose;
-use crate::gemm::{TOKEN_PAD, transpose};
+use crate::gemm::{TOKEN_PAD, shared_tokens, transpose};
 use crate::heap::grown;
 use crate::matmul::{Linear, dot};
 use crate::rope::{Angles, Rope};
@@ -127,6 +127,9 @@ pub struct AttentionScratch {
     /// `Vᵀ`, `[KVD][m_pad]`: key/value head `g`'s values are rows `g·DH..`, ready to be
     /// weights.
     vt: Vec<f32>,
+    /// The queries' tokens in panels, `D · n_pad`, where self-attention packs them once for
+    /// its three products.
+    x_panels: Vec<f32>,
     /// The rotary embedding's cosines and sines at the current positions.
     angles: Angles,
     /// The heads' outputs transposed, `[D][n_pad]`: the output projection's `xt`.
@@ -169,6 +172,7 @@ impl AttentionScratch {
             qt: buf(d_model * n_pad),
             kt: buf(d_model * m_pad),
             vt: buf(d_model * m_pad),
+            x_panels: buf(d_model * n_pad + TOKEN_PAD),
             angles: Angles::default(),
             context_t: buf(d_model * n_pad),
             heads: vec![head; crate::threads::get()],
@@ -414,7 +418,8 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
         let m = memory.len();
         transpose(&mut scratch.memory_t, memory.as_flattened(), m, D);
         let into = (&mut cache.memory_kt, &mut cache.memory_vt);
-        self.project_keys_values(&scratch.memory_t, m, into);
+        let memory_t = (&scratch.memory_t[..], Rows(m.next_multiple_of(TOKEN_PAD)));
+        self.project_keys_values(memory_t, m, into);
         cache.memory_ld = m.next_multiple_of(TOKEN_PAD);
         cache.memory_len = m;
     }
@@ -434,7 +439,8 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
         if n == 0 {
             return;
         }
-        self.project_queries(input.unwrap_or(&*xt), n, scratch);
+        let n_pad = n.next_multiple_of(TOKEN_PAD);
+        self.project_queries((input.unwrap_or(&*xt), Rows(n_pad)), n, scratch);
         let keys = (&cache.memory_kt[..], &cache.memory_vt[..], cache.memory_ld);
         Self::attend(n, keys, cache.memory_len, &Attend::default(), scratch);
         self.add_output(xt, n, &scratch.context_t);
@@ -474,17 +480,26 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
         start: usize,
         scratch: &mut AttentionScratch,
     ) {
-        self.project_queries(xt, n, scratch);
         let m = memory.map_or(n, <[_]>::len);
         let (n_pad, m_pad) = (n.next_multiple_of(TOKEN_PAD), m.next_multiple_of(TOKEN_PAD));
+        // In self-attention the three products read the same tokens: packed once for all
+        // three where each would pack them. Out of the scratch while the products borrow the
+        // rest of it (a move: no allocation).
+        let mut panels = std::mem::take(&mut scratch.x_panels);
+        let x = match memory {
+            None => shared_tokens(&mut panels, xt, (n_pad, D), n),
+            Some(_) => (xt, Rows(n_pad)),
+        };
+        self.project_queries(x, n, scratch);
         let memory_t = match memory {
             Some(memory) => {
                 transpose(&mut scratch.memory_t, memory.as_flattened(), m, D);
-                &scratch.memory_t[..]
+                (&scratch.memory_t[..], Rows(m_pad))
             }
-            None => xt,
+            None => x,
         };
         self.project_keys_values(memory_t, m, (&mut scratch.kt, &mut scratch.vt));
+        scratch.x_panels = panels;
         if let (Some(rope), None) = (self.rope, memory) {
             scratch.angles.update(rope, DH, start, n);
             rope.rotate_transposed(&mut scratch.qt[..D * n_pad], n_pad, &scratch.angles);
@@ -493,16 +508,16 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
     }
 
     /// `Kᵀ` and `Vᵀ` (`[KVD][m_pad]` each) into `kt` and `vt`, grown to fit, for the `m`
-    /// tokens `memory_t` (`[D][m_pad]`), `m_pad` being `m` rounded up to [`TOKEN_PAD`].
+    /// tokens `memory_t` (`[D][..]`, as its [`Transposed`] says), `m_pad` being `m` rounded
+    /// up to [`TOKEN_PAD`].
     fn project_keys_values(
         &self,
-        memory_t: &[f32],
+        memory: (&[f32], Transposed),
         m: usize,
         (kt, vt): (&mut Vec<f32>, &mut Vec<f32>),
     ) {
         let m_pad = m.next_multiple_of(TOKEN_PAD);
         let kt = grown(kt, KVD * m_pad);
-        let memory = (memory_t, Rows(m_pad));
         self.w_k
             .forward_transposed((kt, Rows(m_pad)), memory, m, None);
         let vt = grown(vt, KVD * m_pad);
@@ -510,12 +525,11 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
             .forward_transposed((vt, Rows(m_pad)), memory, m, None);
     }
 
-    /// `(Q/√DH)ᵀ` into `scratch.qt` (`[D][n_pad]`) for the `n` queries' tokens `xt`
-    /// (`[D][n_pad]`).
-    fn project_queries(&self, xt: &[f32], n: usize, scratch: &mut AttentionScratch) {
+    /// `(Q/√DH)ᵀ` into `scratch.qt` (`[D][n_pad]`) for the `n` queries' tokens `x` (`[D][..]`,
+    /// as its [`Transposed`] says).
+    fn project_queries(&self, x: (&[f32], Transposed), n: usize, scratch: &mut AttentionScratch) {
         let n_pad = n.next_multiple_of(TOKEN_PAD);
         let qt = grown(&mut scratch.qt, D * n_pad);
-        let x = (xt, Rows(n_pad));
         self.w_q
             .forward_transposed((&mut *qt, Rows(n_pad)), x, n, None);
         for_each_vectorised(qt, Scale(1.0 / (DH as f32).sqrt()));

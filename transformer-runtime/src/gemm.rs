@@ -294,6 +294,23 @@ impl Transposed {
     }
 }
 
+/// Tokens `xt` (`[k][ld]`, `(ld, k)` in `shape`) that several products read in turn: packed
+/// once into panels in `buf` (grown if it is too short) where each product would pack them
+/// itself, else `xt` as it is.
+pub(crate) fn shared_tokens<'a>(
+    buf: &'a mut Vec<f32>,
+    xt: &'a [f32],
+    (ld, k): (usize, usize),
+    n: usize,
+) -> (&'a [f32], Transposed) {
+    let tokens = Tokens::rows(xt, ld);
+    // As `run` decides; one token and `k` 0 take paths that read `xt` in place.
+    if n > 1 && k > 0 && Kernel::best().packs_tokens() && rows_crowd_l1(tokens, k) {
+        return (pack_tokens(buf, tokens, k, n).data, Transposed::Panels);
+    }
+    (xt, Transposed::Rows(ld))
+}
+
 /// What every tile of one product reads.
 #[derive(Clone, Copy)]
 struct Problem<'a> {
