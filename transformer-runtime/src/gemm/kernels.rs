@@ -158,8 +158,9 @@ impl Kernel {
     ///
     /// With `accumulate`, the sums are added to what `dst` holds: `dst[i·ld + j] += …`.
     ///
-    /// `ahead` is memory the next tiles will read (the next weight rows), prefetched a cache
-    /// line per step of `k` while the first tile computes; empty if there is none to warm.
+    /// `ahead` is memory the next tiles will read (the next weight rows), prefetched while the
+    /// first tile computes (a cache line per step of `k`; the AVX2 tile spreads its lines
+    /// evenly over its steps); empty if there is none to warm.
     pub fn tiles(
         self,
         (dst, ld, block): (&mut [f32], usize, usize),
@@ -701,15 +702,22 @@ mod x86 {
         // SAFETY: `t0` is within `xt` by the caller's bounds.
         let xp = unsafe { xt.as_ptr().add(t0) };
         let wp = w.as_ptr();
-        // The steps that also prefetch a line of `ahead`, then the rest without the check.
-        let warm = (ahead.len() / 16).min(k);
+        // The lines of `ahead` spread evenly over the steps (one every `every`: requests for
+        // memory a few at a time, not one a step until the core's queue of misses is full),
+        // then the rest of the steps.
+        let lines = ahead.len().div_ceil(16).min(k);
+        let every = k.checked_div(lines).unwrap_or(1);
         let (x, w) = ((xp, ldx), (wp, row, col));
-        for kk in 0..warm {
-            prefetch(ahead, kk * 16);
-            // SAFETY: `kk < k`, within the caller's bounds.
-            unsafe { step_avx2(&mut lo, &mut hi, x, w, kk) };
+        let mut kk = 0;
+        for line in 0..lines {
+            prefetch(ahead, line * 16);
+            for _ in 0..every {
+                // SAFETY: `kk < lines · every ≤ k`, within the caller's bounds.
+                unsafe { step_avx2(&mut lo, &mut hi, x, w, kk) };
+                kk += 1;
+            }
         }
-        for kk in warm..k {
+        for kk in kk..k {
             // SAFETY: as above.
             unsafe { step_avx2(&mut lo, &mut hi, x, w, kk) };
         }
