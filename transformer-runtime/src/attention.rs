@@ -508,8 +508,8 @@ impl<const D: usize, const H: usize, const DH: usize, const KVD: usize>
     }
 
     /// `Kᵀ` and `Vᵀ` (`[KVD][m_pad]` each) into `kt` and `vt`, grown to fit, for the `m`
-    /// tokens `memory_t` (`[D][..]`, as its [`Transposed`] says), `m_pad` being `m` rounded
-    /// up to [`TOKEN_PAD`].
+    /// tokens `memory` (`[D][..]`, as its [`Transposed`] says), `m_pad` being `m` rounded up
+    /// to [`TOKEN_PAD`].
     fn project_keys_values(
         &self,
         memory: (&[f32], Transposed),

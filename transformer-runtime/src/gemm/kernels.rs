@@ -156,7 +156,7 @@ impl Kernel {
     /// count (a layer narrower than a small tile) takes a slower path. One call for a row of
     /// tiles keeps the checks and the dispatch out of the loop over tokens.
     ///
-    /// With `accumulate`, the sums are added to what `dst` holds: `dst[i·ld + j] += …`.
+    /// With `accumulate`, the sums are added to what `dst` holds: `dst[i·ld + at(j)] += …`.
     ///
     /// `ahead` is memory the next tiles will read (the next weight rows), prefetched while the
     /// first tile computes (a cache line per step of `k`; the AVX2 tile spreads its lines
