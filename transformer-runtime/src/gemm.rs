@@ -304,8 +304,8 @@ pub(crate) fn shared_tokens<'a>(
     n: usize,
 ) -> (&'a [f32], Transposed) {
     let tokens = Tokens::rows(xt, ld);
-    // As `run` decides; one token and `k` 0 take paths that read `xt` in place.
-    if n > 1 && k > 0 && Kernel::best().packs_tokens() && rows_crowd_l1(tokens, k) {
+    // One token and `k` 0 take paths that read `xt` in place.
+    if n > 1 && k > 0 && packs(Kernel::best(), tokens, k) {
         return (pack_tokens(buf, tokens, k, n).data, Transposed::Panels);
     }
     (xt, Transposed::Rows(ld))
@@ -384,9 +384,15 @@ pub(crate) enum Layout {
     AddColumns,
 }
 
+/// Whether a product on `kernel` packs its tokens `xt` into panels before its tiles read
+/// them: where the kernel reads panels and `xt`'s rows would crowd the L1.
+fn packs(kernel: Kernel, xt: Tokens<'_>, k: usize) -> bool {
+    kernel.packs_tokens() && rows_crowd_l1(xt, k)
+}
+
 /// Lays `xt` out as `kernel` reads it, then runs the product ([`run_packed`]).
 fn run(kernel: Kernel, p: &Problem<'_>, out: &mut [f32], threads: usize) {
-    if kernel.packs_tokens() && rows_crowd_l1(p.xt, p.k) {
+    if packs(kernel, p.xt, p.k) {
         return TOKEN_PANELS.with_borrow_mut(|panels| {
             let xt = pack_tokens(panels, p.xt, p.k, p.n);
             run_packed(kernel, &Problem { xt, ..*p }, out, threads);
@@ -636,14 +642,14 @@ fn tile_row(
     let Spacing { ld, block } = p.out;
     let width = tokens.len();
     let first = p.out.at(start, tokens.start);
-    // The outputs' span: `rows` rows of the block's tokens, which in panels are blocks of
-    // `rows` lines of 16 tokens, `block` apart.
-    let (lines, line) = if block == TOKEN_PAD {
-        (rows, width)
+    // The outputs' span, `lines` runs of `line` numbers `stride` apart: `rows` rows of the
+    // block's tokens, `ld` apart, or in panels a run of `rows` lines of 16 tokens for each
+    // block of 16, `block` apart.
+    let (lines, line, stride) = if block == TOKEN_PAD {
+        (rows, width, ld)
     } else {
-        (width / TOKEN_PAD, rows * TOKEN_PAD)
+        (width / TOKEN_PAD, rows * TOKEN_PAD, block)
     };
-    let stride = if block == TOKEN_PAD { ld } else { block };
     let len = (lines - 1) * stride + line;
     // SAFETY: the span covers outputs `start..start + rows` only, which are this thread's
     // (`run` splits by output), and nothing else in this thread holds it.
@@ -1063,7 +1069,6 @@ mod tests {
                                 crate::threads::set(0);
                             }
                             Some(kernel) if n > 1 && k > 0 => {
-                                let (w, b, out_spacing) = (w, b, spacing);
                                 let p = Problem {
                                     w,
                                     b,
@@ -1071,7 +1076,7 @@ mod tests {
                                     k,
                                     m,
                                     n,
-                                    out: out_spacing,
+                                    out: spacing,
                                     layout,
                                 };
                                 run(kernel, &p, out, threads);
