@@ -2,7 +2,7 @@
 """Times us, PyTorch and ONNX Runtime on the same workloads and thread counts, interleaved,
 and prints one table of medians with `best peer / ours` (> 1: we are faster).
 
-    python bench/compare.py                       # w1 w2 w3 w4 w5 gemm, 1 and 2 threads, 3 rounds
+    python bench/compare.py                       # w1 … w6 gemm, 1 and 2 threads, 3 rounds
     python bench/compare.py --workloads w2 gemm --threads 1 --rounds 5
     python bench/compare.py --quick               # one round: a smoke test, not a result
 
@@ -47,7 +47,7 @@ TOLERANCE = 1e-4
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--workloads", nargs="+", default=["w1", "w2", "w3", "w4", "w5", "gemm"],
+    p.add_argument("--workloads", nargs="+", default=["w1", "w2", "w3", "w4", "w5", "w6", "gemm"],
                    help=f"any of gemm, {', '.join(wl.NAMES)}")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     p.add_argument("--iters", type=int, default=30, help="timed samples per run (default 30)")
@@ -73,7 +73,7 @@ def parse_args():
         a.minilm_dir = subprocess.run([os.path.join(ROOT, "scripts", "fetch-models.sh"), "--print-dir"],
                                       capture_output=True, text=True, check=True).stdout.splitlines()[0]
     if not wl.has_minilm(a.minilm_dir):
-        print(f"note: no all-MiniLM-L6-v2 in {a.minilm_dir}: skipping w3, w4, w5 (run scripts/fetch-models.sh)",
+        print(f"note: no all-MiniLM-L6-v2 in {a.minilm_dir}: skipping w3 to w6 (run scripts/fetch-models.sh)",
               file=sys.stderr)
         a.workloads = [w for w in a.workloads if w not in wl.MINILM_LENS]
     a.out = a.out or os.path.join(a.data, f"compare-{datetime.datetime.now():%Y%m%d-%H%M%S}.jsonl")

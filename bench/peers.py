@@ -242,7 +242,7 @@ def main():
     p.add_argument("--data", required=True, help="the shared data folder")
     p.add_argument("--minilm-dir", default=os.environ.get("MINILM_DIR"))
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--workloads", nargs="+", default=["w1", "w2", "w3", "w4", "w5", "gemm"])
+    p.add_argument("--workloads", nargs="+", default=["w1", "w2", "w3", "w4", "w5", "w6", "gemm"])
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--iters", type=int, default=30)
     a = p.parse_args()

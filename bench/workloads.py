@@ -10,7 +10,7 @@ Files in the data folder:
     w1.io.safetensors        input [1, 2, 4] and PyTorch's output
     w2.weights.safetensors   state_dict() of the W2 nn.TransformerEncoder (PyTorch names)
     w2.io.safetensors        input [1, 32, 64] and PyTorch's output
-    minilm.ref.safetensors   ids_128, out_128, ids_16, out_16 (last_hidden_state)
+    minilm.ref.safetensors   ids_N, out_N (last_hidden_state) for N of 128, 16, 512, 4
     *.onnx                   the ONNX exports ONNX Runtime runs (`peers.py` writes them)
 """
 
@@ -23,8 +23,8 @@ from safetensors.torch import save_file
 
 # Every workload in run order; `gemm` on a command line means every `gemm-*`.
 GEMMS = [(128, 384, 1536), (16, 384, 384), (128, 1536, 384), (1024, 1024, 1024)]
-NAMES = ["w1", "w2", "w3", "w4", "w5"] + [f"gemm-{n}x{k}x{m}" for n, k, m in GEMMS]
-MINILM_LENS = {"w3": 128, "w4": 16, "w5": 512}
+NAMES = ["w1", "w2", "w3", "w4", "w5", "w6"] + [f"gemm-{n}x{k}x{m}" for n, k, m in GEMMS]
+MINILM_LENS = {"w3": 128, "w4": 16, "w5": 512, "w6": 4}
 
 TITLES = {
     "w1": "W1 seed attention, 2 tok",
@@ -32,6 +32,7 @@ TITLES = {
     "w3": "W3 MiniLM, 128 tok",
     "w4": "W4 MiniLM, 16 tok",
     "w5": "W5 MiniLM, 512 tok",
+    "w6": "W6 MiniLM, 4 tok",
 }
 
 W2_SEED = 0

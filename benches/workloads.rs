@@ -39,7 +39,7 @@ fn bench_workloads(c: &mut Criterion) {
         eprintln!("error: {e}");
         return;
     }
-    let names = ["w1", "w2", "w3", "w4", "w5", "gemm"].map(String::from);
+    let names = ["w1", "w2", "w3", "w4", "w5", "w6", "gemm"].map(String::from);
     let data = workloads::data_dir(None);
     let model_dir = workloads::model_dir(None);
     let list = match workloads::workloads(&names, &data, &model_dir) {

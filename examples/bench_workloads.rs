@@ -2,7 +2,7 @@
 //! `bench/compare.py` runs next to PyTorch and ONNX Runtime:
 //!
 //! ```text
-//! cargo run --release --example bench_workloads -- --threads 1 2 --workloads w1 w2 w3 w4 w5 gemm \
+//! cargo run --release --example bench_workloads -- --threads 1 2 --workloads w1 w2 w3 w4 w5 w6 gemm \
 //!     --data target/bench-data
 //! ```
 //!
@@ -15,7 +15,7 @@
 //! |---|---|
 //! | `w1` | the notes' one-head self-attention, 2 tokens of width 4 (`examples/seed_attention.rs`) |
 //! | `w2` | `Tiny`, PyTorch's `nn.TransformerEncoder` of width 64, 32 tokens |
-//! | `w3`, `w4`, `w5` | all-MiniLM-L6-v2 to its last hidden states, 128, 16 and 512 tokens |
+//! | `w3`, `w4`, `w5`, `w6` | all-MiniLM-L6-v2 to its last hidden states, 128, 16, 512 and 4 tokens |
 //! | `gemm-NxKxM` | `out = x Wᵀ` with `matmul::linear`, `x` `[N][K]`, `W` `[M][K]` |
 //!
 //! `--workloads gemm` means every GEMM shape. The data folder (`--data`, else `$BENCH_DATA`,
@@ -60,12 +60,13 @@ pub const W2_LEN: usize = 32;
 pub const W2_SEED: u64 = 0;
 
 /// Every workload, in the order they run; `gemm` on the command line means the last four.
-pub const NAMES: [&str; 9] = [
+pub const NAMES: [&str; 10] = [
     "w1",
     "w2",
     "w3",
     "w4",
     "w5",
+    "w6",
     "gemm-128x384x1536",
     "gemm-16x384x384",
     "gemm-128x1536x384",
@@ -111,7 +112,7 @@ pub fn minilm_ids(n: usize) -> Vec<u32> {
 }
 
 /// The workloads in `names` (each one of [`NAMES`], or `gemm`), in the order of [`NAMES`].
-/// `w3`, `w4` and `w5` are left out, with a message, if the model is not in `model_dir`.
+/// `w3` to `w6` are left out, with a message, if the model is not in `model_dir`.
 ///
 /// # Errors
 ///
@@ -143,7 +144,7 @@ pub fn workloads(
     if wanted("w2") {
         list.push(w2(data)?);
     }
-    let lens: Vec<_> = [("w3", 128), ("w4", 16), ("w5", 512)]
+    let lens: Vec<_> = [("w3", 128), ("w4", 16), ("w5", 512), ("w6", 4)]
         .into_iter()
         .filter(|(name, _)| wanted(name))
         .collect();
@@ -214,7 +215,7 @@ fn w2(data: &Path) -> Result<Workload, Box<dyn Error>> {
     })
 }
 
-/// W3/W4: `MiniLm::forward_tokens_into` (the allocation-free token path) for each
+/// W3 to W6: `MiniLm::forward_tokens_into` (the allocation-free token path) for each
 /// `(name, tokens)`; the model loads once.
 fn minilm_workloads(
     lens: &[(&'static str, usize)],
@@ -226,7 +227,7 @@ fn minilm_workloads(
     }
     if !model_dir.join("model.safetensors").is_file() {
         eprintln!(
-            "skipping w3, w4, w5: no all-MiniLM-L6-v2 in {} (run scripts/fetch-models.sh, or set $MINILM_DIR)",
+            "skipping w3 to w6: no all-MiniLM-L6-v2 in {} (run scripts/fetch-models.sh, or set $MINILM_DIR)",
             model_dir.display()
         );
         return Ok(Vec::new());
@@ -386,8 +387,8 @@ pub struct Args {
     /// Thread counts, each running every workload in turn
     #[arg(long, num_args = 1.., default_value = "1", value_name = "N", value_parser = positive)]
     pub threads: Vec<usize>,
-    /// Workloads: w1, w2, w3, w4, w5, gemm (every GEMM shape) or one gemm-NxKxM of bench/README.md
-    #[arg(long, num_args = 1.., default_values = ["w1", "w2", "w3", "w4", "w5", "gemm"], value_name = "NAME")]
+    /// Workloads: w1, w2, w3, w4, w5, w6, gemm (every GEMM shape) or one gemm-NxKxM of bench/README.md
+    #[arg(long, num_args = 1.., default_values = ["w1", "w2", "w3", "w4", "w5", "w6", "gemm"], value_name = "NAME")]
     pub workloads: Vec<String>,
     /// The folder bench/compare.py writes PyTorch's weights and outputs to [default:
     /// $BENCH_DATA, else target/bench-data]

@@ -61,7 +61,7 @@ fn a_non_utf8_path_is_a_path_not_an_error() {
 fn bench_workloads_keeps_its_flags_and_defaults() {
     let args = parse::<bench_workloads::Args, &str>(&[]).unwrap();
     assert_eq!(args.threads, [1]);
-    assert_eq!(args.workloads, ["w1", "w2", "w3", "w4", "w5", "gemm"]);
+    assert_eq!(args.workloads, ["w1", "w2", "w3", "w4", "w5", "w6", "gemm"]);
     assert_eq!((args.warmup, args.iters), (5, 30));
     let flags = "--data d --threads 1 2 --warmup 2 --iters 3 --workloads w2 gemm --model-dir m";
     let flags: Vec<&str> = flags.split(' ').collect();

@@ -52,7 +52,12 @@ impl Level {
     pub fn is_supported(self) -> bool {
         match self {
             #[cfg(target_arch = "x86_64")]
-            Level::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+            // Every AVX-512 CPU has AVX2 and FMA, which the level's code also runs.
+            Level::Avx512 => {
+                std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
             #[cfg(target_arch = "x86_64")]
             Level::Avx2 => {
                 std::arch::is_x86_feature_detected!("avx2")
@@ -67,7 +72,7 @@ impl Level {
     /// The CPU features the level needs, as a person would name them.
     fn features(self) -> &'static str {
         match self {
-            Level::Avx512 => "AVX-512F",
+            Level::Avx512 => "AVX-512F, AVX2 and FMA",
             Level::Avx2 => "AVX2 and FMA",
             Level::Portable => "nothing",
         }

@@ -38,8 +38,13 @@
 //! weights to serve several token tiles.
 //! Work is split over threads, when there is enough of it, in chunks of output rows that
 //! the threads claim.
+//!
+//! A product of one token (a decoder's step) streams each weight row once for it instead
+//! (`vector.rs`), and so, on levels with AVX2, does a product of two to seven (`few.rs`),
+//! for which the tiles' 16 tokens would be mostly padding.
 
 mod buffers;
+mod few;
 mod kernels;
 mod tokens;
 mod transpose;
@@ -245,6 +250,10 @@ pub(crate) fn product_of(
         // block, so `ld_out` apart is all the spacing says.
         return vector::product_one(out, ld_out, layout, w, b, xt.data, xt.ldx, (k, m));
     }
+    if few::takes(n, w) {
+        // A few tokens: each weight row read once, as vectors, for all of them.
+        return few::product_few(out, (spacing, layout), w, b, xt, (n, k, m));
+    }
     let kernel = Kernel::best();
     let problem = Problem {
         w,
@@ -304,8 +313,8 @@ pub(crate) fn shared_tokens<'a>(
     n: usize,
 ) -> (&'a [f32], Transposed) {
     let tokens = Tokens::rows(xt, ld);
-    // One token and `k` 0 take paths that read `xt` in place.
-    if n > 1 && k > 0 && packs(Kernel::best(), tokens, k) {
+    // One token, a few and `k` 0 take paths that read `xt` in place.
+    if n > 1 && k > 0 && !few::takes_tokens(n) && packs(Kernel::best(), tokens, k) {
         return (pack_tokens(buf, tokens, k, n).data, Transposed::Panels);
     }
     (xt, Transposed::Rows(ld))
@@ -973,6 +982,26 @@ mod tests {
         }
     }
 
+    /// Two to seven tokens take their own path on levels with AVX2 (each weight row read
+    /// once for all of them), eight the tiles: every layout, every block of rows a token
+    /// count makes (with a short last one), `k` in whole vectors and not, one thread or two.
+    #[test]
+    fn products_of_a_few_tokens_match_the_reference_in_every_layout() {
+        let layouts = [
+            Layout::Rows,
+            Layout::Columns(None),
+            Layout::Columns(Some(Activation::Gelu)),
+            Layout::AddColumns,
+        ];
+        for n in 2..=8 {
+            for (k, m, threads) in [(1, 1, 1), (7, 5, 1), (8, 13, 2), (33, 7, 1), (384, 301, 2)] {
+                for layout in layouts {
+                    check_layout(Dims { n, k, m }, threads, None, layout);
+                }
+            }
+        }
+    }
+
     #[test]
     fn transposed_products_fill_the_padding_and_apply_the_activation_or_add() {
         let layouts = [
@@ -1041,6 +1070,8 @@ mod tests {
             (33, 17, 40),
             (40, 1600, 20),
             (20, 0, 5),
+            (2, 9, 13),
+            (7, 384, 30),
         ];
         for (n, k, m) in shapes {
             let d = Dims { n, k, m };
