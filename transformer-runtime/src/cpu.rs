@@ -12,7 +12,7 @@
 //!
 //! | level | runs on | products |
 //! |---|---|---|
-//! | `avx512` | x86-64 with AVX-512F (Intel Skylake-SP and later servers, AMD Zen 4 and later) | 16 outputs × 16 tokens, zmm |
+//! | `avx512` | x86-64 with AVX-512F, AVX2 and FMA (Intel Skylake-SP and later servers, AMD Zen 4 and later) | 16 outputs × 16 tokens, zmm |
 //! | `avx2` | x86-64 with AVX2 and FMA (Intel since Haswell, AMD since Zen 1) | 6 outputs × 16 tokens, ymm |
 //! | `portable` | every CPU (aarch64, older x86-64) | plain Rust the compiler vectorises |
 
@@ -27,7 +27,8 @@ pub const ENV: &str = "TRANSFORMER_KERNEL";
 /// An instruction-set level of the kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Level {
-    /// AVX-512F, on x86-64.
+    /// AVX-512F, on x86-64 (with AVX2 and FMA, which every AVX-512 CPU has and some of the
+    /// level's routines also use).
     Avx512,
     /// AVX2 with FMA, on x86-64.
     Avx2,
