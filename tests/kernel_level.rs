@@ -18,11 +18,14 @@ fn a_forward_pass_runs_only_the_chosen_level() {
     threads::set(1);
     let level = cpu::try_level().expect("TRANSFORMER_KERNEL names a level this CPU runs");
     let model = Every::init(7);
-    let x = [[0.25f32; Every::D_MODEL]; 40];
+    // 40 tokens run the tiles, 4 the path of a few tokens, 1 that of one.
     let before = cpu::dispatches();
-    let y = model.forward(&x);
+    let tiles = model.forward(&[[0.25f32; Every::D_MODEL]; 40]);
+    let few = model.forward(&[[0.25f32; Every::D_MODEL]; 4]);
+    let one = model.forward(&[[0.25f32; Every::D_MODEL]; 1]);
     let after = cpu::dispatches();
-    assert!(y.iter().flatten().all(|v| v.is_finite()));
+    let outputs = tiles.iter().chain(few.iter()).chain(one.iter());
+    assert!(outputs.flatten().all(|v| v.is_finite()));
     for (other, (b, a)) in cpu::Level::ALL.into_iter().zip(before.iter().zip(after)) {
         if other == level {
             assert!(a > *b, "no kernel asked for {level}");
