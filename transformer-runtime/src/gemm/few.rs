@@ -19,8 +19,16 @@ use super::{Layout, Spacing, TOKEN_PAD, Tokens, Weights};
 /// half full, and the tiles are at least as fast (`bench/README.md`).
 pub(super) const MOST: usize = 7;
 
-/// Rows are not split between threads below this many multiply-adds per thread.
-const MIN_WORK_PER_THREAD: usize = 1 << 15;
+/// The least work (multiply-adds) in a chunk of rows that a thread claims: tens of
+/// microseconds, far more than claiming it.
+const MIN_WORK_PER_CHUNK: usize = 1 << 17;
+
+/// Rows per chunk are a multiple of this, which every block of rows [`x86::dots`] makes
+/// divides (6, 4, 3, 2, 1), so that no chunk ends in a short block.
+const ROWS_PER_CHUNK: usize = 12;
+
+/// The most threads one product is split between.
+const MAX_THREADS: usize = 64;
 
 thread_local! {
     /// The tokens gathered from their columns of `xt`, `[n][k]`, and the `m` outputs of
@@ -80,16 +88,23 @@ pub(super) fn product_few(
             values.resize(m, [0.0; MOST]);
         }
         let values = &mut values[..m];
-        let grain = (MIN_WORK_PER_THREAD / (n * k)).max(1);
-        crate::threads::for_each_piece_at(values, grain, &|first, piece| {
+        // Chunks of rows that the threads claim one at a time, so that a thread slowed by
+        // something else on its core does less of the work.
+        let chunk = (MIN_WORK_PER_CHUNK / (n * k)).next_multiple_of(ROWS_PER_CHUNK);
+        let threads = crate::threads::get()
+            .min(m.div_ceil(chunk))
+            .min(MAX_THREADS);
+        let mut slots = [(); MAX_THREADS];
+        let slots = &mut slots[..threads.max(1)];
+        crate::threads::for_each_chunk_claimed(slots, values, chunk, &|(), i, rows| {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `takes` checked that the level has AVX2 and FMA, so the CPU does; the
-            // rows `first ..` of `w` and `x`'s `n · k` numbers are within their slices.
+            // rows `i · chunk ..` of `w` and `x`'s `n · k` numbers are within their slices.
             unsafe {
-                x86::dots(w, first, (x, n, k), piece);
+                x86::dots(w, i * chunk, (x, n, k), rows);
             }
             #[cfg(not(target_arch = "x86_64"))]
-            unreachable!("`takes` is false off x86-64: {first} {}", piece.len());
+            unreachable!("`takes` is false off x86-64: {i} {}", rows.len());
         });
         store(out, (spacing, layout), b, values, n);
     });
@@ -146,7 +161,7 @@ mod x86 {
 
     use super::{MOST, Weights};
 
-    /// `out[i][t] = w[first + i] · x[t]` for `t < n`, every output of a piece, in blocks of
+    /// `out[i][t] = w[first + i] · x[t]` for `t < n`, every output of a chunk, in blocks of
     /// `R` rows × `n` tokens; `R` as large as keeps the `R · n` accumulators, the `n` token
     /// vectors and a weight vector within the 16 ymm registers.
     ///
