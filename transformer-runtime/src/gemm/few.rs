@@ -90,7 +90,9 @@ pub(super) fn product_few(
         let values = &mut values[..m];
         // Chunks of rows that the threads claim one at a time, so that a thread slowed by
         // something else on its core does less of the work.
-        let chunk = (MIN_WORK_PER_CHUNK / (n * k)).next_multiple_of(ROWS_PER_CHUNK);
+        let chunk = (MIN_WORK_PER_CHUNK / (n * k))
+            .max(1)
+            .next_multiple_of(ROWS_PER_CHUNK);
         let threads = crate::threads::get()
             .min(m.div_ceil(chunk))
             .min(MAX_THREADS);
