@@ -13,7 +13,7 @@
 
 use std::cell::RefCell;
 
-use super::{Layout, Spacing, TOKEN_PAD, Tokens, Weights};
+use super::{Layout, MAX_THREADS, Spacing, TOKEN_PAD, Tokens, Weights};
 
 /// The most tokens this path takes. From 8 on, the tiles' 16-token vectors are at least
 /// half full, and the tiles are at least as fast (`bench/README.md`).
@@ -26,9 +26,6 @@ const MIN_WORK_PER_CHUNK: usize = 1 << 17;
 /// Rows per chunk are a multiple of this, which every block of rows [`x86::dots`] makes
 /// divides (6, 4, 3, 2, 1), so that no chunk ends in a short block.
 const ROWS_PER_CHUNK: usize = 12;
-
-/// The most threads one product is split between.
-const MAX_THREADS: usize = 64;
 
 thread_local! {
     /// The tokens gathered from their columns of `xt`, `[n][k]`, and the `m` outputs of
@@ -97,7 +94,7 @@ pub(super) fn product_few(
             .min(m.div_ceil(chunk))
             .min(MAX_THREADS);
         let mut slots = [(); MAX_THREADS];
-        let slots = &mut slots[..threads.max(1)];
+        let slots = &mut slots[..threads];
         crate::threads::for_each_chunk_claimed(slots, values, chunk, &|(), i, rows| {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `takes` checked that the level has AVX2 and FMA, so the CPU does; the
