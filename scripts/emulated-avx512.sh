@@ -10,8 +10,9 @@
 # built with) and, if asked for, MiniLM; each binary runs with TRANSFORMER_KERNEL=avx512, so an
 # AVX-512 kernel that gives a wrong result fails its test here as it would on a Zen 4 or a
 # Xeon. The serial console's output is checked here: every binary must pass, under a CPU
-# that reported avx512f. It takes about ten minutes, mostly Bochs running on one core; MiniLM's
-# tests add several more. (SmolLM2's would take hours: every AVX-512 lane is emulated.)
+# that reported avx512f. It takes about ten minutes from a clean build on a Zen 3: three to
+# build, two for the guest to boot and three for the tests, Bochs running on one core; MiniLM's
+# tests add ten. (SmolLM2's would add about an hour: every lane of every vector is emulated.)
 #
 # Correctness only: an emulator's speed says nothing of the kernels' speed.
 #
@@ -63,7 +64,8 @@ download_kernel || { apt-get update -qq && download_kernel; } ||
 dpkg-deb -x "$WORK"/kernel/*.deb "$WORK/kernel/files"
 cp "$WORK"/kernel/files/boot/vmlinuz-* "$WORK/iso/boot/vmlinuz"
 
-# The test binaries, in release: the emulator runs about fifty times slower than the CPU.
+# The test binaries, in release: under the emulator, vector code runs hundreds of times slower
+# than on the CPU.
 tests=(--test forward --test pytorch_parity --test seed_attention --test kernel_level
     --test decoding --test llama --test llama_gguf --test gpt2 --test stacks --test sampling
     --test alloc)
