@@ -109,8 +109,9 @@ mkdir -p "$WORK/root/bin" "$WORK/root/proc" "$WORK/root/sys" "$WORK/root/dev" "$
 cp /bin/busybox "$WORK/root/bin/busybox"
 for binary in "$WORK"/root/t/*; do
     for lib in $(ldd "$binary" | grep -o '/[^ ]*'); do
+        [ -e "$WORK/root$lib" ] && continue
         mkdir -p "$WORK/root$(dirname "$lib")"
-        cp -n "$lib" "$WORK/root$lib"
+        cp "$lib" "$WORK/root$lib"
     done
 done
 
